@@ -1,0 +1,261 @@
+//! File operations confined to an image's root directory.
+//!
+//! An image may hold symlinks such as `/usr -> /` or `lib -> ../../..`. When strata writes
+//! into an image's root (COPY, ADD, layer extraction), every path is resolved with
+//! `openat2(RESOLVE_IN_ROOT)`, so the kernel treats the root as `/` for `..` and absolute
+//! symlinks alike and nothing is ever written outside it. The last component of a path
+//! is handled with `*at` calls on its parent and is never followed.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+
+/// An open directory that paths are resolved inside of.
+pub struct Root {
+    dir: OwnedFd,
+    path: PathBuf,
+}
+
+/// Owner and mode for directories that a write has to create on its way.
+#[derive(Clone, Copy, Debug)]
+pub struct DirSpec {
+    /// Permission bits of created directories.
+    pub mode: u32,
+    /// Owner of created directories.
+    pub uid: u32,
+    /// Group of created directories.
+    pub gid: u32,
+}
+
+impl Default for DirSpec {
+    /// Docker's choice for implied parent directories: `0755 root:root`.
+    fn default() -> Self {
+        DirSpec { mode: 0o755, uid: 0, gid: 0 }
+    }
+}
+
+impl Root {
+    /// Opens `path` (a directory on the host) as a root.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let dir = rfs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(Root { dir, path: path.to_owned() })
+    }
+
+    /// The host path of the root, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the directory at `rel` (symlinks followed, confined to the root).
+    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+        self.resolve(rel, OFlags::DIRECTORY)
+    }
+
+    /// Opens the file at `rel` for reading (symlinks followed, confined to the root).
+    pub fn open_file(&self, rel: &Path) -> io::Result<File> {
+        Ok(File::from(self.resolve(rel, OFlags::RDONLY)?))
+    }
+
+    /// The metadata of `rel` without following a final symlink; `None` if it does not exist.
+    pub fn lstat(&self, rel: &Path) -> io::Result<Option<rfs::Stat>> {
+        let Some(name) = file_name(rel) else {
+            return rfs::fstat(&self.dir).map(Some).map_err(Into::into);
+        };
+        let parent = match self.open_dir(parent_of(rel)) {
+            Ok(fd) => fd,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The metadata of `rel` with symlinks followed inside the root; `None` if it does not
+    /// exist (or is a dangling link).
+    pub fn stat(&self, rel: &Path) -> io::Result<Option<rfs::Stat>> {
+        match self.resolve(rel, OFlags::empty()) {
+            Ok(fd) => Ok(Some(rfs::fstat(&fd)?)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes sure `rel` is a directory, creating it and any missing parents with `spec`.
+    /// Returns the directory, opened.
+    pub fn mkdir_all(&self, rel: &Path, spec: DirSpec) -> io::Result<OwnedFd> {
+        let mut prefix = PathBuf::new();
+        let mut current = rfs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        for component in normal_components(rel) {
+            prefix.push(component);
+            current = match self.open_dir(&prefix) {
+                Ok(fd) => fd,
+                Err(e) if is_missing(&e) => {
+                    // `current` is the resolved parent: create the child there, never following.
+                    let parent = reopen_dir(&current)?;
+                    match rfs::mkdirat(&parent, component, Mode::from_raw_mode(spec.mode)) {
+                        Ok(()) => {
+                            rfs::chownat(
+                                &parent,
+                                component,
+                                Some(rfs::Uid::from_raw(spec.uid)),
+                                Some(rfs::Gid::from_raw(spec.gid)),
+                                AtFlags::SYMLINK_NOFOLLOW,
+                            )?;
+                            // mkdir honours the umask; the spec does not.
+                            rfs::chmodat(&parent, component, Mode::from_raw_mode(spec.mode), AtFlags::empty())?;
+                        }
+                        Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.open_dir(&prefix)?
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(current)
+    }
+
+    /// Opens the parent directory of `rel` (creating missing parents with `spec`) and
+    /// returns it with the final name. Use the pair with `*at` calls, which never follow
+    /// the final component.
+    pub fn parent(&self, rel: &Path, spec: DirSpec) -> io::Result<(OwnedFd, OsString)> {
+        let name = file_name(rel)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names the root itself", rel.display())))?;
+        let parent = reopen_dir(&self.mkdir_all(parent_of(rel), spec)?)?;
+        Ok((parent, name.to_owned()))
+    }
+
+    /// Removes `rel` and, if it is a directory, everything below it. Missing is not an error.
+    pub fn remove_all(&self, rel: &Path) -> io::Result<()> {
+        let Some(name) = file_name(rel) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to remove the root"));
+        };
+        let parent = match self.open_dir(parent_of(rel)) {
+            Ok(fd) => reopen_dir(&fd)?,
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        remove_at(&parent, name)
+    }
+
+    fn resolve(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+        let rel = relative(rel);
+        let how = if flags.contains(OFlags::DIRECTORY) || flags.is_empty() { flags | OFlags::PATH } else { flags };
+        Ok(rfs::openat2(
+            &self.dir,
+            if rel.as_os_str().is_empty() { Path::new(".") } else { &rel },
+            how | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )?)
+    }
+}
+
+/// Removes the entry `name` of the directory `parent`, recursively, never following links.
+pub fn remove_at(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+        Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory => {
+            let dir = rfs::openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let names: Vec<OsString> = rfs::Dir::read_from(&dir)?
+                .filter_map(|e| e.ok())
+                .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+                .filter(|n| n != "." && n != "..")
+                .collect();
+            for child in names {
+                remove_at(&dir, &child)?;
+            }
+            rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)?;
+        }
+        Ok(_) => rfs::unlinkat(parent, name, AtFlags::empty())?,
+    }
+    Ok(())
+}
+
+/// An `O_PATH` fd cannot be used for `mkdirat` and friends on all kernels' checks of
+/// permissions we need; reopen it as a real directory fd.
+fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    Ok(rfs::openat(fd.as_fd(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// `rel` with root, `.` and prefix components dropped, so it can be joined under a root.
+pub fn relative(rel: &Path) -> PathBuf {
+    normal_components(rel).collect()
+}
+
+fn normal_components(rel: &Path) -> impl Iterator<Item = &OsStr> {
+    rel.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n),
+        // `..` is kept for the kernel to clamp at the root.
+        Component::ParentDir => Some(OsStr::new("..")),
+        _ => None,
+    })
+}
+
+fn file_name(rel: &Path) -> Option<&OsStr> {
+    match normal_components(rel).last() {
+        Some(n) if n != ".." => Some(n),
+        _ => None,
+    }
+}
+
+fn parent_of(rel: &Path) -> &Path {
+    rel.parent().unwrap_or(Path::new(""))
+}
+
+fn is_missing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlink_to_slash_stays_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root_dir = tmp.path().join("root");
+        std::fs::create_dir(&root_dir).unwrap();
+        symlink("/", root_dir.join("escape")).unwrap();
+        symlink("../../../..", root_dir.join("up")).unwrap();
+        let root = Root::open(&root_dir).unwrap();
+        root.mkdir_all(Path::new("/escape/created"), DirSpec::default()).unwrap();
+        root.mkdir_all(Path::new("up/also"), DirSpec::default()).unwrap();
+        assert!(root_dir.join("created").is_dir());
+        assert!(root_dir.join("also").is_dir());
+        assert!(!tmp.path().join("also").exists());
+    }
+
+    #[test]
+    fn parent_never_follows_the_final_component() {
+        let tmp = tempfile::tempdir().unwrap();
+        symlink("/etc/passwd", tmp.path().join("link")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let (parent, name) = root.parent(Path::new("/link"), DirSpec::default()).unwrap();
+        let st = rfs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        assert_eq!(rfs::FileType::from_raw_mode(st.st_mode), rfs::FileType::Symlink);
+        root.remove_all(Path::new("/link")).unwrap();
+        assert!(std::fs::symlink_metadata(tmp.path().join("link")).is_err());
+        assert!(Path::new("/etc/passwd").exists());
+    }
+
+    #[test]
+    fn created_parents_get_the_requested_owner_and_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        root.mkdir_all(Path::new("a/b"), DirSpec { mode: 0o700, uid: 1234, gid: 99 }).unwrap();
+        let st = root.lstat(Path::new("a/b")).unwrap().unwrap();
+        assert_eq!(st.st_mode & 0o7777, 0o700);
+        assert_eq!((st.st_uid, st.st_gid), (1234, 99));
+    }
+}

@@ -1,0 +1,91 @@
+//! Layers: an overlay upper dir becomes an OCI layer blob, and a layer blob becomes a
+//! snapshot dir that overlayfs can use as a lower dir.
+//!
+//! [`write`] walks the upper dir in sorted order, turns overlay whiteouts into OCI ones
+//! (`.wh.NAME`, `.wh..wh..opq`), normalises headers (mtime clamped, no atime/ctime, no
+//! user/group names) so equal content gives an equal digest, and streams tar -> compressor
+//! -> file while hashing both the tar (diff_id) and the compressed bytes (digest).
+//! [`extract`] does the reverse into a fresh directory, confined to it by [`crate::fsroot`].
+
+mod extract;
+mod write;
+
+pub use extract::{extract, extract_archive};
+pub use write::write;
+
+use crate::digest::Digest;
+
+/// How a layer blob is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// gzip (the default, read by every client).
+    #[default]
+    Gzip,
+    /// zstd (smaller and faster; needs a recent client).
+    Zstd,
+    /// No compression.
+    None,
+}
+
+impl Compression {
+    /// The OCI media type of a layer with this compression.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            Compression::None => "application/vnd.oci.image.layer.v1.tar",
+        }
+    }
+
+    /// The compression a layer media type implies (docker's media types included).
+    pub fn from_media_type(media_type: &str) -> Option<Compression> {
+        match media_type {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
+            "application/vnd.oci.image.layer.v1.tar+zstd" => Some(Compression::Zstd),
+            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
+                Some(Compression::None)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A finished layer blob: what a manifest and a config need to know about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// Digest of the compressed blob (the manifest's descriptor digest).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar (the config's `rootfs.diff_ids` entry).
+    pub diff_id: Digest,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// Size of the uncompressed tar in bytes.
+    pub tar_size: u64,
+    /// Its compression.
+    pub compression: Compression,
+}
+
+/// Errors of layer writing and extraction, each naming the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// An I/O error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path being read or written.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tar entry that strata refuses (absolute escape, bad type, malformed header).
+    #[error("layer entry {entry:?}: {reason}")]
+    BadEntry {
+        /// The entry's path as in the tar.
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
+}
