@@ -1,6 +1,373 @@
-//! Command line.
+//! Command line: clap types, one function per subcommand, and the one place that prints.
+//!
+//! Exit codes: 0 ok, 2 error (a command run by `strata run` passes its own code through).
+//! Errors print once: located Dockerfile errors as an annotated source excerpt, others as
+//! the message followed by its cause chain.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::build::{self, BuildError, BuildOptions, Event};
+use crate::container::{self, RunOptions};
+use crate::image::archive::{self, ArchiveFormat};
+use crate::image::Store;
+use crate::layer::Compression;
+use crate::sandbox::{self, Network};
+
+/// strata: build, check and ship families of layered OCI images, without a daemon.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+pub struct Cli {
+    /// The local image store, an OCI image layout [default: $XDG_DATA_HOME/strata/store].
+    #[arg(long, global = true, env = "STRATA_STORE", value_name = "DIR")]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Build a Dockerfile into an image in the store.
+    Build(BuildArgs),
+    /// List the tagged images of the store.
+    Images,
+    /// Run a command in an image (the same sandbox as RUN).
+    Run(RunArgs),
+    /// Write an image as a docker-archive or oci-archive file.
+    Export(ExportArgs),
+    /// Print an image's config (or manifest) as JSON.
+    Inspect(InspectArgs),
+    /// Give an image another tag.
+    Tag {
+        /// Existing `NAME[:TAG]`.
+        source: String,
+        /// New `NAME[:TAG]`.
+        target: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BuildArgs {
+    /// The Dockerfile [default: CONTEXT/Dockerfile, else CONTEXT/Containerfile].
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Tag the image `NAME[:TAG]` (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+    tags: Vec<String>,
+    /// Set a build argument (repeatable); `K` alone takes the value of the environment variable.
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    /// Build up to this stage.
+    #[arg(long, value_name = "STAGE")]
+    target: Option<String>,
+    /// Network of RUN steps.
+    #[arg(long, value_enum, default_value_t = NetworkArg::Host)]
+    network: NetworkArg,
+    /// Compression of new layers.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    compression: CompressionArg,
+    /// Print only the image digest.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The build context directory.
+    #[arg(value_name = "CONTEXT")]
+    context: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Network of the container.
+    #[arg(long, value_enum, default_value_t = NetworkArg::Host)]
+    network: NetworkArg,
+    /// Set an environment variable (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Run as this user instead of the image's USER.
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Working directory instead of the image's WORKDIR.
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// Replace the image's ENTRYPOINT.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// The image, `NAME[:TAG]`.
+    image: String,
+    /// The command, replacing the image's CMD.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// The image, `NAME[:TAG]`.
+    image: String,
+    /// Archive format.
+    #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
+    format: FormatArg,
+    /// Output file.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// The image, `NAME[:TAG]`.
+    image: String,
+    /// Print the manifest instead of the config.
+    #[arg(long)]
+    manifest: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NetworkArg {
+    Host,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    DockerArchive,
+    OciArchive,
+}
+
+impl From<NetworkArg> for Network {
+    fn from(n: NetworkArg) -> Network {
+        match n {
+            NetworkArg::Host => Network::Host,
+            NetworkArg::None => Network::None,
+        }
+    }
+}
+
+/// Every command fails with a [`BuildError`], which keeps Dockerfile locations for rich
+/// rendering and wraps store, layer and sandbox errors with their causes.
+type CliResult = Result<i32, BuildError>;
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            report(&error);
+            2
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> CliResult {
+    let store_root = cli.store.clone().unwrap_or_else(Store::default_root);
+    let needs_mounts = matches!(cli.command, Commands::Build(_) | Commands::Run(_));
+    if needs_mounts {
+        // Before any thread exists: every mount we make dies with this process.
+        sandbox::enter_private_mount_namespace()?;
+    }
+    let store = Store::open(&store_root)?;
+    match cli.command {
+        Commands::Build(args) => cmd_build(&store, args),
+        Commands::Images => cmd_images(&store),
+        Commands::Run(args) => cmd_run(&store, args),
+        Commands::Export(args) => {
+            let image = store.image(&args.image)?;
+            let format = match args.format {
+                FormatArg::DockerArchive => ArchiveFormat::Docker,
+                FormatArg::OciArchive => ArchiveFormat::Oci,
+            };
+            archive::export(&store, &image, &args.image, format, &args.output)?;
+            Ok(0)
+        }
+        Commands::Inspect(args) => {
+            let image = store.image(&args.image)?;
+            let json = if args.manifest {
+                serde_json::to_string_pretty(&image.manifest)
+            } else {
+                serde_json::to_string_pretty(&image.config)
+            };
+            println!("{}", json.map_err(|e| BuildError::Usage(e.to_string()))?);
+            Ok(0)
+        }
+        Commands::Tag { source, target } => {
+            let image = store.image(&source)?;
+            let descriptor = store
+                .tags()?
+                .into_iter()
+                .find(|t| t.descriptor.digest == image.digest);
+            let descriptor = descriptor
+                .ok_or_else(|| BuildError::Usage(format!("image {source:?} is not tagged")))?;
+            store.tag(&target, &descriptor.descriptor)?;
+            Ok(0)
+        }
+    }
+}
+
+/// Prints an error once: a located diagnostic with its source excerpt, else the message
+/// and its cause chain.
+fn report(error: &BuildError) {
+    let mut stderr = std::io::stderr().lock();
+    if let BuildError::Dockerfile(located) = error {
+        let theme = if std::io::stderr().is_terminal() {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let mut out = String::new();
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+        if handler.render_report(&mut out, located.as_ref()).is_ok() {
+            let _ = writeln!(stderr, "error: {error}\n{out}");
+            return;
+        }
+    }
+    let _ = writeln!(stderr, "error: {error}");
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let _ = writeln!(stderr, "  caused by: {c}");
+        cause = c.source();
+    }
+}
+
+fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
+    let mut build_args = BTreeMap::new();
+    for pair in &args.build_args {
+        match pair.split_once('=') {
+            Some((k, v)) => build_args.insert(k.to_owned(), v.to_owned()),
+            // `--build-arg K` takes K from the environment, as docker does; unset means no value.
+            None => match std::env::var(pair) {
+                Ok(v) => build_args.insert(pair.clone(), v),
+                Err(_) => continue,
+            },
+        };
+    }
+    let opts = BuildOptions {
+        context: args.context,
+        dockerfile: args.file,
+        tags: args.tags,
+        build_args,
+        target: args.target,
+        network: args.network.into(),
+        compression: match args.compression {
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        },
+    };
+    let quiet = args.quiet;
+    let mut stderr = std::io::stderr();
+    let mut on_event = |event: Event<'_>| match event {
+        Event::Step {
+            stage,
+            number,
+            total,
+            text,
+        } if !quiet => {
+            let _ = writeln!(stderr, "[{stage} {number}/{total}] {text}");
+        }
+        Event::Output {
+            stage,
+            number,
+            line,
+        } if !quiet => {
+            let _ = write!(stderr, "[{stage} {number}] ");
+            let _ = stderr.write_all(line);
+            let _ = writeln!(stderr);
+        }
+        Event::Done { digest, tags } => {
+            if !quiet {
+                for tag in tags {
+                    let _ = writeln!(stderr, "tagged {tag}");
+                }
+            }
+            println!("{digest}");
+        }
+        _ => {}
+    };
+    build::build(store, &opts, &mut on_event)?;
+    Ok(0)
+}
+
+fn cmd_images(store: &Store) -> CliResult {
+    let tags = store.tags()?;
+    println!("{:<40} {:<14} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    for tag in tags {
+        let size = store
+            .image(&tag.name)
+            .map(|i| i.size())
+            .unwrap_or(tag.descriptor.size);
+        println!(
+            "{:<40} {:<14} {:>10}  {}",
+            tag.name,
+            tag.descriptor.digest.short(),
+            human_size(size),
+            tag.created.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(0)
+}
+
+fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
+    let opts = RunOptions {
+        command: args.command,
+        entrypoint: args.entrypoint,
+        env: args.env,
+        user: args.user,
+        workdir: args.workdir,
+        network: args.network.into(),
+    };
+    container::run(store, &args.image, &opts)
+}
+
+/// Sizes as people read them: `1.5 MB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn cli_parses_docker_like_build() {
+        let cli = Cli::try_parse_from([
+            "strata",
+            "build",
+            "-t",
+            "a:b",
+            "--build-arg",
+            "X=1",
+            "-f",
+            "D",
+            ".",
+        ])
+        .unwrap();
+        let Commands::Build(args) = cli.command else {
+            panic!("not build")
+        };
+        assert_eq!(args.tags, ["a:b"]);
+        assert_eq!(args.file, Some(PathBuf::from("D")));
+    }
 }

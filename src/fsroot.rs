@@ -35,15 +35,26 @@ pub struct DirSpec {
 impl Default for DirSpec {
     /// Docker's choice for implied parent directories: `0755 root:root`.
     fn default() -> Self {
-        DirSpec { mode: 0o755, uid: 0, gid: 0 }
+        DirSpec {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
     }
 }
 
 impl Root {
     /// Opens `path` (a directory on the host) as a root.
     pub fn open(path: &Path) -> io::Result<Root> {
-        let dir = rfs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(Root { dir, path: path.to_owned() })
+        let dir = rfs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            dir,
+            path: path.to_owned(),
+        })
     }
 
     /// The host path of the root, for messages.
@@ -92,7 +103,12 @@ impl Root {
     /// Returns the directory, opened.
     pub fn mkdir_all(&self, rel: &Path, spec: DirSpec) -> io::Result<OwnedFd> {
         let mut prefix = PathBuf::new();
-        let mut current = rfs::openat(&self.dir, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let mut current = rfs::openat(
+            &self.dir,
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         for component in normal_components(rel) {
             prefix.push(component);
             current = match self.open_dir(&prefix) {
@@ -110,7 +126,12 @@ impl Root {
                                 AtFlags::SYMLINK_NOFOLLOW,
                             )?;
                             // mkdir honours the umask; the spec does not.
-                            rfs::chmodat(&parent, component, Mode::from_raw_mode(spec.mode), AtFlags::empty())?;
+                            rfs::chmodat(
+                                &parent,
+                                component,
+                                Mode::from_raw_mode(spec.mode),
+                                AtFlags::empty(),
+                            )?;
                         }
                         Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
@@ -127,8 +148,12 @@ impl Root {
     /// returns it with the final name. Use the pair with `*at` calls, which never follow
     /// the final component.
     pub fn parent(&self, rel: &Path, spec: DirSpec) -> io::Result<(OwnedFd, OsString)> {
-        let name = file_name(rel)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names the root itself", rel.display())))?;
+        let name = file_name(rel).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} names the root itself", rel.display()),
+            )
+        })?;
         let parent = reopen_dir(&self.mkdir_all(parent_of(rel), spec)?)?;
         Ok((parent, name.to_owned()))
     }
@@ -136,7 +161,10 @@ impl Root {
     /// Removes `rel` and, if it is a directory, everything below it. Missing is not an error.
     pub fn remove_all(&self, rel: &Path) -> io::Result<()> {
         let Some(name) = file_name(rel) else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to remove the root"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "refusing to remove the root",
+            ));
         };
         let parent = match self.open_dir(parent_of(rel)) {
             Ok(fd) => reopen_dir(&fd)?,
@@ -148,10 +176,18 @@ impl Root {
 
     fn resolve(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         let rel = relative(rel);
-        let how = if flags.contains(OFlags::DIRECTORY) || flags.is_empty() { flags | OFlags::PATH } else { flags };
+        let how = if flags.contains(OFlags::DIRECTORY) || flags.is_empty() {
+            flags | OFlags::PATH
+        } else {
+            flags
+        };
         Ok(rfs::openat2(
             &self.dir,
-            if rel.as_os_str().is_empty() { Path::new(".") } else { &rel },
+            if rel.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &rel
+            },
             how | OFlags::CLOEXEC,
             Mode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
@@ -165,7 +201,12 @@ pub fn remove_at(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
         Err(rustix::io::Errno::NOENT) => return Ok(()),
         Err(e) => return Err(e.into()),
         Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory => {
-            let dir = rfs::openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let dir = rfs::openat(
+                parent,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             let names: Vec<OsString> = rfs::Dir::read_from(&dir)?
                 .filter_map(|e| e.ok())
                 .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
@@ -184,7 +225,12 @@ pub fn remove_at(parent: &OwnedFd, name: &OsStr) -> io::Result<()> {
 /// An `O_PATH` fd cannot be used for `mkdirat` and friends on all kernels' checks of
 /// permissions we need; reopen it as a real directory fd.
 fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
-    Ok(rfs::openat(fd.as_fd(), ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+    Ok(rfs::openat(
+        fd.as_fd(),
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// `rel` with root, `.` and prefix components dropped, so it can be joined under a root.
@@ -229,8 +275,10 @@ mod tests {
         symlink("/", root_dir.join("escape")).unwrap();
         symlink("../../../..", root_dir.join("up")).unwrap();
         let root = Root::open(&root_dir).unwrap();
-        root.mkdir_all(Path::new("/escape/created"), DirSpec::default()).unwrap();
-        root.mkdir_all(Path::new("up/also"), DirSpec::default()).unwrap();
+        root.mkdir_all(Path::new("/escape/created"), DirSpec::default())
+            .unwrap();
+        root.mkdir_all(Path::new("up/also"), DirSpec::default())
+            .unwrap();
         assert!(root_dir.join("created").is_dir());
         assert!(root_dir.join("also").is_dir());
         assert!(!tmp.path().join("also").exists());
@@ -243,7 +291,10 @@ mod tests {
         let root = Root::open(tmp.path()).unwrap();
         let (parent, name) = root.parent(Path::new("/link"), DirSpec::default()).unwrap();
         let st = rfs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW).unwrap();
-        assert_eq!(rfs::FileType::from_raw_mode(st.st_mode), rfs::FileType::Symlink);
+        assert_eq!(
+            rfs::FileType::from_raw_mode(st.st_mode),
+            rfs::FileType::Symlink
+        );
         root.remove_all(Path::new("/link")).unwrap();
         assert!(std::fs::symlink_metadata(tmp.path().join("link")).is_err());
         assert!(Path::new("/etc/passwd").exists());
@@ -253,7 +304,15 @@ mod tests {
     fn created_parents_get_the_requested_owner_and_mode() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::open(tmp.path()).unwrap();
-        root.mkdir_all(Path::new("a/b"), DirSpec { mode: 0o700, uid: 1234, gid: 99 }).unwrap();
+        root.mkdir_all(
+            Path::new("a/b"),
+            DirSpec {
+                mode: 0o700,
+                uid: 1234,
+                gid: 99,
+            },
+        )
+        .unwrap();
         let st = root.lstat(Path::new("a/b")).unwrap().unwrap();
         assert_eq!(st.st_mode & 0o7777, 0o700);
         assert_eq!((st.st_uid, st.st_gid), (1234, 99));

@@ -17,6 +17,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod container;
 pub mod digest;
 pub mod dockerfile;
 pub mod fsroot;

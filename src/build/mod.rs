@@ -1,1 +1,212 @@
 //! The builder: a parsed Dockerfile and a context -> an image in the store.
+//!
+//! [`build`] picks the stages the target needs (following `FROM <stage>` and
+//! `COPY --from=<stage>`), builds each once in dependency order ([`stage`]), writes the
+//! target's config and manifest, and tags it. Each step that changes files runs against an
+//! overlay whose lower dirs are the snapshots of the layers so far and whose upper dir
+//! becomes the step's layer ([`crate::layer::write`]) and then its snapshot.
+//!
+//! The builder prints nothing: it reports [`Event`]s to the caller.
+
+pub mod args;
+pub mod context;
+pub mod copy;
+mod stage;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::dockerfile::{self, Dockerfile, DockerfileError};
+use crate::image::{Descriptor, Image, Store, StoreError};
+use crate::layer::{Compression, LayerError};
+use crate::sandbox::{Network, SandboxError};
+
+pub use stage::BuiltStage;
+
+/// What to build and how.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The Dockerfile; `None` means `CONTEXT/Dockerfile`, else `CONTEXT/Containerfile`.
+    pub dockerfile: Option<PathBuf>,
+    /// Tags to give the result (`NAME[:TAG]`).
+    pub tags: Vec<String>,
+    /// `--build-arg K=V` values.
+    pub build_args: BTreeMap<String, String>,
+    /// The stage to build; default the last.
+    pub target: Option<String>,
+    /// Network of RUN steps.
+    pub network: Network,
+    /// Compression of new layers.
+    pub compression: Compression,
+}
+
+/// A finished build.
+#[derive(Clone, Debug)]
+pub struct BuildResult {
+    /// The manifest descriptor (its digest is the image's identity).
+    pub descriptor: Descriptor,
+    /// The image.
+    pub image: Image,
+}
+
+/// Progress the builder reports; the CLI decides how to show it.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A step starts: stage label, 1-based step number, step count, instruction text.
+    Step {
+        /// `[stage]` label: the stage's name or index.
+        stage: &'a str,
+        /// 1-based step number within the stage.
+        number: usize,
+        /// Steps in the stage.
+        total: usize,
+        /// The instruction as written.
+        text: &'a str,
+    },
+    /// One line of a RUN step's output.
+    Output {
+        /// The stage label.
+        stage: &'a str,
+        /// 1-based step number.
+        number: usize,
+        /// The line, without its newline.
+        line: &'a [u8],
+    },
+    /// The image was written and tagged.
+    Done {
+        /// The manifest digest.
+        digest: &'a Digest,
+        /// The tags given.
+        tags: &'a [String],
+    },
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BuildError {
+    /// A problem located in the Dockerfile (syntax, unknown stage, missing source, failing RUN).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Dockerfile(#[from] Box<DockerfileError>),
+    /// Bad options (no Dockerfile, unknown target, bad tag).
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A layer could not be written.
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    /// The sandbox failed (not the command: a failing command is a Dockerfile error).
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// I/O on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<DockerfileError> for BuildError {
+    fn from(e: DockerfileError) -> Self {
+        BuildError::Dockerfile(Box::new(e))
+    }
+}
+
+/// Wraps an I/O error with the path it happened on (for `map_err`).
+pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Finds the Dockerfile of a context as docker does: `-f` if given, else
+/// `CONTEXT/Dockerfile`, else `CONTEXT/Containerfile`.
+pub fn locate_dockerfile(context: &Path, given: Option<&Path>) -> Result<PathBuf, BuildError> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    ["Dockerfile", "Containerfile"]
+        .iter()
+        .map(|name| context.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            BuildError::Usage(format!(
+                "no Dockerfile or Containerfile in {}",
+                context.display()
+            ))
+        })
+}
+
+/// Builds the Dockerfile of `opts` into `store` and tags the result.
+pub fn build(
+    store: &Store,
+    opts: &BuildOptions,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<BuildResult, BuildError> {
+    if !opts.context.is_dir() {
+        return Err(BuildError::Usage(format!(
+            "build context {} is not a directory",
+            opts.context.display()
+        )));
+    }
+    let path = locate_dockerfile(&opts.context, opts.dockerfile.as_deref())?;
+    let text = fs_err::read_to_string(&path).map_err(|e| BuildError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let dockerfile = dockerfile::parse(&path, &text)?;
+    let context =
+        context::Context::open(&opts.context, Some(&path)).map_err(|e| BuildError::Io {
+            path: opts.context.display().to_string(),
+            source: e,
+        })?;
+    for tag in &opts.tags {
+        store
+            .check_name(tag)
+            .map_err(|e| BuildError::Usage(format!("invalid tag {tag:?}: {e}")))?;
+    }
+
+    let target = target_stage(&dockerfile, opts.target.as_deref())?;
+    let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts);
+    let built = builder.build_stage(target, events)?;
+    let (descriptor, image) = built.commit(store)?;
+    for tag in &opts.tags {
+        store.tag(tag, &descriptor)?;
+    }
+    events(Event::Done {
+        digest: &descriptor.digest,
+        tags: &opts.tags,
+    });
+    Ok(BuildResult { descriptor, image })
+}
+
+/// The index of the stage `--target` names, or the last stage.
+fn target_stage(dockerfile: &Dockerfile, target: Option<&str>) -> Result<usize, BuildError> {
+    match target {
+        None => Ok(dockerfile.stages.len() - 1),
+        Some(name) => dockerfile
+            .stage_by_name(name)
+            .map(|s| s.index)
+            .ok_or_else(|| {
+                let known: Vec<String> = dockerfile
+                    .stages
+                    .iter()
+                    .map(|s| s.name.clone().unwrap_or_else(|| s.index.to_string()))
+                    .collect();
+                BuildError::Usage(format!(
+                    "target stage {name:?} not found in {} (stages: {})",
+                    dockerfile.source.path.display(),
+                    known.join(", ")
+                ))
+            }),
+    }
+}

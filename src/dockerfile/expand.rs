@@ -9,14 +9,22 @@ pub struct ExpandError(pub String);
 
 /// Expands one raw word: variables substituted from `lookup`, quotes and escapes removed.
 /// The result is one string even if it contains spaces (WORKDIR, USER, ENV values ...).
-pub fn word(raw: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+pub fn word(
+    raw: &str,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
     let _ = (raw, escape, lookup);
     todo!("dockerfile helper")
 }
 
 /// Expands a raw string and splits it into words at unquoted whitespace (after expansion,
 /// as docker does for EXPOSE, VOLUME and COPY sources written in one string).
-pub fn words(raw: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ExpandError> {
+pub fn words(
+    raw: &str,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ExpandError> {
     let _ = (raw, escape, lookup);
     todo!("dockerfile helper")
 }

@@ -211,6 +211,14 @@ pub enum Instruction {
     Maintainer(String),
 }
 
+impl Dockerfile {
+    /// TEMP (dockerfile helper provides)
+    pub fn stage_by_name(&self, name: &str) -> Option<&Stage> {
+        let _ = name;
+        todo!()
+    }
+}
+
 impl Instruction {
     /// The keyword, upper case (`RUN`, `COPY`, ...), for messages and history.
     pub fn keyword(&self) -> &'static str {

@@ -15,7 +15,13 @@ pub enum ArchiveFormat {
 
 /// Writes `image`, tagged `name`, from `store` to the file `out` (atomically: a temp file
 /// renamed into place), streaming the blobs.
-pub fn export(store: &Store, image: &Image, name: &str, format: ArchiveFormat, out: &Path) -> Result<(), StoreError> {
+pub fn export(
+    store: &Store,
+    image: &Image,
+    name: &str,
+    format: ArchiveFormat,
+    out: &Path,
+) -> Result<(), StoreError> {
     let _ = (store, image, name, format, out);
     todo!("image helper")
 }

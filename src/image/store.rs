@@ -79,6 +79,12 @@ impl Store {
         todo!("image helper")
     }
 
+    /// TEMP
+    pub fn check_name(&self, name: &str) -> Result<(), String> {
+        let _ = name;
+        todo!()
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root

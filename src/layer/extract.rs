@@ -11,7 +11,11 @@ use super::{Compression, LayerError};
 /// (setuid/setgid/sticky), xattrs, hardlinks, symlinks, fifos and devices are kept.
 /// Entries that would land outside `dest` (`..`, absolute links) are confined to it.
 /// Returns the diff_id (digest of the uncompressed tar) so the caller can verify it.
-pub fn extract(blob: impl Read, compression: Compression, dest: &Path) -> Result<crate::digest::Digest, LayerError> {
+pub fn extract(
+    blob: impl Read,
+    compression: Compression,
+    dest: &Path,
+) -> Result<crate::digest::Digest, LayerError> {
     let _ = (blob, compression, dest);
     todo!("layer helper")
 }

@@ -20,7 +20,12 @@ impl Overlay {
     /// Mounts `lower` (top-most first; may be empty or hold more dirs than fit in one page
     /// of mount options) with `upper` and `work` at `target`, with
     /// `redirect_dir=off,metacopy=off,index=off` so the upper dir is self-contained.
-    pub fn mount(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<Overlay, SandboxError> {
+    pub fn mount(
+        lower: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<Overlay, SandboxError> {
         let _ = (lower, upper, work, target);
         todo!("sandbox helper")
     }

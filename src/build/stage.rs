@@ -1,0 +1,985 @@
+//! One stage of a build: its base, then its instructions in order, each turning the
+//! stage's state (layers so far, config, ARGs in scope) into the next.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::dockerfile::{
+    expand, ArgDecl, Command, Dockerfile, Healthcheck, Instruction, Span, Spanned, Stage,
+};
+use crate::fsroot::{DirSpec, Root};
+use crate::image::{
+    ContainerConfig, Descriptor, HealthConfig, History, Image, ImageConfig, RootFs, Store,
+};
+use crate::layer;
+use crate::sandbox::{self, Network, Overlay, RunSpec};
+
+use super::args::{host_platform, platform_args, ArgScope};
+use super::context::Context;
+use super::copy;
+use super::{io_err, BuildError, BuildOptions, Event};
+
+/// Docker's default PATH, which BuildKit puts in the config of images built FROM scratch.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const BASE_NAME: &str = "org.opencontainers.image.base.name";
+const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// One layer of a stage, with the snapshot dir that holds its files.
+#[derive(Clone, Debug)]
+struct StageLayer {
+    descriptor: Descriptor,
+    diff_id: Digest,
+    snapshot: PathBuf,
+}
+
+/// The result of a stage: layers and config, ready to be committed or used by other stages.
+#[derive(Clone, Debug)]
+pub struct BuiltStage {
+    layers: Vec<StageLayer>,
+    config: ImageConfig,
+    annotations: BTreeMap<String, String>,
+}
+
+impl BuiltStage {
+    /// The state of `FROM scratch`: no layers, BuildKit's empty config.
+    fn scratch() -> BuiltStage {
+        let (os, arch, variant) = host_platform();
+        BuiltStage {
+            layers: Vec::new(),
+            config: ImageConfig {
+                architecture: arch.into(),
+                os: os.into(),
+                variant: variant.map(Into::into),
+                config: ContainerConfig {
+                    env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
+                    working_dir: Some("/".into()),
+                    ..ContainerConfig::default()
+                },
+                rootfs: RootFs::default(),
+                ..ImageConfig::default()
+            },
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The state of `FROM <image>` for an image in the store.
+    fn from_image(store: &Store, image: Image, reference: &str) -> Result<BuiltStage, BuildError> {
+        let diff_ids = &image.config.rootfs.diff_ids;
+        if diff_ids.len() != image.manifest.layers.len() {
+            return Err(BuildError::Usage(format!(
+                "image {reference}: config lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                image.manifest.layers.len()
+            )));
+        }
+        let layers = image
+            .manifest
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(descriptor, diff_id)| {
+                Ok(StageLayer {
+                    descriptor: descriptor.clone(),
+                    diff_id: diff_id.clone(),
+                    snapshot: store.snapshot(descriptor, diff_id)?,
+                })
+            })
+            .collect::<Result<_, BuildError>>()?;
+        let annotations = [
+            (BASE_NAME.to_owned(), reference.to_owned()),
+            (BASE_DIGEST.to_owned(), image.digest.to_string()),
+        ]
+        .into();
+        Ok(BuiltStage {
+            layers,
+            config: image.config,
+            annotations,
+        })
+    }
+
+    /// Overlay lower dirs, top-most first.
+    fn lower_dirs(&self) -> Vec<PathBuf> {
+        self.layers
+            .iter()
+            .rev()
+            .map(|l| l.snapshot.clone())
+            .collect()
+    }
+
+    /// Writes config and manifest to the store.
+    pub fn commit(&self, store: &Store) -> Result<(Descriptor, Image), BuildError> {
+        let mut config = self.config.clone();
+        config.created = Some(timestamp());
+        config.rootfs = RootFs {
+            kind: "layers".into(),
+            diff_ids: self.layers.iter().map(|l| l.diff_id.clone()).collect(),
+        };
+        let layers: Vec<Descriptor> = self.layers.iter().map(|l| l.descriptor.clone()).collect();
+        let descriptor = store.put_image(&config, &layers, self.annotations.clone())?;
+        let image = store.image_by_digest(&descriptor.digest)?;
+        Ok((descriptor, image))
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, or 0: the time written into layers, configs and history, so that
+/// the same inputs give the same digests.
+fn epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// [`epoch`] as RFC 3339.
+fn timestamp() -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch() as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Builds stages on demand, each once, detecting cycles between them.
+pub(super) struct StageBuilder<'a> {
+    store: &'a Store,
+    dockerfile: &'a Dockerfile,
+    context: &'a Context,
+    opts: &'a BuildOptions,
+    globals: ArgScope,
+    built: HashMap<usize, BuiltStage>,
+    building: Vec<usize>,
+}
+
+/// The evolving state of the stage being built.
+struct State<'s> {
+    stage: &'s Stage,
+    label: String,
+    built: BuiltStage,
+    args: ArgScope,
+}
+
+impl State<'_> {
+    /// Looks a variable up for expansion: ENV wins over ARG, as docker documents.
+    fn lookup(&self, name: &str) -> Option<String> {
+        env_get(&self.built.config.config, name).or_else(|| self.args.get(name).map(str::to_owned))
+    }
+
+    fn shell(&self) -> Vec<String> {
+        self.built
+            .config
+            .config
+            .shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    fn workdir(&self) -> String {
+        self.built
+            .config
+            .config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into())
+    }
+}
+
+fn env_get(config: &ContainerConfig, name: &str) -> Option<String> {
+    config
+        .env
+        .as_ref()?
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+}
+
+fn env_set(config: &mut ContainerConfig, name: &str, value: &str) {
+    let env = config.env.get_or_insert_with(Vec::new);
+    let entry = format!("{name}={value}");
+    match env
+        .iter_mut()
+        .find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(name))
+    {
+        Some(slot) => *slot = entry,
+        None => env.push(entry),
+    }
+}
+
+impl<'a> StageBuilder<'a> {
+    pub(super) fn new(
+        store: &'a Store,
+        dockerfile: &'a Dockerfile,
+        context: &'a Context,
+        opts: &'a BuildOptions,
+    ) -> Self {
+        let mut globals = ArgScope::default();
+        for (name, value) in platform_args() {
+            globals.set(&name, value);
+        }
+        let mut builder = StageBuilder {
+            store,
+            dockerfile,
+            context,
+            opts,
+            globals,
+            built: HashMap::new(),
+            building: Vec::new(),
+        };
+        for decl in &dockerfile.global_args {
+            let default = decl
+                .value
+                .default
+                .as_deref()
+                .map(|raw| builder.expand_global(raw, decl.span))
+                .transpose();
+            match default {
+                Ok(default) => {
+                    let globals = builder.globals.clone();
+                    builder
+                        .globals
+                        .declare(&decl.value.name, default, &opts.build_args, &globals);
+                }
+                // Reported again, with its location, when a FROM uses it.
+                Err(_) => continue,
+            }
+        }
+        builder
+    }
+
+    fn expand_global(&self, raw: &str, span: Span) -> Result<String, BuildError> {
+        expand::word(raw, self.dockerfile.escape, &|name| {
+            self.globals.get(name).map(str::to_owned)
+        })
+        .map_err(|e| self.dockerfile.source.error(span, e.0).into())
+    }
+
+    /// Builds stage `index` (and, first, the stages it needs), once.
+    pub(super) fn build_stage(
+        &mut self,
+        index: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        if let Some(built) = self.built.get(&index) {
+            return Ok(built.clone());
+        }
+        let stage = &self.dockerfile.stages[index];
+        if self.building.contains(&index) {
+            return Err(self
+                .dockerfile
+                .source
+                .error(stage.span, "circular dependency between stages")
+                .into());
+        }
+        self.building.push(index);
+        let label = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{index}"));
+        let built = self.base_of(stage, events)?;
+        let mut state = State {
+            stage,
+            label,
+            built,
+            args: ArgScope::default(),
+        };
+        let total = stage.instructions.len();
+        for (i, instruction) in stage.instructions.iter().enumerate() {
+            let text = self.instruction_text(instruction.span);
+            events(Event::Step {
+                stage: &state.label,
+                number: i + 1,
+                total,
+                text: &text,
+            });
+            self.step(&mut state, instruction, i + 1, events)?;
+        }
+        self.building.pop();
+        self.built.insert(index, state.built.clone());
+        Ok(state.built)
+    }
+
+    /// The instruction as written, on one line, for progress and history.
+    fn instruction_text(&self, span: Span) -> String {
+        let text = &self.dockerfile.source.text[span.offset..span.offset + span.len];
+        text.lines().next().unwrap_or("").trim().to_owned()
+    }
+
+    /// Resolves the stage's FROM: a previous stage, `scratch`, or an image in the store.
+    fn base_of(
+        &mut self,
+        stage: &Stage,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        let base = self.expand_global(&stage.base, stage.span)?;
+        if let Some(parent) = self.stage_named(&base, stage.index) {
+            return self.build_stage(parent, events);
+        }
+        if base.eq_ignore_ascii_case("scratch") {
+            return Ok(BuiltStage::scratch());
+        }
+        self.image_stage(&base, stage.span)
+    }
+
+    /// An image of the store as a stage, or a located error if it is not there.
+    fn image_stage(&self, reference: &str, span: Span) -> Result<BuiltStage, BuildError> {
+        match self.store.image(reference) {
+            Ok(image) => BuiltStage::from_image(self.store, image, reference),
+            Err(crate::image::StoreError::UnknownImage(_)) => Err(self
+                .dockerfile
+                .source
+                .error(span, format!("image {reference:?} is neither a stage of this Dockerfile nor in the store"))
+                .into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The index of an earlier stage called `name` (or numbered `name`), if any.
+    fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
+        self.dockerfile
+            .stage_by_name(name)
+            .map(|s| s.index)
+            .filter(|&i| i < before)
+    }
+
+    fn step(
+        &mut self,
+        state: &mut State<'_>,
+        instruction: &Spanned<Instruction>,
+        number: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), BuildError> {
+        let span = instruction.span;
+        let escape = self.dockerfile.escape;
+        let expand = |state: &State<'_>, raw: &str| self.expand(state, raw, span);
+        let mut created_by = format!(
+            "{} {}",
+            instruction.value.keyword(),
+            self.instruction_args(span)
+        );
+        let mut layer = None;
+        match &instruction.value {
+            Instruction::Run(run) => {
+                created_by = self.run_history(state, &run.command);
+                layer = Some(self.run(state, run, span, number, events)?);
+            }
+            Instruction::Copy(c) | Instruction::Add(c) => {
+                let is_add = matches!(instruction.value, Instruction::Add(_));
+                layer = Some(self.copy(state, c, is_add, span, events)?);
+            }
+            Instruction::Env(pairs) => {
+                let mut parts = Vec::new();
+                for (key, raw) in pairs {
+                    let value = expand(state, raw)?;
+                    env_set(&mut state.built.config.config, key, &value);
+                    parts.push(format!("{key}={value}"));
+                }
+                created_by = format!("ENV {}", parts.join(" "));
+            }
+            Instruction::Arg(decls) => {
+                for ArgDecl { name, default } in decls {
+                    let default = default
+                        .as_deref()
+                        .map(|raw| expand(state, raw))
+                        .transpose()?;
+                    state
+                        .args
+                        .declare(name, default, &self.opts.build_args, &self.globals);
+                }
+            }
+            Instruction::Workdir(raw) => {
+                let path = expand(state, raw)?;
+                let dir = normalise(&Path::new(&state.workdir()).join(&path));
+                state.built.config.config.working_dir = Some(dir.clone());
+                created_by = format!("WORKDIR {dir}");
+                if dir != "/" {
+                    let user = state.built.config.config.user.clone().unwrap_or_default();
+                    layer = Some(self.mutate_rootfs(state, span, |root| {
+                        let owner = if user.is_empty() {
+                            (0, 0)
+                        } else {
+                            let u = sandbox::resolve_user(root, &user)
+                                .map_err(|e| self.dockerfile.source.error(span, e))?;
+                            (u.uid, u.gid)
+                        };
+                        root.mkdir_all(
+                            Path::new(&dir),
+                            DirSpec {
+                                mode: 0o755,
+                                uid: owner.0,
+                                gid: owner.1,
+                            },
+                        )
+                        .map_err(io_err(Path::new(&dir)))?;
+                        Ok(())
+                    })?);
+                }
+            }
+            Instruction::User(raw) => state.built.config.config.user = Some(expand(state, raw)?),
+            Instruction::Label(pairs) => {
+                for (key, raw) in pairs {
+                    let key = expand(state, key)?;
+                    let value = expand(state, raw)?;
+                    state
+                        .built
+                        .config
+                        .config
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key, value);
+                }
+            }
+            Instruction::Expose(ports) => {
+                for raw in ports {
+                    for port in expand::words(raw, escape, &|n| state.lookup(n))
+                        .map_err(|e| self.dockerfile.source.error(span, e.0))?
+                    {
+                        let port = if port.contains('/') {
+                            port.to_lowercase()
+                        } else {
+                            format!("{port}/tcp")
+                        };
+                        state
+                            .built
+                            .config
+                            .config
+                            .exposed_ports
+                            .get_or_insert_with(BTreeMap::new)
+                            .insert(port, serde_json::json!({}));
+                    }
+                }
+            }
+            Instruction::Volume(paths) => {
+                for raw in paths {
+                    let path = expand(state, raw)?;
+                    state
+                        .built
+                        .config
+                        .config
+                        .volumes
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(path, serde_json::json!({}));
+                }
+            }
+            Instruction::Entrypoint(command) => {
+                let shell = state.shell();
+                state.built.config.config.entrypoint = Some(command_args(command, &shell));
+                // An ENTRYPOINT resets the CMD inherited from the base, as docker does.
+                if !self.stage_sets_cmd_before(state.stage, number) {
+                    state.built.config.config.cmd = None;
+                }
+            }
+            Instruction::Cmd(command) => {
+                let shell = state.shell();
+                state.built.config.config.cmd = Some(command_args(command, &shell));
+            }
+            Instruction::Shell(args) => state.built.config.config.shell = Some(args.clone()),
+            Instruction::StopSignal(raw) => {
+                state.built.config.config.stop_signal = Some(expand(state, raw)?)
+            }
+            Instruction::Healthcheck(check) => {
+                let shell = state.shell();
+                state.built.config.config.healthcheck = Some(
+                    health_config(check, &shell)
+                        .map_err(|e| self.dockerfile.source.error(span, e))?,
+                );
+            }
+            Instruction::OnBuild(trigger) => state
+                .built
+                .config
+                .config
+                .on_build
+                .get_or_insert_with(Vec::new)
+                .push(trigger.clone()),
+            Instruction::Maintainer(name) => state.built.config.author = Some(name.clone()),
+        }
+        let new_layer = layer.flatten();
+        state.built.config.history.push(History {
+            created: Some(timestamp()),
+            created_by: Some(format!("{created_by} # buildkit")),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer: new_layer.is_none(),
+            ..History::default()
+        });
+        if let Some(l) = new_layer {
+            state.built.layers.push(l);
+        }
+        Ok(())
+    }
+
+    /// Expands a raw word with the stage's ENV and ARG values; errors point at `span`.
+    fn expand(&self, state: &State<'_>, raw: &str, span: Span) -> Result<String, BuildError> {
+        expand::word(raw, self.dockerfile.escape, &|n| state.lookup(n))
+            .map_err(|e| self.dockerfile.source.error(span, e.0).into())
+    }
+
+    /// Whether a CMD comes before step `number` in `stage` (so a later ENTRYPOINT keeps it).
+    fn stage_sets_cmd_before(&self, stage: &Stage, number: usize) -> bool {
+        stage.instructions[..number - 1]
+            .iter()
+            .any(|i| matches!(i.value, Instruction::Cmd(_)))
+    }
+
+    /// The instruction's arguments as written, on one line.
+    fn instruction_args(&self, span: Span) -> String {
+        let text = self.instruction_text(span);
+        text.split_once(char::is_whitespace)
+            .map(|(_, rest)| rest.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// BuildKit's history line for RUN: `RUN |N K=V ... /bin/sh -c cmd`.
+    fn run_history(&self, state: &State<'_>, command: &Command) -> String {
+        let args = state.args.history_args();
+        let prefix = if args.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("|{} {} ", pairs.len(), pairs.join(" "))
+        };
+        format!(
+            "RUN {prefix}{}",
+            command_args(command, &state.shell()).join(" ")
+        )
+    }
+
+    /// Runs a RUN step in the sandbox and turns its changes into a layer.
+    fn run(
+        &self,
+        state: &State<'_>,
+        run: &crate::dockerfile::Run,
+        span: Span,
+        number: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let (args, stdin) = run_command(run, &state.shell());
+        let mut env: Vec<String> = state.built.config.config.env.clone().unwrap_or_default();
+        for (k, v) in state.args.run_env(&self.opts.build_args) {
+            if env_get(&state.built.config.config, &k).is_none() {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let mut network = self.opts.network;
+        for flag in &run.flags {
+            match (flag.name.as_str(), flag.value.as_str()) {
+                ("network", "none") => network = Network::None,
+                ("network", "host") => network = Network::Host,
+                ("network", "default") => {}
+                (name, value) => {
+                    return Err(self
+                        .dockerfile
+                        .source
+                        .error(flag.span, format!("RUN --{name}={value} is not supported"))
+                        .into())
+                }
+            }
+        }
+        let scratch = self.store.temp_dir()?;
+        let (upper, work) = (scratch.path().join("upper"), scratch.path().join("work"));
+        for dir in [&upper, &work] {
+            fs_err::create_dir(dir).map_err(io_err(dir))?;
+        }
+        let spec = RunSpec {
+            lower: state.built.lower_dirs(),
+            upper: upper.clone(),
+            work,
+            args,
+            env,
+            cwd: state.workdir(),
+            user: state.built.config.config.user.clone().unwrap_or_default(),
+            network,
+            hostname: "strata".into(),
+            stdin,
+        };
+        let label = state.label.clone();
+        let mut on_line = |line: &[u8]| {
+            events(Event::Output {
+                stage: &label,
+                number,
+                line,
+            })
+        };
+        let code = sandbox::run(&spec, sandbox::Output::Lines(&mut on_line))?;
+        if code != 0 {
+            return Err(self
+                .dockerfile
+                .source
+                .error(
+                    span,
+                    format!("RUN failed: the command exited with code {code}"),
+                )
+                .into());
+        }
+        self.finish_layer(&upper).map(Some)
+    }
+
+    /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
+    /// it, and returns the upper dir as a layer (none if nothing changed).
+    fn mutate_rootfs(
+        &self,
+        state: &State<'_>,
+        span: Span,
+        change: impl FnOnce(&Root) -> Result<(), BuildError>,
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let _ = span;
+        let scratch = self.store.temp_dir()?;
+        let (upper, work, mnt) = (
+            scratch.path().join("upper"),
+            scratch.path().join("work"),
+            scratch.path().join("mnt"),
+        );
+        for dir in [&upper, &work, &mnt] {
+            fs_err::create_dir(dir).map_err(io_err(dir))?;
+        }
+        {
+            let overlay = Overlay::mount(&state.built.lower_dirs(), &upper, &work, &mnt)?;
+            let root = Root::open(overlay.target()).map_err(io_err(&mnt))?;
+            change(&root)?;
+        }
+        let changed = fs_err::read_dir(&upper)
+            .map_err(io_err(&upper))?
+            .next()
+            .is_some();
+        if changed {
+            self.finish_layer(&upper).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Writes `upper` as a layer blob and keeps it as the layer's snapshot.
+    fn finish_layer(&self, upper: &Path) -> Result<StageLayer, BuildError> {
+        let tmp = self.store.temp_path();
+        let written = layer::write(upper, self.opts.compression, epoch(), &tmp)?;
+        self.store.commit_blob(&tmp, &written.digest)?;
+        let snapshot = self.store.adopt_snapshot(upper, &written)?;
+        Ok(StageLayer {
+            descriptor: Descriptor {
+                media_type: written.compression.media_type().into(),
+                digest: written.digest.clone(),
+                size: written.size,
+                annotations: BTreeMap::new(),
+                platform: None,
+            },
+            diff_id: written.diff_id,
+            snapshot,
+        })
+    }
+
+    /// COPY and ADD.
+    fn copy(
+        &mut self,
+        state: &State<'_>,
+        c: &crate::dockerfile::Copy,
+        is_add: bool,
+        span: Span,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let escape = self.dockerfile.escape;
+        let source = self.dockerfile.source.clone();
+        let expand = |raw: &str| -> Result<String, BuildError> {
+            expand::word(raw, escape, &|n| state.lookup(n))
+                .map_err(|e| source.error(span, e.0).into())
+        };
+        let dest_raw = expand(&c.dest)?;
+        let dest = if dest_raw.starts_with('/') {
+            dest_raw.clone()
+        } else {
+            let joined = Path::new(&state.workdir())
+                .join(&dest_raw)
+                .to_string_lossy()
+                .into_owned();
+            // Keep a trailing slash: it means "a directory".
+            if dest_raw.ends_with('/') || dest_raw == "." {
+                format!("{}/", joined.trim_end_matches('/'))
+            } else {
+                joined
+            }
+        };
+        let chmod = c
+            .chmod
+            .as_deref()
+            .map(|raw| {
+                let text = expand(raw)?;
+                u32::from_str_radix(&text, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| {
+                        BuildError::from(source.error(
+                            span,
+                            format!("invalid --chmod value {text:?}: expected octal mode"),
+                        ))
+                    })
+            })
+            .transpose()?;
+        let chown = c.chown.as_deref().map(&expand).transpose()?;
+
+        // Where the sources come from: heredocs, another stage or image, or the context.
+        let from_stage = match &c.from {
+            Some(raw) => {
+                let name = expand(raw)?;
+                let built = match self.stage_named(&name, usize::MAX) {
+                    Some(index) if index == state.stage.index => {
+                        return Err(source
+                            .error(span, format!("COPY --from={name} refers to its own stage"))
+                            .into())
+                    }
+                    Some(index) => self.build_stage(index, events)?,
+                    None => self.image_stage(&name, span)?,
+                };
+                Some(built)
+            }
+            None => None,
+        };
+        let sources: Vec<String> = c
+            .sources
+            .iter()
+            .map(|s| expand(s))
+            .collect::<Result<_, _>>()?;
+
+        self.mutate_rootfs(state, span, |root| {
+            let owner = match &chown {
+                None => None,
+                Some(spec) => Some(resolve_chown(root, spec).map_err(|e| source.error(span, e))?),
+            };
+            let opts = copy::CopyOptions {
+                chown: owner,
+                chmod,
+                unpack_archives: is_add,
+            };
+            let dest = Path::new(&dest);
+            let result = if !c.heredocs.is_empty() {
+                c.heredocs.iter().try_for_each(|doc| {
+                    let body = if doc.expand {
+                        expand(&doc.content)?
+                    } else {
+                        doc.content.clone()
+                    };
+                    let target = if c.heredocs.len() > 1 || dest_raw.ends_with('/') {
+                        dest.join(&doc.name)
+                    } else {
+                        dest.to_owned()
+                    };
+                    copy::write_file(root, &target, body.as_bytes(), &opts)
+                        .map_err(|e| source.error(span, e.to_string()).into())
+                })
+            } else if let Some(stage) = &from_stage {
+                let scratch = self.store.temp_dir()?;
+                let (upper, work, mnt) = (
+                    scratch.path().join("upper"),
+                    scratch.path().join("work"),
+                    scratch.path().join("mnt"),
+                );
+                for dir in [&upper, &work, &mnt] {
+                    fs_err::create_dir(dir).map_err(io_err(dir))?;
+                }
+                let overlay = Overlay::mount(&stage.lower_dirs(), &upper, &work, &mnt)?;
+                let from_root = Root::open(overlay.target()).map_err(io_err(&mnt))?;
+                let set = copy::SourceSet::from_root(&from_root, &sources)
+                    .map_err(|e| source.error(span, e.to_string()))?;
+                copy::copy(&set, root, dest, &opts)
+                    .map_err(|e| source.error(span, e.to_string()).into())
+            } else {
+                let set = copy::SourceSet::from_context(self.context, &sources)
+                    .map_err(|e| source.error(span, e.to_string()))?;
+                copy::copy(&set, root, dest, &opts)
+                    .map_err(|e| source.error(span, e.to_string()).into())
+            };
+            result
+        })
+    }
+}
+
+/// Resolves `--chown=user[:group]` as docker does: names through the image's passwd and
+/// group files; a user without a group gets the gid equal to its uid.
+fn resolve_chown(root: &Root, spec: &str) -> Result<(u32, u32), String> {
+    let resolved = sandbox::resolve_user(root, spec)?;
+    if spec.contains(':') {
+        Ok((resolved.uid, resolved.gid))
+    } else {
+        Ok((resolved.uid, resolved.uid))
+    }
+}
+
+/// The argv of a CMD/ENTRYPOINT/RUN: exec form as is, shell form through `shell`.
+fn command_args(command: &Command, shell: &[String]) -> Vec<String> {
+    match command {
+        Command::Exec(args) => args.clone(),
+        Command::Shell(text) => {
+            let mut args = shell.to_vec();
+            args.push(text.clone());
+            args
+        }
+    }
+}
+
+/// The argv and stdin of a RUN step, heredocs included as BuildKit runs them: a RUN that
+/// is only a heredoc runs the body as a script (through its `#!` interpreter if it has
+/// one, else the shell); otherwise the shell gets the command and the heredocs verbatim.
+fn run_command(run: &crate::dockerfile::Run, shell: &[String]) -> (Vec<String>, Option<Vec<u8>>) {
+    let Command::Shell(text) = &run.command else {
+        return (command_args(&run.command, shell), None);
+    };
+    if run.heredocs.is_empty() {
+        return (command_args(&run.command, shell), None);
+    }
+    let first = &run.heredocs[0];
+    let bare = text
+        .trim()
+        .trim_start_matches("<<")
+        .trim_start_matches('-')
+        .trim_matches(|c| c == '"' || c == '\'');
+    if run.heredocs.len() == 1 && bare == first.name {
+        if let Some(line) = first.content.strip_prefix("#!") {
+            let interpreter: Vec<String> = line
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            let mut args = interpreter;
+            args.push("/dev/stdin".into());
+            return (args, Some(first.content.clone().into_bytes()));
+        }
+        let mut args = shell.to_vec();
+        args.push(first.content.clone());
+        return (args, None);
+    }
+    let mut script = text.clone();
+    for doc in &run.heredocs {
+        script.push('\n');
+        script.push_str(&doc.content);
+        if !doc.content.ends_with('\n') {
+            script.push('\n');
+        }
+        script.push_str(&doc.name);
+    }
+    let mut args = shell.to_vec();
+    args.push(script);
+    (args, None)
+}
+
+/// HEALTHCHECK in docker's config form.
+fn health_config(check: &Healthcheck, shell: &[String]) -> Result<HealthConfig, String> {
+    let _ = shell;
+    match check {
+        Healthcheck::None => Ok(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..HealthConfig::default()
+        }),
+        Healthcheck::Check {
+            command,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test = match command {
+                Command::Exec(args) => std::iter::once("CMD".to_owned())
+                    .chain(args.iter().cloned())
+                    .collect(),
+                Command::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
+            };
+            let duration = |flag: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|d| parse_duration(d).map_err(|e| format!("--{flag}: {e}")))
+                    .transpose()
+            };
+            Ok(HealthConfig {
+                test: Some(test),
+                interval: duration("interval", interval)?,
+                timeout: duration("timeout", timeout)?,
+                start_period: duration("start-period", start_period)?,
+                start_interval: duration("start-interval", start_interval)?,
+                retries: retries
+                    .as_deref()
+                    .map(|r| {
+                        r.parse::<i64>()
+                            .map_err(|_| format!("--retries: {r:?} is not a number"))
+                    })
+                    .transpose()?,
+            })
+        }
+    }
+}
+
+/// A Go-style duration (`1h2m3.5s`, `300ms`) in nanoseconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{text:?} lacks a unit"))?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(format!("{text:?} has an unknown unit {unit:?}")),
+        };
+        total += value * scale;
+        rest = next;
+    }
+    Ok(total as i64)
+}
+
+/// Lexically cleans an absolute path (`/a/./b/../c` -> `/a/c`), as docker does for WORKDIR.
+fn normalise(path: &Path) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.to_str().unwrap_or("/").split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_follow_go_syntax() {
+        assert_eq!(parse_duration("30s"), Ok(30_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn workdir_paths_are_cleaned() {
+        assert_eq!(normalise(Path::new("/a/./b/../c/")), "/a/c");
+        assert_eq!(normalise(Path::new("/../..")), "/");
+    }
+
+    #[test]
+    fn env_set_replaces_in_place() {
+        let mut config = ContainerConfig::default();
+        env_set(&mut config, "A", "1");
+        env_set(&mut config, "B", "2");
+        env_set(&mut config, "A", "3");
+        assert_eq!(config.env, Some(vec!["A=3".to_string(), "B=2".to_string()]));
+        assert_eq!(env_get(&config, "A").as_deref(), Some("3"));
+        assert_eq!(env_get(&config, "AB"), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! `strata run`: a stored image -> one command in the sandbox, as `docker run --rm` would
+//! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded).
+
+use crate::build::BuildError;
+use crate::image::Store;
+use crate::sandbox::{self, Network, RunSpec};
+
+/// What `strata run` overrides of the image's config.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Replaces the image's Cmd when not empty.
+    pub command: Vec<String>,
+    /// Replaces the image's Entrypoint (an empty string clears it).
+    pub entrypoint: Option<String>,
+    /// Extra `K=V` environment, overriding the image's.
+    pub env: Vec<String>,
+    /// Replaces the image's User.
+    pub user: Option<String>,
+    /// Replaces the image's WorkingDir.
+    pub workdir: Option<String>,
+    /// Network namespace choice.
+    pub network: Network,
+}
+
+/// Runs the image `name` and returns the command's exit code.
+pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildError> {
+    let image = store.image(name)?;
+    let config = &image.config.config;
+    let mut lower = Vec::new();
+    for (layer, diff_id) in image
+        .manifest
+        .layers
+        .iter()
+        .zip(&image.config.rootfs.diff_ids)
+    {
+        lower.push(store.snapshot(layer, diff_id)?);
+    }
+    lower.reverse();
+
+    let entrypoint = match &opts.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => config.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd = if opts.command.is_empty() {
+        config.cmd.clone().unwrap_or_default()
+    } else {
+        opts.command.clone()
+    };
+    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        return Err(BuildError::Usage(format!(
+            "image {name} has no ENTRYPOINT or CMD: give a command after --"
+        )));
+    }
+    let mut env = config.env.clone().unwrap_or_default();
+    for kv in &opts.env {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(kv.clone());
+    }
+
+    let scratch = store.temp_dir()?;
+    let (upper, work) = (scratch.path().join("upper"), scratch.path().join("work"));
+    for dir in [&upper, &work] {
+        fs_err::create_dir(dir).map_err(super::build::io_err(dir))?;
+    }
+    let spec = RunSpec {
+        lower,
+        upper,
+        work,
+        args,
+        env,
+        cwd: opts
+            .workdir
+            .clone()
+            .or_else(|| config.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        user: opts
+            .user
+            .clone()
+            .or_else(|| config.user.clone())
+            .unwrap_or_default(),
+        network: opts.network,
+        hostname: image.digest.short().to_owned(),
+        stdin: None,
+    };
+    Ok(sandbox::run(&spec, sandbox::Output::Inherit)?)
+}
