@@ -91,9 +91,12 @@ impl BuiltStage {
             (BASE_DIGEST.to_owned(), image.digest.to_string()),
         ]
         .into();
+        let mut config = image.config;
+        // A child consumes its base's ONBUILD triggers; they are not inherited.
+        config.config.on_build = None;
         Ok(BuiltStage {
             layers,
-            config: image.config,
+            config,
             annotations,
         })
     }
