@@ -240,6 +240,30 @@ fn images_are_listed_loaded_and_retagged() {
         Err(StoreError::BadName(_))
     ));
 
+    // skopeo rewrites index.json its own way (no lock, no mediaType); strata still reads it.
+    let root = path_str(f.store.root());
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{root}:other:v1"),
+            &format!("oci:{root}:copy:2"),
+        ],
+    );
+    assert_eq!(f.store.image("copy:2").unwrap().digest, f.manifest.digest);
+    f.store.tag("after-skopeo", &second).unwrap();
+    let names: Vec<String> = f
+        .store
+        .tags()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["after-skopeo:latest", "app:latest", "copy:2", "other:v1"]
+    );
+
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(f.store.root().join("index.json")).unwrap()).unwrap();
     assert_eq!(index["schemaVersion"], 2);
@@ -247,7 +271,7 @@ fn images_are_listed_loaded_and_retagged() {
         index["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 4);
 }
 
 #[test]

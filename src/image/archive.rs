@@ -24,7 +24,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::layer::Compression;
 
 use super::reference::ImageName;
-use super::store::io_error;
+use super::store::{compression_of, io_error};
 use super::{Descriptor, Image, Index, Store, StoreError, MANIFEST_MEDIA_TYPE, REF_NAME};
 
 /// The annotation containerd and `docker load` read for an image's full name.
@@ -202,12 +202,7 @@ fn layer_tar(
     diff_id: &Digest,
     path: &str,
 ) -> Result<(), StoreError> {
-    let compression = Compression::from_media_type(&layer.media_type).ok_or_else(|| {
-        StoreError::UnsupportedMediaType {
-            digest: layer.digest.clone(),
-            media_type: layer.media_type.clone(),
-        }
-    })?;
+    let compression = compression_of(layer)?;
     let blob = store.blob_path(&layer.digest);
     let mut counter = HashingWriter::new(io::sink());
     io::copy(&mut decompressed(&blob, compression)?, &mut counter).map_err(io_error(&blob))?;

@@ -316,12 +316,7 @@ impl Store {
         if dest.is_dir() {
             return Ok(dest);
         }
-        let compression = Compression::from_media_type(&layer.media_type).ok_or_else(|| {
-            StoreError::UnsupportedMediaType {
-                digest: layer.digest.clone(),
-                media_type: layer.media_type.clone(),
-            }
-        })?;
+        let compression = compression_of(layer)?;
         let tmp = self.temp_dir()?;
         // The snapshot's top dir is the image's `/`; a layer tar with a `./` entry overrides.
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
@@ -496,6 +491,16 @@ impl Store {
             };
         }
     }
+}
+
+/// The compression of the layer `layer`, from its media type.
+pub(crate) fn compression_of(layer: &Descriptor) -> Result<Compression, StoreError> {
+    Compression::from_media_type(&layer.media_type).ok_or_else(|| {
+        StoreError::UnsupportedMediaType {
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+        }
+    })
 }
 
 /// [`Store::default_root`] over the variables `var` returns.
