@@ -1,9 +1,10 @@
 //! The local store: an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`) plus
 //! strata's own dirs beside it (`snapshots/`, `tmp/`, `locks/`) that OCI readers ignore.
 //!
-//! Every write goes to `tmp/` first and is renamed into place; blobs are verified against
-//! their digest before the rename; `index.json` is rewritten under a lock. A build killed at
-//! any point leaves a readable layout.
+//! Every write goes to `tmp/` first and is renamed into place; blobs are named by the
+//! digest computed while they were written, and small blobs are checked again on read;
+//! `index.json` is rewritten whole under a lock (`locks/index.lock`). A build killed at
+//! any point leaves a readable layout; what it left in `tmp/` is removed a day later.
 //!
 //! Tags live in `index.json` as manifest descriptors annotated with
 //! `org.opencontainers.image.ref.name` = `NAME:TAG`, which is what both
