@@ -170,8 +170,7 @@ pub fn build(
             source: e,
         })?;
     for tag in &opts.tags {
-        store
-            .check_name(tag)
+        crate::image::ImageName::parse(tag)
             .map_err(|e| BuildError::Usage(format!("invalid tag {tag:?}: {e}")))?;
     }
 

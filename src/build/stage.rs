@@ -94,6 +94,10 @@ impl BuiltStage {
         let mut config = image.config;
         // A child consumes its base's ONBUILD triggers; they are not inherited.
         config.config.on_build = None;
+        // Fields strata does not model (docker's `container_config`, ...) describe the
+        // base's own build, not the child's.
+        config.extra.clear();
+        config.config.extra.clear();
         Ok(BuiltStage {
             layers,
             config,

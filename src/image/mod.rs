@@ -4,9 +4,11 @@
 
 pub mod archive;
 pub mod config;
+pub mod reference;
 pub mod store;
 
 pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};
+pub use reference::{BadName, ImageName};
 pub use store::{Store, StoreError, TagEntry};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,9 @@ pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// The annotation that names a tag in an OCI layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation that holds a creation time (RFC 3339); on index entries of the store,
+/// when the tag was set.
+pub const CREATED: &str = "org.opencontainers.image.created";
 
 /// A content descriptor, as in manifests and indexes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +61,39 @@ pub struct Manifest {
     /// Annotations (base image name and digest, for example).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// An OCI image index: the `index.json` of a layout, one descriptor per tagged manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Index {
+    /// Always 2.
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    /// [`INDEX_MEDIA_TYPE`] (optional in the spec; skopeo leaves it out).
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests, each tag annotated with [`REF_NAME`].
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// Annotations of the index itself.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Fields strata does not model, kept so that rewriting the index loses nothing that
+    /// another tool (skopeo, umoci) put there.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            schema_version: 2,
+            media_type: Some(INDEX_MEDIA_TYPE.into()),
+            manifests: Vec::new(),
+            annotations: std::collections::BTreeMap::new(),
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 /// An image in the store: its manifest and config, parsed, with their digests.
