@@ -383,7 +383,7 @@ impl Origin<'_> {
                 return self.walk_dir(rel, Path::new(""), &st, &fd, visitor);
             }
             FileType::RegularFile => {
-                Node::File(self.root.open_file(rel).map_err(|e| self.io(rel, e))?)
+                Node::File(open_file(self.root, rel).map_err(|e| self.io(rel, e))?)
             }
             FileType::Socket => return Ok(()),
             _ => Node::Special,
@@ -600,6 +600,16 @@ pub(crate) fn file_type(st: &Stat) -> FileType {
 
 /// An `O_PATH` fd of `rel` (of any type, symlinks followed inside the root).
 fn open_path(root: &Root, rel: &Path) -> io::Result<OwnedFd> {
+    open_in(root, rel, OFlags::PATH)
+}
+
+/// The regular file at `rel` opened for reading, symlinks followed inside the root.
+/// (`Root::open_file` asks for `O_RDONLY`, which is 0, and so gets an `O_PATH` fd.)
+pub(crate) fn open_file(root: &Root, rel: &Path) -> io::Result<File> {
+    open_in(root, rel, OFlags::RDONLY | OFlags::NOCTTY).map(File::from)
+}
+
+fn open_in(root: &Root, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     let base = root.open_dir(Path::new(""))?;
     let rel = crate::fsroot::relative(rel);
     let rel = if rel.as_os_str().is_empty() {
@@ -610,7 +620,7 @@ fn open_path(root: &Root, rel: &Path) -> io::Result<OwnedFd> {
     Ok(rfs::openat2(
         &base,
         rel,
-        OFlags::PATH | OFlags::CLOEXEC,
+        flags | OFlags::CLOEXEC,
         Mode::empty(),
         rfs::ResolveFlags::IN_ROOT | rfs::ResolveFlags::NO_MAGICLINKS,
     )?)
