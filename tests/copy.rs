@@ -587,3 +587,38 @@ fn matches_buildah() {
     assert!(theirs.len() > 30, "buildah copied too little: {theirs:?}");
     assert_eq!(mine, theirs, "ours vs buildah\n{}", mine.join("\n"));
 }
+
+#[test]
+fn add_refuses_remote_sources() {
+    let s = setup();
+    let err = no_ignore(&s.ctx)
+        .select(&["https://example.com/x.tar".into()])
+        .err()
+        .unwrap();
+    assert!(matches!(err, CopyError::Unsupported(_)), "{err}");
+}
+
+#[test]
+#[ignore = "needs crate::layer::extract_archive (layer helper); run with --ignored once it lands"]
+fn add_extracts_local_archives_and_copies_other_files() {
+    let s = setup();
+    run(
+        "tar",
+        &[
+            "czf",
+            s.ctx.join("a.tgz").to_str().unwrap(),
+            "-C",
+            s.ctx.join("src").to_str().unwrap(),
+            ".",
+        ],
+    );
+    let ctx = no_ignore(&s.ctx);
+    let add = CopyOptions {
+        unpack_archives: true,
+        ..CopyOptions::default()
+    };
+    cp(&ctx, &s.image, &["a.tgz"], "/x/", add).unwrap();
+    assert_eq!(fs::read_to_string(s.image.join("x/a")).unwrap(), "a\n");
+    cp(&ctx, &s.image, &["file1"], "/y/", add).unwrap();
+    assert!(s.image.join("y/file1").is_file());
+}
