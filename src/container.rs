@@ -1,7 +1,7 @@
 //! `strata run`: a stored image -> one command in the sandbox, as `docker run --rm` would
 //! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded).
 
-use crate::build::BuildError;
+use crate::build::{BuildError, StepDirs};
 use crate::image::Store;
 use crate::sandbox::{self, Network, RunSpec};
 
@@ -60,15 +60,11 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildErr
         env.push(kv.clone());
     }
 
-    let scratch = store.temp_dir()?;
-    let (upper, work) = (scratch.path().join("upper"), scratch.path().join("work"));
-    for dir in [&upper, &work] {
-        fs_err::create_dir(dir).map_err(super::build::io_err(dir))?;
-    }
+    let dirs = StepDirs::new(store)?;
     let spec = RunSpec {
         lower,
-        upper,
-        work,
+        upper: dirs.upper.clone(),
+        work: dirs.work.clone(),
         args,
         env,
         cwd: opts

@@ -64,7 +64,7 @@ impl Root {
 
     /// Opens the directory at `rel` (symlinks followed, confined to the root).
     pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
-        self.resolve(rel, OFlags::DIRECTORY)
+        self.resolve(rel, OFlags::PATH | OFlags::DIRECTORY)
     }
 
     /// Opens the file at `rel` for reading (symlinks followed, confined to the root).
@@ -92,7 +92,7 @@ impl Root {
     /// The metadata of `rel` with symlinks followed inside the root; `None` if it does not
     /// exist (or is a dangling link).
     pub fn stat(&self, rel: &Path) -> io::Result<Option<rfs::Stat>> {
-        match self.resolve(rel, OFlags::empty()) {
+        match self.resolve(rel, OFlags::PATH) {
             Ok(fd) => Ok(Some(rfs::fstat(&fd)?)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
@@ -174,13 +174,11 @@ impl Root {
         remove_at(&parent, name)
     }
 
+    /// Opens `rel` inside the root with `flags` (`O_PATH` for a handle that is only
+    /// resolved, `O_RDONLY` — which is 0 — to read).
     fn resolve(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         let rel = relative(rel);
-        let how = if flags.contains(OFlags::DIRECTORY) || flags.is_empty() {
-            flags | OFlags::PATH
-        } else {
-            flags
-        };
+        let how = flags;
         Ok(rfs::openat2(
             &self.dir,
             if rel.as_os_str().is_empty() {
@@ -298,6 +296,18 @@ mod tests {
         root.remove_all(Path::new("/link")).unwrap();
         assert!(std::fs::symlink_metadata(tmp.path().join("link")).is_err());
         assert!(Path::new("/etc/passwd").exists());
+    }
+
+    #[test]
+    fn open_file_reads_through_links_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("data"), b"inside").unwrap();
+        symlink("/data", tmp.path().join("link")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut root.open_file(Path::new("link")).unwrap(), &mut text)
+            .unwrap();
+        assert_eq!(text, "inside");
     }
 
     #[test]

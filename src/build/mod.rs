@@ -17,12 +17,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
+use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{self, Dockerfile, DockerfileError};
 use crate::image::{Descriptor, Image, Store, StoreError};
 use crate::layer::{Compression, LayerError};
 use crate::sandbox::{Network, SandboxError};
 
 pub use stage::BuiltStage;
+pub(crate) use stage::StepDirs;
 
 /// What to build and how.
 #[derive(Clone, Debug, Default)]
@@ -164,11 +166,8 @@ pub fn build(
         source: e,
     })?;
     let dockerfile = dockerfile::parse(&path, &text)?;
-    let context =
-        context::Context::open(&opts.context, Some(&path)).map_err(|e| BuildError::Io {
-            path: opts.context.display().to_string(),
-            source: e,
-        })?;
+    let ignore = Ignore::load(&opts.context, Some(&path)).map_err(io_err(&opts.context))?;
+    let context = context::Context::new(&opts.context, ignore).map_err(io_err(&opts.context))?;
     for tag in &opts.tags {
         crate::image::ImageName::parse(tag)
             .map_err(|e| BuildError::Usage(format!("invalid tag {tag:?}: {e}")))?;

@@ -17,6 +17,7 @@ use crate::sandbox::{self, Network, Overlay, RunSpec};
 
 use super::args::{host_platform, platform_args, ArgScope};
 use super::context::Context;
+use super::context::SourceSet;
 use super::copy;
 use super::{io_err, BuildError, BuildOptions, Event};
 
@@ -400,7 +401,7 @@ impl<'a> StageBuilder<'a> {
                 created_by = format!("WORKDIR {dir}");
                 if dir != "/" {
                     let user = state.built.config.config.user.clone().unwrap_or_default();
-                    layer = Some(self.mutate_rootfs(state, span, |root| {
+                    layer = Some(self.mutate_rootfs(state, |root| {
                         let owner = if user.is_empty() {
                             (0, 0)
                         } else {
@@ -580,15 +581,11 @@ impl<'a> StageBuilder<'a> {
                 }
             }
         }
-        let scratch = self.store.temp_dir()?;
-        let (upper, work) = (scratch.path().join("upper"), scratch.path().join("work"));
-        for dir in [&upper, &work] {
-            fs_err::create_dir(dir).map_err(io_err(dir))?;
-        }
+        let dirs = StepDirs::new(self.store)?;
         let spec = RunSpec {
             lower: state.built.lower_dirs(),
-            upper: upper.clone(),
-            work,
+            upper: dirs.upper.clone(),
+            work: dirs.work.clone(),
             args,
             env,
             cwd: state.workdir(),
@@ -616,7 +613,7 @@ impl<'a> StageBuilder<'a> {
                 )
                 .into());
         }
-        self.finish_layer(&upper).map(Some)
+        self.finish_layer(&dirs.upper).map(Some)
     }
 
     /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
@@ -624,19 +621,9 @@ impl<'a> StageBuilder<'a> {
     fn mutate_rootfs(
         &self,
         state: &State<'_>,
-        span: Span,
         change: impl FnOnce(&Root) -> Result<(), BuildError>,
     ) -> Result<Option<StageLayer>, BuildError> {
-        let _ = span;
-        let scratch = self.store.temp_dir()?;
-        let (upper, work, mnt) = (
-            scratch.path().join("upper"),
-            scratch.path().join("work"),
-            scratch.path().join("mnt"),
-        );
-        for dir in [&upper, &work, &mnt] {
-            fs_err::create_dir(dir).map_err(io_err(dir))?;
-        }
+        let StepDirs { upper, work, mnt, _tmp } = StepDirs::new(self.store)?;
         {
             let overlay = Overlay::mount(&state.built.lower_dirs(), &upper, &work, &mnt)?;
             let root = Root::open(overlay.target()).map_err(io_err(&mnt))?;
@@ -705,25 +692,15 @@ impl<'a> StageBuilder<'a> {
         let chmod = c
             .chmod
             .as_deref()
-            .map(|raw| {
-                let text = expand(raw)?;
-                u32::from_str_radix(&text, 8)
-                    .ok()
-                    .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| {
-                        BuildError::from(source.error(
-                            span,
-                            format!("invalid --chmod value {text:?}: expected octal mode"),
-                        ))
-                    })
-            })
+            .map(|raw| copy::parse_chmod(&expand(raw)?).map_err(|e| BuildError::from(source.error(span, e.to_string()))))
             .transpose()?;
         let chown = c.chown.as_deref().map(&expand).transpose()?;
 
         // Where the sources come from: heredocs, another stage or image, or the context.
-        let from_stage = match &c.from {
-            Some(raw) => {
-                let name = expand(raw)?;
+        let from_name = c.from.as_deref().map(&expand).transpose()?;
+        let from_stage = match &from_name {
+            Some(name) => {
+                let name = name.as_str();
                 let built = match self.stage_named(&name, usize::MAX) {
                     Some(index) if index == state.stage.index => {
                         return Err(source
@@ -743,7 +720,7 @@ impl<'a> StageBuilder<'a> {
             .map(|s| expand(s))
             .collect::<Result<_, _>>()?;
 
-        self.mutate_rootfs(state, span, |root| {
+        self.mutate_rootfs(state, |root| {
             let owner = match &chown {
                 None => None,
                 Some(spec) => Some(resolve_chown(root, spec).map_err(|e| source.error(span, e))?),
@@ -754,45 +731,59 @@ impl<'a> StageBuilder<'a> {
                 unpack_archives: is_add,
             };
             let dest = Path::new(&dest);
-            let result = if !c.heredocs.is_empty() {
-                c.heredocs.iter().try_for_each(|doc| {
-                    let body = if doc.expand {
-                        expand(&doc.content)?
-                    } else {
-                        doc.content.clone()
-                    };
-                    let target = if c.heredocs.len() > 1 || dest_raw.ends_with('/') {
-                        dest.join(&doc.name)
-                    } else {
-                        dest.to_owned()
-                    };
-                    copy::write_file(root, &target, body.as_bytes(), &opts)
-                        .map_err(|e| source.error(span, e.to_string()).into())
-                })
+            let fail = |e: copy::CopyError| BuildError::from(source.error(span, e.to_string()));
+            if !c.heredocs.is_empty() {
+                let docs = c
+                    .heredocs
+                    .iter()
+                    .map(|doc| {
+                        let body = if doc.expand { expand(&doc.content)? } else { doc.content.clone() };
+                        Ok((doc.name.clone(), body.into_bytes()))
+                    })
+                    .collect::<Result<_, BuildError>>()?;
+                copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
             } else if let Some(stage) = &from_stage {
-                let scratch = self.store.temp_dir()?;
-                let (upper, work, mnt) = (
-                    scratch.path().join("upper"),
-                    scratch.path().join("work"),
-                    scratch.path().join("mnt"),
-                );
-                for dir in [&upper, &work, &mnt] {
-                    fs_err::create_dir(dir).map_err(io_err(dir))?;
-                }
-                let overlay = Overlay::mount(&stage.lower_dirs(), &upper, &work, &mnt)?;
-                let from_root = Root::open(overlay.target()).map_err(io_err(&mnt))?;
-                let set = copy::SourceSet::from_root(&from_root, &sources)
-                    .map_err(|e| source.error(span, e.to_string()))?;
-                copy::copy(&set, root, dest, &opts)
-                    .map_err(|e| source.error(span, e.to_string()).into())
+                let dirs = StepDirs::new(self.store)?;
+                let overlay = Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+                let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
+                let place = format!("stage or image {:?}", from_name.as_deref().unwrap_or_default());
+                let set = SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place).map_err(fail)?;
+                copy::copy(&set, root, dest, &opts).map_err(fail)?;
             } else {
-                let set = copy::SourceSet::from_context(self.context, &sources)
-                    .map_err(|e| source.error(span, e.to_string()))?;
-                copy::copy(&set, root, dest, &opts)
-                    .map_err(|e| source.error(span, e.to_string()).into())
-            };
-            result
+                let set = self.context.select(&sources).map_err(fail)?;
+                copy::copy(&set, root, dest, &opts).map_err(fail)?;
+            }
+            Ok(())
         })
+    }
+}
+
+/// The scratch dirs of one step, in the store's tmp dir (same file system as the
+/// snapshots, so an upper dir can be renamed into place): removed on drop.
+pub(crate) struct StepDirs {
+    _tmp: tempfile::TempDir,
+    /// The overlay upper dir.
+    pub(crate) upper: PathBuf,
+    /// The overlay work dir.
+    pub(crate) work: PathBuf,
+    /// A mount point.
+    pub(crate) mnt: PathBuf,
+}
+
+impl StepDirs {
+    /// Creates the three dirs under a fresh temp dir of `store`.
+    pub(crate) fn new(store: &Store) -> Result<StepDirs, BuildError> {
+        let tmp = store.temp_dir()?;
+        let dirs = StepDirs {
+            upper: tmp.path().join("upper"),
+            work: tmp.path().join("work"),
+            mnt: tmp.path().join("mnt"),
+            _tmp: tmp,
+        };
+        for dir in [&dirs.upper, &dirs.work, &dirs.mnt] {
+            fs_err::create_dir(dir).map_err(io_err(dir))?;
+        }
+        Ok(dirs)
     }
 }
 
