@@ -83,8 +83,10 @@ pub(super) fn main() -> i32 {
 fn supervise() -> Result<i32, String> {
     // SAFETY: fd 3 was set up by `run` for this process alone.
     let spec_file = unsafe { File::from_raw_fd(SPEC_FD) };
-    let child: ChildSpec = serde_json::from_reader(spec_file).map_err(|e| format!("reading the spec on fd {SPEC_FD}: {e}"))?;
-    let mut flags = UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
+    let child: ChildSpec = serde_json::from_reader(spec_file)
+        .map_err(|e| format!("reading the spec on fd {SPEC_FD}: {e}"))?;
+    let mut flags =
+        UnshareFlags::NEWNS | UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWUTS;
     if child.spec.network == Network::None {
         flags |= UnshareFlags::NEWNET;
     }
@@ -112,15 +114,25 @@ fn init(child: &ChildSpec) -> i32 {
         Err(e) => report(&ChildError::Setup(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
             let (reason, code) = exec(spec, &prepared);
-            report(&ChildError::Exec { command: spec.args[0].clone(), reason });
+            report(&ChildError::Exec {
+                command: spec.args[0].clone(),
+                reason,
+            });
             std::process::exit(code)
         }
-        Ok(ForkResult::Parent { child: command }) => reap_until(command),
+        Ok(ForkResult::Parent { child: command }) => {
+            let code = reap_until(command);
+            match prepared.cleanup.run() {
+                Ok(()) => code,
+                Err(e) => report(&ChildError::Setup(e)),
+            }
+        }
     }
 }
 
 /// What `init` works out for the command.
 struct Prepared {
+    cleanup: rootfs::Cleanup,
     user: ResolvedUser,
     env: Vec<CString>,
     path: String,
@@ -131,9 +143,10 @@ fn prepare(spec: &RunSpec, scratch: &Path) -> Result<Prepared, String> {
     if spec.args.is_empty() {
         return Err("empty command".to_owned());
     }
-    rootfs::enter(spec, scratch)?;
+    let cleanup = rootfs::enter(spec, scratch)?;
     if !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname).map_err(|e| format!("sethostname {:?}: {e}", spec.hostname))?;
+        nix::unistd::sethostname(&spec.hostname)
+            .map_err(|e| format!("sethostname {:?}: {e}", spec.hostname))?;
     }
     if spec.network == Network::None {
         loopback_up()?;
@@ -149,9 +162,19 @@ fn prepare(spec: &RunSpec, scratch: &Path) -> Result<Prepared, String> {
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
-    let path = env.iter().rev().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or_default().to_owned();
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or_default()
+        .to_owned();
     let env = env.into_iter().map(cstring).collect::<Result<_, _>>()?;
-    Ok(Prepared { user, env, path })
+    Ok(Prepared {
+        cleanup,
+        user,
+        env,
+        path,
+    })
 }
 
 /// Becomes the user and execs the command; returns only on failure, with the reason and
@@ -170,13 +193,25 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
         .and_then(|()| nix::unistd::setgid(Gid::from_raw(user.gid)))
         .and_then(|()| nix::unistd::setuid(Uid::from_raw(user.uid)));
     if let Err(e) = ids {
-        return (format!("switching to user {:?} ({}:{}): {e}", spec.user, user.uid, user.gid), 126);
+        return (
+            format!(
+                "switching to user {:?} ({}:{}): {e}",
+                spec.user, user.uid, user.gid
+            ),
+            126,
+        );
     }
     let program = match find_program(&spec.args[0], &prepared.path) {
         Ok(program) => program,
         Err(reason) => return (reason, 127),
     };
-    let args = match spec.args.iter().cloned().map(cstring).collect::<Result<Vec<_>, _>>() {
+    let args = match spec
+        .args
+        .iter()
+        .cloned()
+        .map(cstring)
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(args) => args,
         Err(reason) => return (reason, 126),
     };
@@ -184,8 +219,19 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
         return ("NUL byte in the program path".to_owned(), 126);
     };
     let err = nix::unistd::execve(&program, &args, &prepared.env).unwrap_err();
-    let code = if err == nix::errno::Errno::ENOENT { 127 } else { 126 };
-    (format!("{}: {}", program.to_string_lossy(), err.desc().to_lowercase()), code)
+    let code = if err == nix::errno::Errno::ENOENT {
+        127
+    } else {
+        126
+    };
+    (
+        format!(
+            "{}: {}",
+            program.to_string_lossy(),
+            err.desc().to_lowercase()
+        ),
+        code,
+    )
 }
 
 /// `name` itself if it holds a `/`, else the first executable file named `name` in `path`.
@@ -208,7 +254,9 @@ fn reap_until(command: Pid) -> i32 {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => return 128 + signal as i32,
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == command => {
+                return 128 + signal as i32
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return report(&ChildError::Setup(format!("waiting for the command: {e}"))),
         }
@@ -252,7 +300,12 @@ fn cstring(s: impl Into<Vec<u8>>) -> Result<CString, String> {
 /// Brings up `lo` in a fresh network namespace (docker's `--network none` has it up, so
 /// servers on 127.0.0.1 work in builds).
 fn loopback_up() -> Result<(), String> {
-    let fail = |what: &str| format!("bringing up lo: {what}: {}", std::io::Error::last_os_error());
+    let fail = |what: &str| {
+        format!(
+            "bringing up lo: {what}: {}",
+            std::io::Error::last_os_error()
+        )
+    };
     // SAFETY: plain syscalls on a socket this function owns and a zeroed ifreq.
     unsafe {
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);

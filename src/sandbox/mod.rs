@@ -7,6 +7,12 @@
 //! The namespaces are entered by a fresh, single-threaded copy of the strata binary
 //! (`strata __sandbox`, see [`child_main`]) because `unshare` and `fork` do not mix with
 //! the builder's threads. The parent streams the child's output line by line.
+//!
+//! - `child`: the processes of a sandbox (supervisor, pid 1, command) and their protocol.
+//! - `rootfs`: the overlay root, `pivot_root`, and the special mounts; how mountpoints are
+//!   kept out of the upper dir (a skeleton lower dir) is explained there.
+//! - `overlay`: [`Overlay`] mounts with any number of lower dirs.
+//! - `user`: [`resolve_user`], USER as docker reads it.
 
 mod child;
 mod overlay;
@@ -26,9 +32,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
-use child::ChildError;
-use child::ChildSpec;
-
+use child::{ChildError, ChildSpec};
 use serde::{Deserialize, Serialize};
 
 /// Network of a sandbox.
@@ -37,7 +41,8 @@ pub enum Network {
     /// The host's network namespace (docker's `--network host`, the build default).
     #[default]
     Host,
-    /// A new, empty network namespace (loopback down).
+    /// A new network namespace holding only the loopback interface, brought up as docker's
+    /// `--network none` does.
     None,
 }
 
@@ -68,9 +73,12 @@ pub struct RunSpec {
 
 /// How the command's output is handled.
 pub enum Output<'a> {
-    /// Each line goes to the callback (the builder prefixes it with the step).
+    /// Each line of stdout and stderr (merged in order, without its `\n`; lines over 64 KiB
+    /// arrive in pieces) goes to the callback as it is written (the builder prefixes it
+    /// with the step). stdin is [`RunSpec::stdin`], or /dev/null.
     Lines(&'a mut dyn FnMut(&[u8])),
-    /// stdout and stderr are inherited (`strata run`).
+    /// stdout and stderr are inherited (`strata run`), and so is stdin unless
+    /// [`RunSpec::stdin`] holds bytes.
     Inherit,
 }
 
@@ -106,9 +114,14 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
     };
     // The child mounts a tmpfs of its own over this dir to build the root in; on the host
     // it stays empty.
-    let scratch = tempfile::Builder::new().prefix("strata-sandbox-").tempdir()?;
-    let message = serde_json::to_vec(&ChildSpec { spec: spec.clone(), scratch: scratch.path().to_owned() })
-        .map_err(|e| SandboxError::Setup(format!("encoding the spec: {e}")))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("strata-sandbox-")
+        .tempdir()?;
+    let message = serde_json::to_vec(&ChildSpec {
+        spec: spec.clone(),
+        scratch: scratch.path().to_owned(),
+    })
+    .map_err(|e| SandboxError::Setup(format!("encoding the spec: {e}")))?;
     let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
 
@@ -122,7 +135,9 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
     let mut lines = None;
     if let Output::Lines(callback) = output {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-        command.stdout(Stdio::from(out_w.try_clone()?)).stderr(Stdio::from(out_w));
+        command
+            .stdout(Stdio::from(out_w.try_clone()?))
+            .stderr(Stdio::from(out_w));
         lines = Some((File::from(out_r), callback));
     }
     let (spec_fd, err_fd) = (spec_r.as_raw_fd(), err_w.as_raw_fd());
@@ -144,7 +159,9 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
             Ok(())
         });
     }
-    let mut process = command.spawn().map_err(|e| SandboxError::Setup(format!("starting {}: {e}", exe.display())))?;
+    let mut process = command
+        .spawn()
+        .map_err(|e| SandboxError::Setup(format!("starting {}: {e}", exe.display())))?;
     // Only the child may hold these ends, or the reads below would never see EOF.
     drop((command, spec_r, err_w));
     let stdin = process.stdin.take();
@@ -158,7 +175,12 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
         // its status and error pipe tell why.
         let _ = File::from(spec_w).write_all(&message);
         if let Some((out, callback)) = lines {
-            stream_lines(out, callback)?;
+            if let Err(e) = stream_lines(out, callback) {
+                // Do not leave the sandbox running behind an error.
+                let _ = process.kill();
+                let _ = process.wait();
+                return Err(e.into());
+            }
         }
         Ok(process.wait()?)
     })?;
@@ -171,11 +193,14 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
             Err(_) => SandboxError::Setup(String::from_utf8_lossy(&error).into_owned()),
         });
     }
-    Ok(status.code().or(status.signal().map(|s| 128 + s)).unwrap_or(SETUP_FAILED_UNKNOWN))
+    Ok(status
+        .code()
+        .or(status.signal().map(|s| 128 + s))
+        .unwrap_or(UNKNOWN_STATUS))
 }
 
-/// Exit code reported if the sandbox process ends neither by exit nor by signal.
-const SETUP_FAILED_UNKNOWN: i32 = 125;
+/// Exit code for a status that is neither an exit nor a signal (wait never reports one).
+const UNKNOWN_STATUS: i32 = 125;
 
 /// Longest line handed to the callback; longer lines arrive in pieces of this size.
 const MAX_LINE: u64 = 64 * 1024;

@@ -18,22 +18,27 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, Mode, OFlags, CWD};
 use rustix::mount::{
-    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
-    UnmountFlags,
+    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags,
+    MoveMountFlags, UnmountFlags,
 };
 use rustix::thread::{unshare_unsafe, UnshareFlags};
 
 use super::SandboxError;
 
 /// The options that keep an upper dir self-contained (see the module doc).
-const OPTIONS: [(&str, &str); 4] = [("redirect_dir", "off"), ("metacopy", "off"), ("index", "off"), ("xino", "off")];
+const OPTIONS: [(&str, &str); 4] = [
+    ("redirect_dir", "off"),
+    ("metacopy", "off"),
+    ("index", "off"),
+    ("xino", "off"),
+];
 
 /// Moves this process into a private mount namespace (with private propagation), so that
 /// every mount strata makes disappears with the process, even on SIGKILL. Call first thing
 /// in `main`, before any thread exists.
 pub fn enter_private_mount_namespace() -> Result<(), SandboxError> {
-    // SAFETY: unsharing only the mount namespace changes no memory or fd state of this
-    // process; strata calls it before it starts threads (a threaded caller gets EINVAL).
+    // SAFETY: unsharing the mount namespace (and with it the cwd/root, CLONE_FS) changes no
+    // memory or fd state. It applies to the calling thread only, hence "before threads".
     unsafe { unshare_unsafe(UnshareFlags::NEWNS) }
         .map_err(|e| SandboxError::Setup(format!("unshare(CLONE_NEWNS): {e}")))?;
     make_private("/")
@@ -42,8 +47,11 @@ pub fn enter_private_mount_namespace() -> Result<(), SandboxError> {
 /// Makes every mount at and below `path` private, so nothing propagates to or from the
 /// host's mount namespace.
 pub(super) fn make_private(path: &str) -> Result<(), SandboxError> {
-    rmount::mount_change(path, MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
-        .map_err(|e| SandboxError::Setup(format!("making {path} rprivate: {e}")))
+    rmount::mount_change(
+        path,
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(|e| SandboxError::Setup(format!("making {path} rprivate: {e}")))
 }
 
 /// A mounted overlay; unmounted on drop.
@@ -61,19 +69,33 @@ impl Overlay {
     /// Overlay needs at least one lower dir: for an empty `lower`, an empty directory is
     /// created next to `work` (in its parent, so on the same file system) and removed when
     /// the overlay is dropped.
-    pub fn mount(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<Overlay, SandboxError> {
+    pub fn mount(
+        lower: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> Result<Overlay, SandboxError> {
         let mut empty_lower = None;
         let mut lowers = lower.to_vec();
         if lowers.is_empty() {
             let parent = work.parent().unwrap_or(Path::new("/"));
-            let dir = tempfile::Builder::new().prefix(".strata-empty-").tempdir_in(parent).map_err(|e| {
-                SandboxError::Setup(format!("creating an empty lower dir in {}: {e}", parent.display()))
-            })?;
+            let dir = tempfile::Builder::new()
+                .prefix(".strata-empty-")
+                .tempdir_in(parent)
+                .map_err(|e| {
+                    SandboxError::Setup(format!(
+                        "creating an empty lower dir in {}: {e}",
+                        parent.display()
+                    ))
+                })?;
             lowers.push(dir.path().to_owned());
             empty_lower = Some(dir);
         }
         mount_overlay(&lowers, upper, work, target)?;
-        Ok(Overlay { target: target.to_owned(), empty_lower })
+        Ok(Overlay {
+            target: target.to_owned(),
+            empty_lower,
+        })
     }
 
     /// Where it is mounted.
@@ -92,7 +114,12 @@ impl Drop for Overlay {
 
 /// Mounts an overlay of `lower` (top-most first, at least one) with `upper` and `work` at
 /// `target`, without unmounting it later (the sandbox child's mounts die with it).
-pub(super) fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), SandboxError> {
+pub(super) fn mount_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), SandboxError> {
     let describe = |e: &dyn std::fmt::Display| {
         SandboxError::Setup(format!(
             "mounting overlay at {} (upper {}, work {}, {} lower dirs): {e}",
@@ -104,7 +131,9 @@ pub(super) fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target
     };
     match mount_with_fsconfig(lower, upper, work, target) {
         Ok(()) => Ok(()),
-        Err(FsconfigError::LowerdirPlusUnsupported) => mount_legacy(lower, upper, work, target).map_err(|e| describe(&e)),
+        Err(FsconfigError::LowerdirPlusUnsupported) => {
+            mount_legacy(lower, upper, work, target).map_err(|e| describe(&e))
+        }
         Err(FsconfigError::Other(e)) => Err(describe(&e)),
     }
 }
@@ -115,26 +144,41 @@ enum FsconfigError {
     Other(String),
 }
 
-fn mount_with_fsconfig(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), FsconfigError> {
+fn mount_with_fsconfig(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), FsconfigError> {
     let other = |what: &str, e: rustix::io::Errno| FsconfigError::Other(format!("{what}: {e}"));
-    let fs = rmount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| other("fsopen(overlay)", e))?;
+    let fs = rmount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| other("fsopen(overlay)", e))?;
     for dir in lower {
         match rmount::fsconfig_set_string(&fs, "lowerdir+", dir) {
             Ok(()) => {}
-            Err(rustix::io::Errno::INVAL) if dir == &lower[0] => return Err(FsconfigError::LowerdirPlusUnsupported),
+            Err(rustix::io::Errno::INVAL) if dir == &lower[0] => {
+                return Err(FsconfigError::LowerdirPlusUnsupported)
+            }
             Err(e) => return Err(other(&format!("lower dir {}", dir.display()), e)),
         }
     }
     rmount::fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| other("upperdir", e))?;
     rmount::fsconfig_set_string(&fs, "workdir", work).map_err(|e| other("workdir", e))?;
     for (key, value) in OPTIONS {
-        rmount::fsconfig_set_string(&fs, key, value).map_err(|e| other(&format!("{key}={value}"), e))?;
+        rmount::fsconfig_set_string(&fs, key, value)
+            .map_err(|e| other(&format!("{key}={value}"), e))?;
     }
     rmount::fsconfig_create(&fs).map_err(|e| other("creating the file system", e))?;
     let mnt = rmount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| other("fsmount", e))?;
-    rmount::move_mount(&mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| other("move_mount", e))
+    rmount::move_mount(
+        &mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| other("move_mount", e))
 }
 
 /// `mount(2)` with each lower dir named through an open fd, so long store paths do not
@@ -143,11 +187,19 @@ fn mount_legacy(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> 
     let fds = lower
         .iter()
         .map(|dir| {
-            rfs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| format!("opening lower dir {}: {e}", dir.display()))
+            rfs::open(
+                dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| format!("opening lower dir {}: {e}", dir.display()))
         })
         .collect::<Result<Vec<OwnedFd>, String>>()?;
-    let lowerdir = fds.iter().map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd())).collect::<Vec<_>>().join(":");
+    let lowerdir = fds
+        .iter()
+        .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .collect::<Vec<_>>()
+        .join(":");
     let mut data = OsString::from(format!("lowerdir={lowerdir},upperdir="));
     data.push(escape(upper));
     data.push(",workdir=");
@@ -156,7 +208,14 @@ fn mount_legacy(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> 
         data.push(format!(",{key}={value}"));
     }
     let data = CString::new(data.into_vec()).map_err(|e| format!("mount options: {e}"))?;
-    rmount::mount("overlay", target, "overlay", MountFlags::empty(), data.as_c_str()).map_err(|e| format!("mount(2): {e}"))
+    rmount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(|e| format!("mount(2): {e}"))
 }
 
 /// Escapes the separators of overlay's legacy option string in a path.
@@ -196,7 +255,11 @@ mod tests {
         };
         let legacy: MountFn = mount_legacy;
         for (name, mount) in [("fsconfig", fsconfig), ("legacy", legacy)] {
-            let (upper, work, target) = (tmp.path().join(format!("{name}-u")), tmp.path().join(format!("{name}-w")), tmp.path().join(format!("{name}-t")));
+            let (upper, work, target) = (
+                tmp.path().join(format!("{name}-u")),
+                tmp.path().join(format!("{name}-w")),
+                tmp.path().join(format!("{name}-t")),
+            );
             for d in [&upper, &work, &target] {
                 fs_err::create_dir(d).unwrap();
             }
@@ -207,8 +270,16 @@ mod tests {
                     unsafe { unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::FS) }.unwrap();
                     make_private("/").unwrap();
                     mount(&lowers, &upper, &work, &target).unwrap();
-                    assert_eq!(fs_err::read_to_string(target.join("top")).unwrap(), "0", "{name}");
-                    assert_eq!(fs_err::read_to_string(target.join("f149")).unwrap(), "149", "{name}");
+                    assert_eq!(
+                        fs_err::read_to_string(target.join("top")).unwrap(),
+                        "0",
+                        "{name}"
+                    );
+                    assert_eq!(
+                        fs_err::read_to_string(target.join("f149")).unwrap(),
+                        "149",
+                        "{name}"
+                    );
                     fs_err::write(target.join("new"), "x").unwrap();
                     rmount::unmount(&target, UnmountFlags::DETACH).unwrap();
                 })
@@ -221,6 +292,9 @@ mod tests {
 
     #[test]
     fn escapes_separators() {
-        assert_eq!(escape(Path::new("/a,b:c\\d")), OsString::from("/a\\,b\\:c\\\\d"));
+        assert_eq!(
+            escape(Path::new("/a,b:c\\d")),
+            OsString::from("/a\\,b\\:c\\\\d")
+        );
     }
 }

@@ -43,12 +43,21 @@ pub fn resolve_user(root: &Root, user: &str) -> Result<ResolvedUser, String> {
             (name, None) => fields[0] == name,
         }
     });
-    let mut resolved = ResolvedUser { uid: 0, gid: 0, groups: Vec::new(), home: "/".to_owned() };
+    let mut resolved = ResolvedUser {
+        uid: 0,
+        gid: 0,
+        groups: Vec::new(),
+        home: "/".to_owned(),
+    };
     let mut name = "";
     match (entry, uid_arg) {
         (Some(fields), _) if fields.len() >= 4 => {
-            resolved.uid = fields[2].parse().map_err(|_| format!("bad uid in /etc/passwd entry {:?}", fields[0]))?;
-            resolved.gid = fields[3].parse().map_err(|_| format!("bad gid in /etc/passwd entry {:?}", fields[0]))?;
+            resolved.uid = fields[2]
+                .parse()
+                .map_err(|_| format!("bad uid in /etc/passwd entry {:?}", fields[0]))?;
+            resolved.gid = fields[3]
+                .parse()
+                .map_err(|_| format!("bad gid in /etc/passwd entry {:?}", fields[0]))?;
             if let Some(home) = fields.get(5).filter(|h| !h.is_empty()) {
                 resolved.home.clone_from(home);
             }
@@ -56,7 +65,11 @@ pub fn resolve_user(root: &Root, user: &str) -> Result<ResolvedUser, String> {
         }
         (_, Some(uid)) => resolved.uid = uid,
         _ if user_arg.is_empty() => {}
-        _ => return Err(format!("unable to find user {user_arg}: no matching entries in passwd file")),
+        _ => {
+            return Err(format!(
+                "unable to find user {user_arg}: no matching entries in passwd file"
+            ))
+        }
     }
     if group_arg.is_empty() && name.is_empty() {
         return Ok(resolved);
@@ -67,7 +80,10 @@ pub fn resolve_user(root: &Root, user: &str) -> Result<ResolvedUser, String> {
         // No explicit group: every group listing the user becomes a supplementary group.
         resolved.groups = groups
             .iter()
-            .filter(|f| f.get(3).is_some_and(|members| members.split(',').any(|m| m == name)))
+            .filter(|f| {
+                f.get(3)
+                    .is_some_and(|members| members.split(',').any(|m| m == name))
+            })
             .filter_map(gid_of)
             .collect();
         return Ok(resolved);
@@ -79,7 +95,11 @@ pub fn resolve_user(root: &Root, user: &str) -> Result<ResolvedUser, String> {
     });
     resolved.gid = match (group.and_then(gid_of), gid_arg) {
         (Some(gid), _) | (None, Some(gid)) => gid,
-        (None, None) => return Err(format!("unable to find group {group_arg}: no matching entries in group file")),
+        (None, None) => {
+            return Err(format!(
+                "unable to find group {group_arg}: no matching entries in group file"
+            ))
+        }
     };
     Ok(resolved)
 }
@@ -90,7 +110,14 @@ fn read_entries(root: &Root, rel: &str) -> Result<Vec<Vec<String>>, String> {
     let describe = |e: io::Error| format!("reading /{rel} in {}: {e}", root.path().display());
     let file = match open_in(root, rel) {
         Ok(file) => file,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => return Ok(Vec::new()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+            ) =>
+        {
+            return Ok(Vec::new())
+        }
         Err(e) => return Err(describe(e)),
     };
     let mut entries = Vec::new();
@@ -114,7 +141,11 @@ fn read_entries(root: &Root, rel: &str) -> Result<Vec<Vec<String>>, String> {
 fn open_in(root: &Root, rel: &str) -> io::Result<File> {
     let path = root.open_file(Path::new(rel))?;
     let link = format!("/proc/self/fd/{}", path.as_raw_fd());
-    Ok(File::from(rfs::open(link.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?))
+    Ok(File::from(rfs::open(
+        link.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?))
 }
 
 #[cfg(test)]
@@ -139,39 +170,77 @@ mod tests {
     }
 
     fn user(uid: u32, gid: u32, groups: &[u32], home: &str) -> ResolvedUser {
-        ResolvedUser { uid, gid, groups: groups.to_vec(), home: home.to_owned() }
+        ResolvedUser {
+            uid,
+            gid,
+            groups: groups.to_vec(),
+            home: home.to_owned(),
+        }
     }
 
     #[test]
     fn root_by_default_and_by_name() {
         let (_tmp, root) = image();
         assert_eq!(resolve_user(&root, "").unwrap(), user(0, 0, &[10], "/root"));
-        assert_eq!(resolve_user(&root, "root").unwrap(), user(0, 0, &[10], "/root"));
-        assert_eq!(resolve_user(&root, "0").unwrap(), user(0, 0, &[10], "/root"));
+        assert_eq!(
+            resolve_user(&root, "root").unwrap(),
+            user(0, 0, &[10], "/root")
+        );
+        assert_eq!(
+            resolve_user(&root, "0").unwrap(),
+            user(0, 0, &[10], "/root")
+        );
     }
 
     #[test]
     fn names_and_ids() {
         let (_tmp, root) = image();
-        assert_eq!(resolve_user(&root, "bob").unwrap(), user(1000, 1000, &[10, 50], "/home/bob"));
-        assert_eq!(resolve_user(&root, "1000").unwrap(), user(1000, 1000, &[10, 50], "/home/bob"));
-        assert_eq!(resolve_user(&root, "bob:other").unwrap(), user(1000, 60, &[], "/home/bob"));
-        assert_eq!(resolve_user(&root, "bob:77").unwrap(), user(1000, 77, &[], "/home/bob"));
-        assert_eq!(resolve_user(&root, "nohome").unwrap(), user(1001, 1001, &[], "/"));
+        assert_eq!(
+            resolve_user(&root, "bob").unwrap(),
+            user(1000, 1000, &[10, 50], "/home/bob")
+        );
+        assert_eq!(
+            resolve_user(&root, "1000").unwrap(),
+            user(1000, 1000, &[10, 50], "/home/bob")
+        );
+        assert_eq!(
+            resolve_user(&root, "bob:other").unwrap(),
+            user(1000, 60, &[], "/home/bob")
+        );
+        assert_eq!(
+            resolve_user(&root, "bob:77").unwrap(),
+            user(1000, 77, &[], "/home/bob")
+        );
+        assert_eq!(
+            resolve_user(&root, "nohome").unwrap(),
+            user(1001, 1001, &[], "/")
+        );
     }
 
     #[test]
     fn numeric_ids_need_no_entry() {
         let (_tmp, root) = image();
-        assert_eq!(resolve_user(&root, "4242").unwrap(), user(4242, 0, &[], "/"));
-        assert_eq!(resolve_user(&root, "4242:4343").unwrap(), user(4242, 4343, &[], "/"));
-        assert_eq!(resolve_user(&root, "4242:staff").unwrap(), user(4242, 50, &[], "/"));
+        assert_eq!(
+            resolve_user(&root, "4242").unwrap(),
+            user(4242, 0, &[], "/")
+        );
+        assert_eq!(
+            resolve_user(&root, "4242:4343").unwrap(),
+            user(4242, 4343, &[], "/")
+        );
+        assert_eq!(
+            resolve_user(&root, "4242:staff").unwrap(),
+            user(4242, 50, &[], "/")
+        );
     }
 
     #[test]
     fn unknown_names_fail_like_docker() {
         let (_tmp, root) = image();
-        assert_eq!(resolve_user(&root, "nobody").unwrap_err(), "unable to find user nobody: no matching entries in passwd file");
+        assert_eq!(
+            resolve_user(&root, "nobody").unwrap_err(),
+            "unable to find user nobody: no matching entries in passwd file"
+        );
         assert_eq!(
             resolve_user(&root, "bob:nogroup").unwrap_err(),
             "unable to find group nogroup: no matching entries in group file"
@@ -183,7 +252,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::open(tmp.path()).unwrap();
         assert_eq!(resolve_user(&root, "").unwrap(), user(0, 0, &[], "/"));
-        assert_eq!(resolve_user(&root, "1000:1000").unwrap(), user(1000, 1000, &[], "/"));
+        assert_eq!(
+            resolve_user(&root, "1000:1000").unwrap(),
+            user(1000, 1000, &[], "/")
+        );
         assert!(resolve_user(&root, "bob").is_err());
     }
 }
