@@ -7,15 +7,32 @@
 //! The namespaces are entered by a fresh, single-threaded copy of the strata binary
 //! (`strata __sandbox`, see [`child_main`]) because `unshare` and `fork` do not mix with
 //! the builder's threads. The parent streams the child's output line by line.
+//!
+//! - `child`: the processes of a sandbox (supervisor, pid 1, command) and their protocol.
+//! - `rootfs`: the overlay root, `pivot_root`, and the special mounts; how mountpoints are
+//!   kept out of the upper dir (a skeleton lower dir) is explained there.
+//! - `overlay`: [`Overlay`] mounts with any number of lower dirs.
+//! - `user`: [`resolve_user`], USER as docker reads it.
 
+mod child;
 mod overlay;
+mod rootfs;
 mod user;
 
 pub use overlay::{enter_private_mount_namespace, Overlay};
 pub use user::{resolve_user, ResolvedUser};
 
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+
+use child::{ChildError, ChildSpec};
 use serde::{Deserialize, Serialize};
 
 /// Network of a sandbox.
@@ -24,7 +41,8 @@ pub enum Network {
     /// The host's network namespace (docker's `--network host`, the build default).
     #[default]
     Host,
-    /// A new, empty network namespace (loopback down).
+    /// A new network namespace holding only the loopback interface, brought up as docker's
+    /// `--network none` does.
     None,
 }
 
@@ -55,9 +73,12 @@ pub struct RunSpec {
 
 /// How the command's output is handled.
 pub enum Output<'a> {
-    /// Each line goes to the callback (the builder prefixes it with the step).
+    /// Each line of stdout and stderr (merged in order, without its `\n`; lines over 64 KiB
+    /// arrive in pieces) goes to the callback as it is written (the builder prefixes it
+    /// with the step). stdin is [`RunSpec::stdin`], or /dev/null.
     Lines(&'a mut dyn FnMut(&[u8])),
-    /// stdout and stderr are inherited (`strata run`).
+    /// stdout and stderr are inherited (`strata run`), and so is stdin unless
+    /// [`RunSpec::stdin`] holds bytes.
     Inherit,
 }
 
@@ -81,13 +102,128 @@ pub enum SandboxError {
 }
 
 /// Runs `spec` and returns the command's exit code (128+N if killed by signal N).
+///
+/// Spawns `$STRATA_EXE` (default: this executable) as `strata __sandbox`, which sets up the
+/// sandbox and runs the command; see [`child_main`]. Blocks until every process of the
+/// sandbox has exited. With [`Output::Lines`], stdout and stderr share one pipe (so their
+/// order is kept) and each line reaches the callback as soon as it is complete.
 pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
-    let _ = (spec, output);
-    todo!("sandbox helper")
+    let exe = match std::env::var_os("STRATA_EXE") {
+        Some(exe) => PathBuf::from(exe),
+        None => std::env::current_exe()?,
+    };
+    // The child mounts a tmpfs of its own over this dir to build the root in; on the host
+    // it stays empty.
+    let scratch = tempfile::Builder::new()
+        .prefix("strata-sandbox-")
+        .tempdir()?;
+    let message = serde_json::to_vec(&ChildSpec {
+        spec: spec.clone(),
+        scratch: scratch.path().to_owned(),
+    })
+    .map_err(|e| SandboxError::Setup(format!("encoding the spec: {e}")))?;
+    let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+
+    let mut command = Command::new(&exe);
+    command.arg("__sandbox").env_clear();
+    command.stdin(match (&spec.stdin, &output) {
+        (Some(_), _) => Stdio::piped(),
+        (None, Output::Lines(_)) => Stdio::null(),
+        (None, Output::Inherit) => Stdio::inherit(),
+    });
+    let mut lines = None;
+    if let Output::Lines(callback) = output {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+        command
+            .stdout(Stdio::from(out_w.try_clone()?))
+            .stderr(Stdio::from(out_w));
+        lines = Some((File::from(out_r), callback));
+    }
+    let (spec_fd, err_fd) = (spec_r.as_raw_fd(), err_w.as_raw_fd());
+    // SAFETY: the closure runs between fork and exec and makes only async-signal-safe
+    // calls. The pipes are duplicated above fd 10 first so that moving them to 3 and 4
+    // cannot overwrite one with the other; dup2 clears close-on-exec on the copies.
+    unsafe {
+        command.pre_exec(move || {
+            let spec_copy = libc::fcntl(spec_fd, libc::F_DUPFD_CLOEXEC, 10);
+            let err_copy = libc::fcntl(err_fd, libc::F_DUPFD_CLOEXEC, 10);
+            if spec_copy < 0
+                || err_copy < 0
+                || libc::dup2(spec_copy, child::SPEC_FD) < 0
+                || libc::dup2(err_copy, child::ERROR_FD) < 0
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut process = command
+        .spawn()
+        .map_err(|e| SandboxError::Setup(format!("starting {}: {e}", exe.display())))?;
+    // Only the child may hold these ends, or the reads below would never see EOF.
+    drop((command, spec_r, err_w));
+    let stdin = process.stdin.take();
+
+    let status = std::thread::scope(|scope| -> Result<ExitStatus, SandboxError> {
+        if let (Some(mut pipe), Some(bytes)) = (stdin, &spec.stdin) {
+            // A command that does not read all its input is not an error: ignore EPIPE.
+            scope.spawn(move || pipe.write_all(bytes));
+        }
+        // The child reads the whole spec before doing anything else. If it died first,
+        // its status and error pipe tell why.
+        let _ = File::from(spec_w).write_all(&message);
+        if let Some((out, callback)) = lines {
+            if let Err(e) = stream_lines(out, callback) {
+                // Do not leave the sandbox running behind an error.
+                let _ = process.kill();
+                let _ = process.wait();
+                return Err(e.into());
+            }
+        }
+        Ok(process.wait()?)
+    })?;
+    let mut error = Vec::new();
+    File::from(err_r).read_to_end(&mut error)?;
+    if !error.is_empty() {
+        return Err(match serde_json::from_slice(&error) {
+            Ok(ChildError::Exec { command, reason }) => SandboxError::Exec { command, reason },
+            Ok(ChildError::Setup(message)) => SandboxError::Setup(message),
+            Err(_) => SandboxError::Setup(String::from_utf8_lossy(&error).into_owned()),
+        });
+    }
+    Ok(status
+        .code()
+        .or(status.signal().map(|s| 128 + s))
+        .unwrap_or(UNKNOWN_STATUS))
+}
+
+/// Exit code for a status that is neither an exit nor a signal (wait never reports one).
+const UNKNOWN_STATUS: i32 = 125;
+
+/// Longest line handed to the callback; longer lines arrive in pieces of this size.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Calls `callback` with each line of `out` (without its `\n`) until EOF.
+fn stream_lines(out: File, callback: &mut dyn FnMut(&[u8])) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, out);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if (&mut reader).take(MAX_LINE).read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        callback(&line);
+    }
 }
 
 /// Entry point of the `strata __sandbox` child process: reads the spec, enters the
-/// namespaces, execs the command. Never returns on success.
+/// namespaces, execs the command. Never returns on success; otherwise returns the exit
+/// status for `main` after reporting the failure to [`run`].
 pub fn child_main() -> i32 {
-    todo!("sandbox helper")
+    child::main()
 }

@@ -1,0 +1,291 @@
+//! The sandbox's root file system: the overlay, the switch into it, and the special file
+//! systems mounted in it.
+//!
+//! # Mountpoints never reach the upper dir
+//!
+//! `/proc`, `/dev`, `/sys`, `/run`, `/etc/resolv.conf` and `/etc/hosts` need something to
+//! mount on, and an image (FROM scratch, busybox) may lack them. Creating them in the merged
+//! dir would write them to the upper dir and so into the layer, which docker never does.
+//! Instead, a *skeleton* holding exactly these entries (empty dirs and files, on a tmpfs
+//! private to the sandbox) is added as the bottom-most lower dir: the image's own entries
+//! win wherever they exist, the mountpoints exist everywhere else, and mounting over them
+//! writes nothing. If the command creates `/etc/foo` in an image without `/etc`, overlay
+//! copies up the skeleton's `/etc` (a plain `0755 root` dir) and the layer holds `etc/` and
+//! `etc/foo`, but never the mountpoints. Nothing has to be cleaned up afterwards.
+//!
+//! Host files and device nodes are cloned as detached mounts (`open_tree`) before
+//! `pivot_root` and attached (`move_mount`) after it, so every target path, symlinks
+//! included, is resolved inside the new root and never on the host. A target that the
+//! image holds as something other than the expected type (say, `/etc/resolv.conf` as a
+//! symlink) is left alone rather than created or replaced.
+//!
+//! One case escapes the skeleton: a lower layer whose `/etc` is opaque hides the
+//! skeleton's files. Then `/etc/resolv.conf` and `/etc/hosts`, if missing, are created in
+//! the merged dir and [`Cleanup`] removes them (and `/etc`, if that leaves it empty) from
+//! the upper dir once the command has exited.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
+
+use super::overlay::{make_private, mount_overlay};
+use super::RunSpec;
+
+/// Directories of the skeleton lower dir (mountpoints, and `/etc` for the files).
+const SKELETON_DIRS: [&str; 5] = ["etc", "proc", "dev", "sys", "run"];
+/// Host files bind-mounted read-only at the same path in the sandbox.
+const HOST_FILES: [&str; 2] = ["/etc/resolv.conf", "/etc/hosts"];
+/// Host device nodes bind-mounted into the sandbox's `/dev`.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// Links in `/dev`, as docker makes them.
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Builds the sandbox's root under `scratch` (an empty host dir, hidden under a tmpfs of
+/// this mount namespace), switches into it and mounts the special file systems. On
+/// return `/` is the image and the cwd is `/`; run the returned [`Cleanup`] once the
+/// command has exited.
+pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
+    make_private("/").map_err(|e| e.to_string())?;
+    mount(
+        "tmpfs",
+        scratch,
+        MountFlags::NOSUID | MountFlags::NODEV,
+        "mode=0755",
+    )?;
+    let skeleton = scratch.join("skeleton");
+    let root = scratch.join("root");
+    for dir in [&skeleton, &root] {
+        mkdir(dir, 0o755)?;
+    }
+    for dir in SKELETON_DIRS {
+        mkdir(&skeleton.join(dir), 0o755)?;
+    }
+    for file in HOST_FILES {
+        create_file(&skeleton.join(file.trim_start_matches('/')), 0o644)?;
+    }
+    let mut lower = spec.lower.clone();
+    lower.push(skeleton);
+    mount_overlay(&lower, &spec.upper, &spec.work, &root).map_err(|e| e.to_string())?;
+
+    let upper = rustix::fs::open(
+        &spec.upper,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("opening the upper dir {}: {e}", spec.upper.display()))?;
+    let mut cleanup = Cleanup {
+        upper,
+        created: Vec::new(),
+    };
+    let host_files = clone_host_mounts(HOST_FILES.iter().map(PathBuf::from))?;
+    let devices = clone_host_mounts(DEVICES.iter().map(|d| Path::new("/dev").join(d)))?;
+    pivot_into(&root)?;
+
+    // Files first: until /proc is mounted, no symlink can lead out of the image.
+    for (path, tree) in host_files {
+        let missing = fs::symlink_metadata(&path).is_err() && path.parent().is_some_and(is_dir);
+        if missing {
+            // Only when a lower layer made /etc opaque: the file lands in the upper dir
+            // and `Cleanup` takes it out again.
+            create_file(&path, 0o644)?;
+            cleanup.created.push(path.clone());
+        }
+        if is_file(&path) {
+            attach(tree, &path)?;
+            let ro = MountFlags::BIND
+                | MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC;
+            rmount::mount_remount(&path, ro, "")
+                .map_err(|e| format!("making {} read-only: {e}", path.display()))?;
+        }
+    }
+    if is_dir("/dev") {
+        mount_dev(devices)?;
+    }
+    if is_dir("/sys") {
+        let flags =
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        mount("sysfs", Path::new("/sys"), flags, "")?;
+    }
+    if is_dir("/run") {
+        mount(
+            "tmpfs",
+            Path::new("/run"),
+            MountFlags::NOSUID | MountFlags::NODEV,
+            "mode=0755",
+        )?;
+    }
+    if is_dir("/proc") {
+        let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        mount("proc", Path::new("/proc"), flags, "")?;
+    }
+    Ok(cleanup)
+}
+
+/// Mountpoint files the sandbox had to create in the upper dir, to remove again.
+pub(super) struct Cleanup {
+    upper: OwnedFd,
+    created: Vec<PathBuf>,
+}
+
+impl Cleanup {
+    /// Removes the created files from the upper dir, and their parent dirs if that leaves
+    /// them empty (the upper dir was empty before the command, so such a dir was copied up
+    /// only for them).
+    pub(super) fn run(self) -> Result<(), String> {
+        for path in &self.created {
+            let rel = path.strip_prefix("/").unwrap_or(path);
+            match rustix::fs::unlinkat(&self.upper, rel, AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "removing {} from the upper dir: {e}",
+                        path.display()
+                    ))
+                }
+            }
+            if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+                match rustix::fs::unlinkat(&self.upper, parent, AtFlags::REMOVEDIR) {
+                    Ok(()) | Err(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::NOENT) => {}
+                    Err(e) => {
+                        return Err(format!(
+                            "removing {} from the upper dir: {e}",
+                            parent.display()
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes `root` the root of this mount namespace and drops the host's tree.
+fn pivot_into(root: &Path) -> Result<(), String> {
+    std::env::set_current_dir(root).map_err(|e| format!("chdir {}: {e}", root.display()))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
+    // the new root alone (runc does the same).
+    if rustix::process::pivot_root(".", ".").is_ok() {
+        rmount::unmount(".", UnmountFlags::DETACH)
+            .map_err(|e| format!("detaching the host root: {e}"))?;
+    } else {
+        // pivot_root fails when the host root is the initramfs; moving the new root over
+        // it and chrooting is the classic fallback.
+        rmount::mount_move(".", "/").map_err(|e| format!("moving {} to /: {e}", root.display()))?;
+        rustix::process::chroot(".").map_err(|e| format!("chroot {}: {e}", root.display()))?;
+    }
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
+}
+
+/// A tmpfs `/dev` with the host's harmless device nodes, a private devpts and `/dev/shm`.
+fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>) -> Result<(), String> {
+    let dev = Path::new("/dev");
+    mount(
+        "tmpfs",
+        dev,
+        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        "mode=0755,size=65536k",
+    )?;
+    for (path, tree) in devices {
+        create_file(&path, 0o666)?;
+        attach(tree, &path)?;
+    }
+    let pts = dev.join("pts");
+    mkdir(&pts, 0o755)?;
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC;
+    mount(
+        "devpts",
+        &pts,
+        flags,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )?;
+    let shm = dev.join("shm");
+    mkdir(&shm, 0o1777)?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount("tmpfs", &shm, flags, "mode=1777,size=65536k")?;
+    for (name, target) in DEV_LINKS {
+        symlink(target, dev.join(name)).map_err(|e| format!("symlink /dev/{name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Detached copies of the host mounts at `paths` (missing ones skipped), to attach in the
+/// new root.
+fn clone_host_mounts(
+    paths: impl Iterator<Item = PathBuf>,
+) -> Result<Vec<(PathBuf, OwnedFd)>, String> {
+    let mut trees = Vec::new();
+    for path in paths {
+        match rmount::open_tree(
+            CWD,
+            &path,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        ) {
+            Ok(tree) => trees.push((path, tree)),
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(format!("cloning host {}: {e}", path.display())),
+        }
+    }
+    Ok(trees)
+}
+
+fn attach(tree: OwnedFd, target: &Path) -> Result<(), String> {
+    rmount::move_mount(
+        &tree,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| format!("mounting over {}: {e}", target.display()))
+}
+
+/// Mounts a fresh file system of type `fstype` (also its source name) on `target`.
+fn mount(fstype: &str, target: &Path, flags: MountFlags, data: &str) -> Result<(), String> {
+    let data = CString::new(data).map_err(|e| format!("mount options {data:?}: {e}"))?;
+    rmount::mount(fstype, target, fstype, flags, data.as_c_str())
+        .map_err(|e| format!("mounting {fstype} on {}: {e}", target.display()))
+}
+
+fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+    // mkdir honours the umask.
+    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
+}
+
+fn create_file(path: &Path, mode: u32) -> Result<(), String> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map(drop)
+        .map_err(|e| format!("creating {}: {e}", path.display()))
+}
+
+/// Whether `path` is a directory (symlinks followed: the root is the image by now).
+fn is_dir(path: impl AsRef<Path>) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Whether `path` is a regular file itself (not a symlink to one).
+fn is_file(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
