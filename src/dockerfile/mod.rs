@@ -8,6 +8,11 @@
 //!
 //! Every error is a [`DockerfileError`] naming file, line and column and showing the line.
 
+// A `DockerfileError` carries the source for miette (~170 bytes). Errors end a parse, so
+// the larger `Result` costs nothing measurable, and keeping the error unboxed keeps the
+// interface the builder was written against.
+#![allow(clippy::result_large_err)]
+
 pub mod expand;
 pub mod ignore;
 
@@ -113,7 +118,7 @@ pub struct Heredoc {
 pub struct Flag {
     /// Name without the dashes.
     pub name: String,
-    /// Raw value.
+    /// Raw value as written (quotes kept): expand it with [`expand::word`].
     pub value: String,
     /// Where it was written.
     pub span: Span,
@@ -134,7 +139,9 @@ pub struct Run {
 /// COPY and ADD.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Copy {
-    /// Source paths (raw), or heredoc names when sources are heredocs.
+    /// Source paths, or heredoc names when sources are heredocs (see `heredocs`).
+    /// Raw words with quotes kept (`"a b"`), each to be expanded with [`expand::word`];
+    /// in JSON form the elements are already unquoted (docker still expands `$VAR` there).
     pub sources: Vec<String>,
     /// Destination (raw).
     pub dest: String,
@@ -181,7 +188,8 @@ pub enum Instruction {
     Copy(Copy),
     /// ADD (same shape as COPY).
     Add(Copy),
-    /// ENV pairs (legacy `ENV k v` becomes one pair).
+    /// ENV pairs (legacy `ENV k v` becomes one pair, the value being the rest of the
+    /// line). Keys and values are raw; docker expands both.
     Env(Vec<(String, String)>),
     /// ARG declarations.
     Arg(Vec<ArgDecl>),
@@ -189,7 +197,7 @@ pub enum Instruction {
     Workdir(String),
     /// USER `user[:group]`.
     User(String),
-    /// LABEL pairs.
+    /// LABEL pairs, raw like ENV's (a quoted key such as `"a b"=c` keeps its quotes).
     Label(Vec<(String, String)>),
     /// EXPOSE ports (`80`, `53/udp`), one per word.
     Expose(Vec<String>),
@@ -205,7 +213,9 @@ pub enum Instruction {
     StopSignal(String),
     /// HEALTHCHECK.
     Healthcheck(Healthcheck),
-    /// ONBUILD: the trigger instruction's text, recorded in the config.
+    /// ONBUILD: the trigger instruction's text (continuations removed), recorded in the
+    /// config. The trigger is parsed once to reject bad ones early; heredocs are not
+    /// read for triggers.
     OnBuild(String),
     /// MAINTAINER (deprecated; becomes the `author` field).
     Maintainer(String),
@@ -519,7 +529,7 @@ impl<'s> Parser<'s> {
         let mut global_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
         while let Some(line) = self.next_logical_line() {
-            let span = self.line_span(&line, 0, line.text.len());
+            let span = self.line_span(&line, 0, line.text.trim_end().len());
             match self.instruction(&line, 0, true)? {
                 Parsed::From(stage) => {
                     if let Some(name) = &stage.name {
@@ -659,11 +669,11 @@ impl<'s> Parser<'s> {
                 text: String::new(),
                 pieces: vec![(0, start)],
             };
-            let Some(mut piece) = self.continuation(text) else {
+            let Some(first) = self.continuation(text) else {
                 line.text.push_str(text);
                 return Some(line);
             };
-            line.text.push_str(piece);
+            line.text.push_str(first);
             while self.cursor < self.lines.len() {
                 let j = self.cursor;
                 self.cursor += 1;
@@ -674,13 +684,12 @@ impl<'s> Parser<'s> {
                 }
                 line.pieces.push((line.text.len(), self.lines[j].0));
                 match self.continuation(raw) {
-                    Some(p) => piece = p,
+                    Some(piece) => line.text.push_str(piece),
                     None => {
                         line.text.push_str(raw);
                         break;
                     }
                 }
-                line.text.push_str(piece);
             }
             return Some(line);
         }
@@ -760,7 +769,7 @@ impl<'s> Parser<'s> {
                     name,
                     base: word(0).to_owned(),
                     platform: single(&flags, "platform"),
-                    span: self.line_span(line, start, text.len()),
+                    span: self.line_span(line, start, text.trim_end().len()),
                     instructions: Vec::new(),
                 }));
             }
