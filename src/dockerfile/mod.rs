@@ -697,11 +697,13 @@ impl<'s> Parser<'s> {
     }
 
     /// Parses the instruction starting at `start` in `line` (not 0 for ONBUILD triggers).
+    /// With `read_heredocs`, the bodies of RUN/COPY/ADD heredocs are read from the lines
+    /// that follow.
     fn instruction(
         &mut self,
         line: &Line,
         start: usize,
-        heredocs: bool,
+        read_heredocs: bool,
     ) -> Result<Parsed, DockerfileError> {
         let text = &line.text;
         let kw_end = text[start..]
@@ -777,7 +779,7 @@ impl<'s> Parser<'s> {
                 require(!rest.is_empty(), "a command")?;
                 let command = command(rest);
                 let heredocs = match command {
-                    Command::Shell(_) if heredocs => self
+                    Command::Shell(_) if read_heredocs => self
                         .heredocs(line, args)?
                         .into_iter()
                         .map(|(_, h)| h)
@@ -805,7 +807,7 @@ impl<'s> Parser<'s> {
                 let (mut list, heredocs) = match json_array(rest) {
                     Some(list) => (list, Vec::new()),
                     None => {
-                        let found = if heredocs {
+                        let found = if read_heredocs {
                             self.heredocs(line, args)?
                         } else {
                             Vec::new()
