@@ -1,37 +1,425 @@
 //! `.dockerignore` with docker's semantics: patterns anchored at the context root,
 //! `**` across directories, `!` re-includes, last match wins, and a directory excluded
 //! only by its own pattern still walked when a later `!` pattern may re-include below it.
+//!
+//! The rules are those of moby/patternmatcher, which differ from gitignore's: every pattern
+//! is cleaned like Go's `filepath.Clean` and anchored at the root (`foo` does not match
+//! `a/foo`), `*` and `?` never cross `/`, and a pattern that matches a directory matches
+//! everything below it. [`Ignore`] holds the compiled patterns; matching is a small
+//! backtracking glob matcher over characters, equivalent to the regular expressions
+//! patternmatcher builds.
 
 use std::path::Path;
 
 /// The compiled patterns of one `.dockerignore`.
 #[derive(Clone, Debug, Default)]
-pub struct Ignore {}
+pub struct Ignore {
+    patterns: Vec<IgnorePattern>,
+}
+
+/// One line of the file: a glob, and whether it re-includes (`!`).
+#[derive(Clone, Debug)]
+struct IgnorePattern {
+    reinclude: bool,
+    tokens: Vec<Token>,
+}
+
+/// A piece of a compiled glob.
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    /// One literal character.
+    Literal(char),
+    /// `?`: one character other than `/`.
+    One,
+    /// `*`: any run of characters without `/`.
+    Star,
+    /// `**` followed by more pattern: nothing, or anything ending in `/`.
+    DirStar,
+    /// `**` at the end of the pattern: anything.
+    Rest,
+    /// `[...]`: a character class (as in a regular expression, `[^a]` also matches `/`).
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
 
 impl Ignore {
     /// Reads `CONTEXT/.dockerignore` (or `<dockerfile>.dockerignore` if it exists, as
     /// BuildKit does); no file means nothing is ignored.
     pub fn load(context: &Path, dockerfile: Option<&Path>) -> std::io::Result<Ignore> {
-        let _ = (context, dockerfile);
-        todo!("dockerfile helper")
+        let mut candidates = Vec::new();
+        if let Some(dockerfile) = dockerfile {
+            let mut name = dockerfile.as_os_str().to_owned();
+            name.push(".dockerignore");
+            candidates.push(std::path::PathBuf::from(name));
+        }
+        candidates.push(context.join(".dockerignore"));
+        for path in candidates {
+            match fs_err::read_to_string(&path) {
+                Ok(text) => return Ok(Ignore::parse(&text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ignore::default())
     }
 
     /// Parses the text of a `.dockerignore`.
+    ///
+    /// Lines starting with `#` are comments; blank lines are skipped; each pattern is
+    /// trimmed, cleaned and stripped of a leading `/`. Malformed character classes are
+    /// taken literally rather than failing the build.
     pub fn parse(text: &str) -> Ignore {
-        let _ = text;
-        todo!("dockerfile helper")
+        let mut patterns = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut pattern = line.trim();
+            if pattern.is_empty() {
+                continue;
+            }
+            let reinclude = pattern.starts_with('!');
+            if reinclude {
+                pattern = pattern[1..].trim();
+            }
+            if pattern.is_empty() {
+                continue;
+            }
+            let mut cleaned = clean(pattern);
+            if cleaned.len() > 1 && cleaned.starts_with('/') {
+                cleaned.remove(0);
+            }
+            if cleaned == "." {
+                continue;
+            }
+            patterns.push(IgnorePattern {
+                reinclude,
+                tokens: compile(&cleaned),
+            });
+        }
+        Ignore { patterns }
     }
 
     /// Whether `rel` (a path relative to the context root, `/`-separated) is excluded.
     pub fn is_excluded(&self, rel: &Path) -> bool {
-        let _ = rel;
-        todo!("dockerfile helper")
+        let rel = clean(&rel.to_string_lossy());
+        let rel = rel.trim_start_matches('/');
+        if rel.is_empty() || rel == "." {
+            return false;
+        }
+        let chars: Vec<char> = rel.chars().collect();
+        // Candidate strings: the path itself and each of its parent directories, since a
+        // pattern matching a directory matches everything below it.
+        let prefixes: Vec<&[char]> = chars
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == '/')
+            .map(|(i, _)| &chars[..i])
+            .chain(std::iter::once(&chars[..]))
+            .collect();
+        let mut excluded = false;
+        for pattern in &self.patterns {
+            // Last match wins: a pattern that cannot change the outcome is skipped.
+            if pattern.reinclude != excluded {
+                continue;
+            }
+            if prefixes.iter().any(|p| matches(&pattern.tokens, p)) {
+                excluded = !pattern.reinclude;
+            }
+        }
+        excluded
     }
 
     /// Whether some `!` pattern could re-include a path below the directory `rel`, so a
     /// walk must descend into it even though it is excluded.
     pub fn may_reinclude_below(&self, rel: &Path) -> bool {
-        let _ = rel;
-        todo!("dockerfile helper")
+        let dir = clean(&rel.to_string_lossy());
+        let dir = dir.trim_start_matches('/');
+        let text: Vec<char> = if dir.is_empty() || dir == "." {
+            Vec::new()
+        } else {
+            dir.chars().chain(std::iter::once('/')).collect()
+        };
+        let dir_chars = text.clone();
+        let reincludes = self.patterns.iter().filter(|p| p.reinclude);
+        for pattern in reincludes {
+            if could_match_prefix(&pattern.tokens, &text) {
+                return true;
+            }
+            // A pattern naming the directory or one of its parents covers everything below.
+            let mut ancestor = dir_chars.clone();
+            while !ancestor.is_empty() {
+                ancestor.pop();
+                if matches(&pattern.tokens, &ancestor) {
+                    return true;
+                }
+                while ancestor.last().is_some_and(|&c| c != '/') {
+                    ancestor.pop();
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Go's `filepath.Clean` for `/`-separated paths: collapses `//`, `.` and `..`, drops a
+/// trailing `/`; an empty result is `.`.
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if last != ".." => {
+                    parts.pop();
+                }
+                _ if rooted => {}
+                _ => parts.push(".."),
+            },
+            part => parts.push(part),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// Turns a cleaned pattern into tokens, with patternmatcher's reading of `**`, `\`
+/// and `[...]`.
+fn compile(pattern: &str) -> Vec<Token> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' if chars.get(i) == Some(&'*') => {
+                i += 1;
+                // `**/` is read as `**`.
+                if chars.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                tokens.push(if i == chars.len() {
+                    Token::Rest
+                } else {
+                    Token::DirStar
+                });
+            }
+            '*' => tokens.push(Token::Star),
+            '?' => tokens.push(Token::One),
+            '\\' => match chars.get(i) {
+                Some(&next) => {
+                    tokens.push(Token::Literal(next));
+                    i += 1;
+                }
+                None => tokens.push(Token::Literal('\\')),
+            },
+            '[' => match parse_class(&chars[i..]) {
+                Some((token, used)) => {
+                    tokens.push(token);
+                    i += used;
+                }
+                None => tokens.push(Token::Literal('[')),
+            },
+            c => tokens.push(Token::Literal(c)),
+        }
+    }
+    tokens
+}
+
+/// Parses the inside of `[...]` (after the `[`); returns the token and characters used.
+fn parse_class(chars: &[char]) -> Option<(Token, usize)> {
+    let mut i = 0;
+    // Only `^` negates: patternmatcher hands the class to Go's regexp as written.
+    let negated = chars.first() == Some(&'^');
+    if negated {
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    loop {
+        let mut c = *chars.get(i)?;
+        i += 1;
+        if c == ']' && !first {
+            return Some((Token::Class { negated, ranges }, i));
+        }
+        first = false;
+        if c == '\\' {
+            c = *chars.get(i)?;
+            i += 1;
+        }
+        let mut hi = c;
+        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&n| n != ']') {
+            hi = chars[i + 1];
+            i += 2;
+            if hi == '\\' {
+                hi = *chars.get(i)?;
+                i += 1;
+            }
+        }
+        ranges.push((c, hi));
+    }
+}
+
+/// Whether `tokens` match all of `text`.
+fn matches(tokens: &[Token], text: &[char]) -> bool {
+    match_from(tokens, text, false)
+}
+
+/// Whether `text` can be the beginning of something `tokens` match.
+fn could_match_prefix(tokens: &[Token], text: &[char]) -> bool {
+    match_from(tokens, text, true)
+}
+
+/// The matcher: with `prefix`, running out of text while tokens remain counts as a match
+/// (the rest of the pattern could still be satisfied by what lies below).
+fn match_from(tokens: &[Token], text: &[char], prefix: bool) -> bool {
+    let Some((token, rest)) = tokens.split_first() else {
+        return text.is_empty();
+    };
+    if prefix && text.is_empty() {
+        return true;
+    }
+    match token {
+        Token::Literal(c) => text.first() == Some(c) && match_from(rest, &text[1..], prefix),
+        Token::One => {
+            text.first().is_some_and(|&c| c != '/') && match_from(rest, &text[1..], prefix)
+        }
+        Token::Class { negated, ranges } => {
+            text.first().is_some_and(|&c| {
+                let inside = ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+                inside != *negated
+            }) && match_from(rest, &text[1..], prefix)
+        }
+        Token::Star => {
+            let run = text.iter().take_while(|&&c| c != '/').count();
+            (0..=run).any(|n| match_from(rest, &text[n..], prefix))
+        }
+        Token::DirStar => {
+            match_from(rest, text, prefix)
+                || text
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c == '/')
+                    .any(|(i, _)| match_from(rest, &text[i + 1..], prefix))
+        }
+        Token::Rest => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excluded(patterns: &str, path: &str) -> bool {
+        Ignore::parse(patterns).is_excluded(Path::new(path))
+    }
+
+    #[test]
+    fn clean_like_go() {
+        assert_eq!(clean("a//b/./c/"), "a/b/c");
+        assert_eq!(clean("a/../../b"), "../b");
+        assert_eq!(clean("/../a"), "/a");
+        assert_eq!(clean("./"), ".");
+        assert_eq!(clean(""), ".");
+        assert_eq!(clean("/"), "/");
+    }
+
+    #[test]
+    fn anchored_at_root() {
+        assert!(excluded("foo", "foo"));
+        assert!(!excluded("foo", "a/foo"));
+        assert!(excluded("/foo", "foo"));
+        assert!(excluded("./foo/", "foo"));
+        assert!(excluded("a/b", "a/b"));
+        assert!(!excluded("a/b", "a"));
+    }
+
+    #[test]
+    fn directories_exclude_their_contents() {
+        assert!(excluded("node_modules", "node_modules/x/y.js"));
+        assert!(excluded("a/*", "a/b/c/d"));
+        assert!(!excluded("a/*", "a"));
+    }
+
+    #[test]
+    fn stars() {
+        assert!(excluded("*.md", "README.md"));
+        assert!(!excluded("*.md", "docs/README.md"));
+        assert!(excluded("*/*.md", "docs/README.md"));
+        assert!(excluded("**/*.md", "README.md"));
+        assert!(excluded("**/*.md", "a/b/c/README.md"));
+        assert!(excluded("a/**/b", "a/b"));
+        assert!(excluded("a/**/b", "a/x/y/b"));
+        assert!(!excluded("a/**/b", "ab"));
+        assert!(excluded("a/**", "a/x/y"));
+        assert!(excluded("**", "anything/at/all"));
+        assert!(excluded("f?o", "foo"));
+        assert!(!excluded("f?o", "f/o"));
+        assert!(!excluded("f*o", "f/o"));
+        assert!(excluded("[a-c]x", "bx"));
+        assert!(!excluded("[^a-c]x", "bx"));
+        assert!(excluded("\\*x", "*x"));
+        assert!(!excluded("\\*x", "ax"));
+    }
+
+    #[test]
+    fn reinclusion_last_match_wins() {
+        let rules = "*.md\n!README.md\n";
+        assert!(excluded(rules, "CHANGES.md"));
+        assert!(!excluded(rules, "README.md"));
+        let rules = "!README.md\n*.md\n";
+        assert!(excluded(rules, "README.md"));
+        let rules = "docs\n!docs/keep\n";
+        assert!(excluded(rules, "docs/a"));
+        assert!(!excluded(rules, "docs/keep"));
+        assert!(!excluded(rules, "docs/keep/deep"));
+    }
+
+    #[test]
+    fn comments_and_blank_lines() {
+        let rules = "# a comment\n\n   \n  spaced  \n #notacomment\n";
+        assert!(excluded(rules, "spaced"));
+        assert!(!excluded(rules, "# a comment"));
+        assert!(excluded(rules, "#notacomment"));
+        assert!(!excluded("", "x"));
+        assert!(!excluded(".", "x"));
+    }
+
+    #[test]
+    fn reinclude_below() {
+        let ig = Ignore::parse("docs\n!docs/keep/*.md\n");
+        assert!(ig.may_reinclude_below(Path::new("docs")));
+        assert!(ig.may_reinclude_below(Path::new("docs/keep")));
+        assert!(!ig.may_reinclude_below(Path::new("docs/other")));
+        assert!(!ig.may_reinclude_below(Path::new("src")));
+        let ig = Ignore::parse("*\n!**/*.rs\n");
+        assert!(ig.may_reinclude_below(Path::new("any/dir")));
+        let ig = Ignore::parse("vendor\n!vendor\n");
+        assert!(ig.may_reinclude_below(Path::new("vendor/x")));
+        assert!(!Ignore::parse("vendor\n").may_reinclude_below(Path::new("vendor")));
+    }
+
+    #[test]
+    fn load_prefers_dockerfile_specific_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path();
+        assert!(!Ignore::load(ctx, None).unwrap().is_excluded(Path::new("x")));
+        std::fs::write(ctx.join(".dockerignore"), "x\n").unwrap();
+        let df = ctx.join("app.Dockerfile");
+        assert!(Ignore::load(ctx, Some(&df))
+            .unwrap()
+            .is_excluded(Path::new("x")));
+        std::fs::write(ctx.join("app.Dockerfile.dockerignore"), "y\n").unwrap();
+        let ig = Ignore::load(ctx, Some(&df)).unwrap();
+        assert!(ig.is_excluded(Path::new("y")));
+        assert!(!ig.is_excluded(Path::new("x")));
     }
 }

@@ -8,6 +8,11 @@
 //!
 //! Every error is a [`DockerfileError`] naming file, line and column and showing the line.
 
+// A `DockerfileError` carries the source for miette (~170 bytes). Errors end a parse, so
+// the larger `Result` costs nothing measurable, and keeping the error unboxed keeps the
+// interface the builder was written against.
+#![allow(clippy::result_large_err)]
+
 pub mod expand;
 pub mod ignore;
 
@@ -113,7 +118,7 @@ pub struct Heredoc {
 pub struct Flag {
     /// Name without the dashes.
     pub name: String,
-    /// Raw value.
+    /// Raw value as written (quotes kept): expand it with [`expand::word`].
     pub value: String,
     /// Where it was written.
     pub span: Span,
@@ -134,7 +139,9 @@ pub struct Run {
 /// COPY and ADD.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Copy {
-    /// Source paths (raw), or heredoc names when sources are heredocs.
+    /// Source paths, or heredoc names when sources are heredocs (see `heredocs`).
+    /// Raw words with quotes kept (`"a b"`), each to be expanded with [`expand::word`];
+    /// in JSON form the elements are already unquoted (docker still expands `$VAR` there).
     pub sources: Vec<String>,
     /// Destination (raw).
     pub dest: String,
@@ -181,7 +188,8 @@ pub enum Instruction {
     Copy(Copy),
     /// ADD (same shape as COPY).
     Add(Copy),
-    /// ENV pairs (legacy `ENV k v` becomes one pair).
+    /// ENV pairs (legacy `ENV k v` becomes one pair, the value being the rest of the
+    /// line). Keys and values are raw; docker expands both.
     Env(Vec<(String, String)>),
     /// ARG declarations.
     Arg(Vec<ArgDecl>),
@@ -189,7 +197,7 @@ pub enum Instruction {
     Workdir(String),
     /// USER `user[:group]`.
     User(String),
-    /// LABEL pairs.
+    /// LABEL pairs, raw like ENV's (a quoted key such as `"a b"=c` keeps its quotes).
     Label(Vec<(String, String)>),
     /// EXPOSE ports (`80`, `53/udp`), one per word.
     Expose(Vec<String>),
@@ -205,24 +213,49 @@ pub enum Instruction {
     StopSignal(String),
     /// HEALTHCHECK.
     Healthcheck(Healthcheck),
-    /// ONBUILD: the trigger instruction's text, recorded in the config.
+    /// ONBUILD: the trigger instruction's text (continuations removed), recorded in the
+    /// config. The trigger is parsed once to reject bad ones early; heredocs are not
+    /// read for triggers.
     OnBuild(String),
     /// MAINTAINER (deprecated; becomes the `author` field).
     Maintainer(String),
 }
 
-impl Dockerfile {
-    /// TEMP (dockerfile helper provides)
-    pub fn stage_by_name(&self, name: &str) -> Option<&Stage> {
-        let _ = name;
-        todo!()
-    }
-}
-
 impl Instruction {
     /// The keyword, upper case (`RUN`, `COPY`, ...), for messages and history.
     pub fn keyword(&self) -> &'static str {
-        todo!("dockerfile helper")
+        match self {
+            Instruction::Run(_) => "RUN",
+            Instruction::Copy(_) => "COPY",
+            Instruction::Add(_) => "ADD",
+            Instruction::Env(_) => "ENV",
+            Instruction::Arg(_) => "ARG",
+            Instruction::Workdir(_) => "WORKDIR",
+            Instruction::User(_) => "USER",
+            Instruction::Label(_) => "LABEL",
+            Instruction::Expose(_) => "EXPOSE",
+            Instruction::Volume(_) => "VOLUME",
+            Instruction::Entrypoint(_) => "ENTRYPOINT",
+            Instruction::Cmd(_) => "CMD",
+            Instruction::Shell(_) => "SHELL",
+            Instruction::StopSignal(_) => "STOPSIGNAL",
+            Instruction::Healthcheck(_) => "HEALTHCHECK",
+            Instruction::OnBuild(_) => "ONBUILD",
+            Instruction::Maintainer(_) => "MAINTAINER",
+        }
+    }
+}
+
+impl Dockerfile {
+    /// The stage `name` refers to, as `COPY --from` and `--target` resolve it: a stage
+    /// name (case-insensitive), else a stage index. `None` means it is not a stage (for
+    /// `--from`, it is then an image reference).
+    pub fn stage_by_name(&self, name: &str) -> Option<&Stage> {
+        let lower = name.to_ascii_lowercase();
+        self.stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| name.parse::<usize>().ok().and_then(|i| self.stages.get(i)))
     }
 }
 
@@ -250,23 +283,1189 @@ pub struct DockerfileError {
     pub hint: Option<String>,
 }
 
+impl DockerfileError {
+    /// The same error with a hint (shown as `help:` by miette).
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
 impl Source {
     /// An error at `span` of this source. Used by the parser and by the builder for
     /// problems it finds later (missing COPY source, unknown stage, failing RUN).
     pub fn error(&self, span: Span, message: impl Into<String>) -> DockerfileError {
-        let _ = (span, message.into());
-        todo!("dockerfile helper")
+        let offset = span.offset.min(self.text.len());
+        let len = span.len.min(self.text.len() - offset);
+        DockerfileError {
+            path: self.path.display().to_string(),
+            line: span.line,
+            column: span.column,
+            message: message.into(),
+            src: miette::NamedSource::new(self.path.display().to_string(), Arc::clone(&self.text)),
+            at: (offset, len).into(),
+            hint: None,
+        }
+    }
+
+    /// The [`Span`] of `len` bytes at byte `offset` (line and column computed from the
+    /// text), for errors about a part of an instruction the parser did not single out.
+    pub fn span_at(&self, offset: usize, len: usize) -> Span {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Span {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+            offset,
+            len,
+        }
     }
 }
 
 /// Parses `text`, read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Dockerfile, DockerfileError> {
-    let _ = (path, text);
-    todo!("dockerfile helper")
+    let source = Source {
+        path: path.to_owned(),
+        text: Arc::from(text),
+    };
+    Parser::new(&source).run()
 }
 
 /// Reads and parses the Dockerfile at `path`.
 pub fn parse_file(path: &Path) -> Result<Dockerfile, DockerfileError> {
-    let _ = path;
-    todo!("dockerfile helper")
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let source = Source {
+            path: path.to_owned(),
+            text: Arc::from(""),
+        };
+        source.error(
+            Span {
+                line: 1,
+                column: 1,
+                ..Span::default()
+            },
+            format!("cannot read: {e}"),
+        )
+    })?;
+    parse(path, &text)
+}
+
+/// Every instruction keyword, for "did you mean" hints.
+const KEYWORDS: &[&str] = &[
+    "FROM",
+    "RUN",
+    "COPY",
+    "ADD",
+    "ENV",
+    "ARG",
+    "WORKDIR",
+    "USER",
+    "LABEL",
+    "EXPOSE",
+    "VOLUME",
+    "ENTRYPOINT",
+    "CMD",
+    "SHELL",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "ONBUILD",
+    "MAINTAINER",
+];
+
+/// How a flag takes its value.
+#[derive(Clone, Copy, PartialEq)]
+enum FlagKind {
+    /// `--name=value`, at most once.
+    Value,
+    /// `--name` or `--name=true|false`.
+    Bool,
+    /// `--name=value`, any number of times.
+    Repeat,
+}
+
+/// A flag an instruction knows: name, kind, and whether strata implements it.
+type FlagSpec = (&'static str, FlagKind, bool);
+
+/// The flags each instruction accepts (docker's, including the ones strata refuses, so
+/// they get a clear "not supported" rather than "unknown").
+fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
+    use FlagKind::{Bool, Repeat, Value};
+    match keyword {
+        "FROM" => &[("platform", Value, true)],
+        "RUN" => &[
+            ("mount", Repeat, true),
+            ("network", Value, true),
+            ("security", Value, true),
+            ("device", Repeat, false),
+        ],
+        "COPY" => &[
+            ("from", Value, true),
+            ("chown", Value, true),
+            ("chmod", Value, true),
+            ("link", Bool, true),
+            ("parents", Bool, false),
+            ("exclude", Repeat, false),
+        ],
+        "ADD" => &[
+            ("chown", Value, true),
+            ("chmod", Value, true),
+            ("link", Bool, true),
+            ("keep-git-dir", Bool, false),
+            ("checksum", Value, false),
+            ("exclude", Repeat, false),
+            ("unpack", Bool, false),
+        ],
+        "HEALTHCHECK" => &[
+            ("interval", Value, true),
+            ("timeout", Value, true),
+            ("start-period", Value, true),
+            ("start-interval", Value, true),
+            ("retries", Value, true),
+        ],
+        _ => &[],
+    }
+}
+
+/// One logical line: physical lines joined with continuations removed, plus the map back
+/// to source offsets.
+struct Line {
+    /// The joined text, leading whitespace of the first line removed.
+    text: String,
+    /// `(offset in text, offset in source)` at the start of each joined piece.
+    pieces: Vec<(usize, usize)>,
+}
+
+impl Line {
+    /// Source offset of the byte at `at` in the joined text.
+    fn source_offset(&self, at: usize) -> usize {
+        let i = self.pieces.partition_point(|&(l, _)| l <= at).max(1) - 1;
+        let (l, s) = self.pieces[i];
+        s + at - l
+    }
+
+    /// Source offset just past the byte before `end` in the joined text.
+    fn source_end(&self, end: usize) -> usize {
+        let i = self.pieces.partition_point(|&(l, _)| l < end).max(1) - 1;
+        let (l, s) = self.pieces[i];
+        s + end.max(l) - l
+    }
+}
+
+/// A flag as found on the line, before it is checked against the instruction.
+struct RawFlag {
+    name: String,
+    value: Option<String>,
+    span: Span,
+}
+
+/// The result of parsing one instruction line.
+enum Parsed {
+    /// A FROM: starts a new stage.
+    From(Stage),
+    /// Anything else.
+    Instruction(Instruction),
+}
+
+/// What the instruction parsers share: the source, its physical lines and the position of
+/// the next line to read (heredoc bodies are read from there).
+struct Parser<'s> {
+    source: &'s Source,
+    text: &'s str,
+    /// `(start, end)` of each physical line, end excluding `\n` and a `\r` before it.
+    lines: Vec<(usize, usize)>,
+    escape: char,
+    syntax: Option<String>,
+    /// Index of the next physical line to read.
+    cursor: usize,
+}
+
+impl<'s> Parser<'s> {
+    fn new(source: &'s Source) -> Self {
+        let text: &str = &source.text;
+        let mut lines = Vec::new();
+        let mut start = usize::from(text.starts_with('\u{feff}')) * 3;
+        while start < text.len() {
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            let trimmed = if text[..end].ends_with('\r') {
+                end - 1
+            } else {
+                end
+            };
+            lines.push((start, trimmed));
+            start = end + 1;
+        }
+        Parser {
+            source,
+            text,
+            lines,
+            escape: '\\',
+            syntax: None,
+            cursor: 0,
+        }
+    }
+
+    fn line_text(&self, i: usize) -> &'s str {
+        let (s, e) = self.lines[i];
+        &self.text[s..e]
+    }
+
+    fn span(&self, start: usize, end: usize) -> Span {
+        self.source.span_at(start, end.saturating_sub(start))
+    }
+
+    fn line_span(&self, line: &Line, from: usize, to: usize) -> Span {
+        let start = line.source_offset(from);
+        self.span(start, line.source_end(to).max(start))
+    }
+
+    fn err(&self, span: Span, message: impl Into<String>) -> DockerfileError {
+        self.source.error(span, message)
+    }
+
+    fn run(mut self) -> Result<Dockerfile, DockerfileError> {
+        self.directives()?;
+        let mut global_args = Vec::new();
+        let mut stages: Vec<Stage> = Vec::new();
+        while let Some(line) = self.next_logical_line() {
+            let span = self.line_span(&line, 0, line.text.trim_end().len());
+            match self.instruction(&line, 0, true)? {
+                Parsed::From(stage) => {
+                    if let Some(name) = &stage.name {
+                        if let Some(first) = stages
+                            .iter()
+                            .find(|s| s.name.as_deref() == Some(name.as_str()))
+                        {
+                            return Err(self.err(
+                                stage.span,
+                                format!(
+                                    "duplicate stage name \"{name}\" (first defined on line {})",
+                                    first.span.line
+                                ),
+                            ));
+                        }
+                    }
+                    stages.push(Stage {
+                        index: stages.len(),
+                        ..stage
+                    });
+                }
+                Parsed::Instruction(instruction) => match (stages.last_mut(), instruction) {
+                    (Some(stage), instruction) => {
+                        stage.instructions.push(Spanned {
+                            value: instruction,
+                            span,
+                        });
+                    }
+                    (None, Instruction::Arg(decls)) => {
+                        let words = split_words(&line.text, 0, self.escape);
+                        let arg_spans = words
+                            .iter()
+                            .skip(1)
+                            .map(|&(s, e)| self.line_span(&line, s, e));
+                        global_args.extend(
+                            decls
+                                .into_iter()
+                                .zip(arg_spans)
+                                .map(|(value, span)| Spanned { value, span }),
+                        );
+                    }
+                    (None, instruction) => {
+                        let keyword = instruction.keyword();
+                        let word = self.line_span(&line, 0, keyword.len());
+                        return Err(self
+                            .err(word, format!("{keyword} before the first FROM"))
+                            .with_hint("only ARG may come before the first FROM; start a stage with FROM <image>"));
+                    }
+                },
+            }
+        }
+        if stages.is_empty() {
+            let span = Span {
+                line: 1,
+                column: 1,
+                offset: 0,
+                len: 0,
+            };
+            return Err(self
+                .err(span, "no FROM instruction: nothing to build")
+                .with_hint("a Dockerfile starts a stage with FROM <image> (or FROM scratch)"));
+        }
+        Ok(Dockerfile {
+            source: self.source.clone(),
+            escape: self.escape,
+            syntax: self.syntax,
+            global_args,
+            stages,
+        })
+    }
+
+    /// Reads the parser directives (`# syntax=`, `# escape=`, `# check=`) at the top of
+    /// the file; the first line that is not one ends them. They stay in place as
+    /// comments for the main loop.
+    fn directives(&mut self) -> Result<(), DockerfileError> {
+        let mut seen: Vec<String> = Vec::new();
+        for i in 0..self.lines.len() {
+            let text = self.line_text(i);
+            let Some((name, value, value_start)) = directive(text) else {
+                break;
+            };
+            let name = name.to_ascii_lowercase();
+            if !matches!(name.as_str(), "syntax" | "escape" | "check") {
+                break;
+            }
+            let span = self.span(self.lines[i].0, self.lines[i].1);
+            if seen.contains(&name) {
+                return Err(self.err(
+                    span,
+                    format!("only one {name} parser directive can be used"),
+                ));
+            }
+            match name.as_str() {
+                "escape" => {
+                    self.escape = match value {
+                        "\\" => '\\',
+                        "`" => '`',
+                        _ => {
+                            let at = self.lines[i].0 + value_start;
+                            return Err(self
+                                .err(
+                                    self.span(at, at + value.len()),
+                                    format!("invalid escape character {value:?}"),
+                                )
+                                .with_hint("use # escape=\\ or # escape=`"));
+                        }
+                    };
+                }
+                "syntax" => self.syntax = Some(value.to_owned()),
+                _ => {}
+            }
+            seen.push(name);
+        }
+        Ok(())
+    }
+
+    /// Strips a trailing escape character (and blanks after it); `Some` if the line
+    /// continues on the next one.
+    fn continuation<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let trimmed = text.trim_end_matches([' ', '\t']);
+        trimmed.strip_suffix(self.escape)
+    }
+
+    /// The next instruction line, skipping blank and comment lines, with continuation
+    /// lines joined (comment and empty lines inside a continuation are skipped).
+    fn next_logical_line(&mut self) -> Option<Line> {
+        while self.cursor < self.lines.len() {
+            let i = self.cursor;
+            self.cursor += 1;
+            let raw = self.line_text(i);
+            let text = raw.trim_start();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let start = self.lines[i].0 + (raw.len() - text.len());
+            let mut line = Line {
+                text: String::new(),
+                pieces: vec![(0, start)],
+            };
+            let Some(first) = self.continuation(text) else {
+                line.text.push_str(text);
+                return Some(line);
+            };
+            line.text.push_str(first);
+            while self.cursor < self.lines.len() {
+                let j = self.cursor;
+                self.cursor += 1;
+                let raw = self.line_text(j);
+                let left = raw.trim_start();
+                if left.is_empty() || left.starts_with('#') {
+                    continue;
+                }
+                line.pieces.push((line.text.len(), self.lines[j].0));
+                match self.continuation(raw) {
+                    Some(piece) => line.text.push_str(piece),
+                    None => {
+                        line.text.push_str(raw);
+                        break;
+                    }
+                }
+            }
+            return Some(line);
+        }
+        None
+    }
+
+    /// Parses the instruction starting at `start` in `line` (not 0 for ONBUILD triggers).
+    /// With `read_heredocs`, the bodies of RUN/COPY/ADD heredocs are read from the lines
+    /// that follow.
+    fn instruction(
+        &mut self,
+        line: &Line,
+        start: usize,
+        read_heredocs: bool,
+    ) -> Result<Parsed, DockerfileError> {
+        let text = &line.text;
+        let kw_end = text[start..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |i| start + i);
+        let keyword = text[start..kw_end].to_ascii_uppercase();
+        let kw_span = self.line_span(line, start, kw_end);
+        let Some(&keyword) = KEYWORDS.iter().find(|&&k| k == keyword) else {
+            let err = self.err(
+                kw_span,
+                format!("unknown instruction: {}", &text[start..kw_end]),
+            );
+            return Err(match did_you_mean(&keyword) {
+                Some(k) => err.with_hint(format!("did you mean {k}?")),
+                None => err,
+            });
+        };
+        let words = split_words(text, kw_end, self.escape);
+        let (flags, first_arg) = self.take_flags(line, keyword, &words)?;
+        let args = &words[first_arg..];
+        let rest_start = args.first().map_or(text.len(), |&(s, _)| s);
+        let rest = text[rest_start..].trim_end();
+        let word = |i: usize| -> &str { &text[args[i].0..args[i].1] };
+        // The closures use `source`, not `self`, which heredoc reading borrows mutably.
+        let source = self.source;
+        let arg_span = |i: usize| {
+            let from = line.source_offset(args[i].0);
+            source.span_at(from, line.source_end(args[i].1).saturating_sub(from))
+        };
+        let require = |ok: bool, what: &str| -> Result<(), DockerfileError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(source.error(kw_span, format!("{keyword} requires {what}")))
+            }
+        };
+        let single = |flags: &[RawFlag], name: &str| {
+            flags
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|f| f.value.clone())
+        };
+        let instruction = match keyword {
+            "FROM" => {
+                let valid =
+                    args.len() == 1 || (args.len() == 3 && word(1).eq_ignore_ascii_case("as"));
+                if !valid {
+                    return Err(self
+                        .err(kw_span, "FROM takes an image and optionally AS <name>")
+                        .with_hint("FROM [--platform=<platform>] <image> [AS <name>]"));
+                }
+                let name = if args.len() == 3 {
+                    let name = word(2).to_ascii_lowercase();
+                    if !valid_stage_name(&name) {
+                        return Err(self
+                            .err(arg_span(2), format!("invalid stage name \"{}\"", word(2)))
+                            .with_hint("a stage name starts with a letter and contains only letters, digits, '-', '_' and '.'"));
+                    }
+                    Some(name)
+                } else {
+                    None
+                };
+                return Ok(Parsed::From(Stage {
+                    index: 0,
+                    name,
+                    base: word(0).to_owned(),
+                    platform: single(&flags, "platform"),
+                    span: self.line_span(line, start, text.trim_end().len()),
+                    instructions: Vec::new(),
+                }));
+            }
+            "RUN" => {
+                require(!rest.is_empty(), "a command")?;
+                let command = command(rest);
+                let heredocs = match command {
+                    Command::Shell(_) if read_heredocs => self
+                        .heredocs(line, args)?
+                        .into_iter()
+                        .map(|(_, h)| h)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if matches!(&command, Command::Exec(v) if v.is_empty()) {
+                    return Err(self.err(kw_span, "RUN requires a command"));
+                }
+                let flags = flags
+                    .into_iter()
+                    .map(|f| Flag {
+                        name: f.name,
+                        value: f.value.unwrap_or_default(),
+                        span: f.span,
+                    })
+                    .collect();
+                Instruction::Run(Run {
+                    command,
+                    heredocs,
+                    flags,
+                })
+            }
+            "COPY" | "ADD" => {
+                let (mut list, heredocs) = match json_array(rest) {
+                    Some(list) => (list, Vec::new()),
+                    None => {
+                        let found = if read_heredocs {
+                            self.heredocs(line, args)?
+                        } else {
+                            Vec::new()
+                        };
+                        let mut list: Vec<String> =
+                            (0..args.len()).map(|i| word(i).to_owned()).collect();
+                        for (index, heredoc) in &found {
+                            list[*index].clone_from(&heredoc.name);
+                        }
+                        (list, found.into_iter().map(|(_, h)| h).collect())
+                    }
+                };
+                require(
+                    list.len() >= 2,
+                    "at least two arguments: source(s) and destination",
+                )?;
+                let dest = list.pop().unwrap_or_default();
+                let copy = Copy {
+                    sources: list,
+                    dest,
+                    from: single(&flags, "from"),
+                    chown: single(&flags, "chown"),
+                    chmod: single(&flags, "chmod"),
+                    link: flags
+                        .iter()
+                        .any(|f| f.name == "link" && f.value.as_deref() == Some("true")),
+                    heredocs,
+                };
+                if keyword == "COPY" {
+                    Instruction::Copy(copy)
+                } else {
+                    Instruction::Add(copy)
+                }
+            }
+            "ENV" | "LABEL" => Instruction::pairs(
+                keyword,
+                self.name_values(line, keyword, kw_span, args, rest)?,
+            ),
+            "ARG" => {
+                require(!args.is_empty(), "at least one argument")?;
+                let mut decls = Vec::new();
+                for i in 0..args.len() {
+                    let (name, default) = match word(i).split_once('=') {
+                        Some((n, d)) => (n, Some(d.to_owned())),
+                        None => (word(i), None),
+                    };
+                    if name.is_empty() {
+                        return Err(self.err(arg_span(i), "ARG names can not be blank"));
+                    }
+                    decls.push(ArgDecl {
+                        name: name.to_owned(),
+                        default,
+                    });
+                }
+                Instruction::Arg(decls)
+            }
+            "WORKDIR" | "USER" | "STOPSIGNAL" | "MAINTAINER" => {
+                require(!rest.is_empty(), "an argument")?;
+                let value = rest.to_owned();
+                match keyword {
+                    "WORKDIR" => Instruction::Workdir(value),
+                    "USER" => Instruction::User(value),
+                    "STOPSIGNAL" => Instruction::StopSignal(value),
+                    _ => Instruction::Maintainer(value),
+                }
+            }
+            "EXPOSE" => {
+                require(!args.is_empty(), "at least one port")?;
+                Instruction::Expose((0..args.len()).map(|i| word(i).to_owned()).collect())
+            }
+            "VOLUME" => {
+                let list = json_array(rest)
+                    .unwrap_or_else(|| (0..args.len()).map(|i| word(i).to_owned()).collect());
+                require(!list.is_empty(), "at least one path")?;
+                Instruction::Volume(list)
+            }
+            "ENTRYPOINT" | "CMD" => {
+                require(!rest.is_empty(), "a command (use [] for none)")?;
+                if keyword == "CMD" {
+                    Instruction::Cmd(command(rest))
+                } else {
+                    Instruction::Entrypoint(command(rest))
+                }
+            }
+            "SHELL" => match json_array(rest) {
+                Some(list) if !list.is_empty() => Instruction::Shell(list),
+                _ => {
+                    let span = if args.is_empty() {
+                        kw_span
+                    } else {
+                        self.line_span(line, rest_start, rest_start + rest.len())
+                    };
+                    return Err(self
+                        .err(span, "SHELL requires a JSON array of strings")
+                        .with_hint("write it as SHELL [\"/bin/sh\", \"-c\"]"));
+                }
+            },
+            "HEALTHCHECK" => self.healthcheck(line, kw_span, &flags, args, rest)?,
+            "ONBUILD" => {
+                require(!rest.is_empty(), "a trigger instruction")?;
+                let trigger = text[rest_start..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                if matches!(trigger.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                    let message = if trigger == "ONBUILD" {
+                        "chaining ONBUILD via ONBUILD ONBUILD is not allowed".to_owned()
+                    } else {
+                        format!("{trigger} is not allowed as an ONBUILD trigger")
+                    };
+                    return Err(self.err(arg_span(0), message));
+                }
+                self.instruction(line, rest_start, false)?;
+                Instruction::OnBuild(rest.to_owned())
+            }
+            _ => unreachable!("every keyword of KEYWORDS has a branch"),
+        };
+        Ok(Parsed::Instruction(instruction))
+    }
+
+    /// Takes the leading `--name[=value]` words; checks them against the instruction.
+    /// Returns the flags and the index of the first argument word.
+    fn take_flags(
+        &self,
+        line: &Line,
+        keyword: &str,
+        words: &[(usize, usize)],
+    ) -> Result<(Vec<RawFlag>, usize), DockerfileError> {
+        let specs = flag_specs(keyword);
+        let mut flags: Vec<RawFlag> = Vec::new();
+        let mut next = 0;
+        for &(s, e) in words {
+            let word = &line.text[s..e];
+            let Some(body) = word.strip_prefix("--") else {
+                break;
+            };
+            next += 1;
+            if body.is_empty() {
+                break;
+            }
+            let span = self.line_span(line, s, e);
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_owned())),
+                None => (body, None),
+            };
+            let Some(&(_, kind, supported)) = specs.iter().find(|spec| spec.0 == name) else {
+                let known: Vec<String> = specs
+                    .iter()
+                    .filter(|s| s.2)
+                    .map(|s| format!("--{}", s.0))
+                    .collect();
+                let hint = if known.is_empty() {
+                    format!("{keyword} takes no flags")
+                } else {
+                    format!("{keyword} accepts {}", known.join(", "))
+                };
+                return Err(self
+                    .err(span, format!("unknown flag --{name} for {keyword}"))
+                    .with_hint(hint));
+            };
+            if !supported {
+                return Err(self.err(
+                    span,
+                    format!("{keyword} --{name} is not supported by strata"),
+                ));
+            }
+            if kind != FlagKind::Repeat && flags.iter().any(|f| f.name == name) {
+                return Err(self.err(span, format!("flag --{name} given twice")));
+            }
+            let value = match (kind, value) {
+                (FlagKind::Bool, None) => Some("true".to_owned()),
+                (FlagKind::Bool, Some(v)) => Some(
+                    match v.as_str() {
+                        "1" | "t" | "T" | "true" | "TRUE" | "True" => "true",
+                        "0" | "f" | "F" | "false" | "FALSE" | "False" => "false",
+                        _ => {
+                            return Err(self.err(
+                                span,
+                                format!("flag --{name} expects true or false, not {v:?}"),
+                            ));
+                        }
+                    }
+                    .to_owned(),
+                ),
+                (_, None) => {
+                    return Err(self.err(
+                        span,
+                        format!("flag --{name} needs a value: --{name}=<value>"),
+                    ));
+                }
+                (_, value) => value,
+            };
+            flags.push(RawFlag {
+                name: name.to_owned(),
+                value,
+                span,
+            });
+        }
+        Ok((flags, next))
+    }
+
+    /// Finds the heredoc words among `args` and reads their bodies from the lines after
+    /// the instruction. Returns each with the index of its word.
+    fn heredocs(
+        &mut self,
+        line: &Line,
+        args: &[(usize, usize)],
+    ) -> Result<Vec<(usize, Heredoc)>, DockerfileError> {
+        let mut found = Vec::new();
+        for (index, &(s, e)) in args.iter().enumerate() {
+            let Some((name, chomp, expand)) = heredoc_word(&line.text[s..e], self.escape) else {
+                continue;
+            };
+            let mut content = String::new();
+            let mut closed = false;
+            while self.cursor < self.lines.len() {
+                let body_line = self.line_text(self.cursor);
+                self.cursor += 1;
+                let body_line = if chomp {
+                    body_line.trim_start_matches('\t')
+                } else {
+                    body_line
+                };
+                if body_line == name {
+                    closed = true;
+                    break;
+                }
+                content.push_str(body_line);
+                content.push('\n');
+            }
+            if !closed {
+                return Err(self
+                    .err(
+                        self.line_span(line, s, e),
+                        format!("unterminated heredoc {}", &line.text[s..e]),
+                    )
+                    .with_hint(format!(
+                        "end the here-document with a line containing only {name}"
+                    )));
+            }
+            found.push((
+                index,
+                Heredoc {
+                    name,
+                    content,
+                    expand,
+                },
+            ));
+        }
+        Ok(found)
+    }
+
+    /// ENV and LABEL: `k=v ...`, or the legacy `k v` (one pair, value = rest of line).
+    fn name_values(
+        &self,
+        line: &Line,
+        keyword: &str,
+        kw_span: Span,
+        args: &[(usize, usize)],
+        rest: &str,
+    ) -> Result<Vec<(String, String)>, DockerfileError> {
+        let Some(&(first_s, first_e)) = args.first() else {
+            return Err(self.err(kw_span, format!("{keyword} requires at least one argument")));
+        };
+        let text = &line.text;
+        if !text[first_s..first_e].contains('=') {
+            let Some((key, value)) = rest.split_once(char::is_whitespace) else {
+                return Err(self
+                    .err(
+                        self.line_span(line, first_s, first_e),
+                        format!("{keyword} {rest} has no value"),
+                    )
+                    .with_hint(format!("write {keyword} {rest}=<value>")));
+            };
+            return Ok(vec![(key.to_owned(), value.trim_start().to_owned())]);
+        }
+        let mut pairs = Vec::new();
+        for &(s, e) in args {
+            let word = &text[s..e];
+            let Some((key, value)) = word.split_once('=') else {
+                return Err(self
+                    .err(
+                        self.line_span(line, s, e),
+                        format!("{keyword}: can't find = in {word:?}"),
+                    )
+                    .with_hint("each argument must be of the form name=value"));
+            };
+            if key.is_empty() {
+                return Err(self.err(
+                    self.line_span(line, s, e),
+                    format!("{keyword} names can not be blank"),
+                ));
+            }
+            pairs.push((key.to_owned(), value.to_owned()));
+        }
+        Ok(pairs)
+    }
+
+    fn healthcheck(
+        &self,
+        line: &Line,
+        kw_span: Span,
+        flags: &[RawFlag],
+        args: &[(usize, usize)],
+        rest: &str,
+    ) -> Result<Instruction, DockerfileError> {
+        let Some(&(s, e)) = args.first() else {
+            return Err(self.err(kw_span, "HEALTHCHECK requires CMD <command> or NONE"));
+        };
+        let kind = line.text[s..e].to_ascii_uppercase();
+        match kind.as_str() {
+            "NONE" => {
+                if args.len() > 1 || !flags.is_empty() {
+                    return Err(self.err(
+                        kw_span,
+                        "HEALTHCHECK NONE takes no other arguments or flags",
+                    ));
+                }
+                Ok(Instruction::Healthcheck(Healthcheck::None))
+            }
+            "CMD" => {
+                let command_text = rest[e - s..].trim_start();
+                if command_text.is_empty() {
+                    return Err(self.err(
+                        self.line_span(line, s, e),
+                        "HEALTHCHECK CMD requires a command",
+                    ));
+                }
+                let value = |name: &str| -> Result<Option<String>, DockerfileError> {
+                    let Some(flag) = flags.iter().find(|f| f.name == name) else {
+                        return Ok(None);
+                    };
+                    let v = flag.value.clone().unwrap_or_default();
+                    if name == "retries" {
+                        match v.parse::<i64>() {
+                            Ok(n) if n >= 0 => {}
+                            Ok(_) => {
+                                return Err(self.err(flag.span, "--retries cannot be negative"))
+                            }
+                            Err(_) => {
+                                return Err(self
+                                    .err(flag.span, format!("--retries: {v:?} is not a number")))
+                            }
+                        }
+                    } else {
+                        match go_duration_nanos(&v) {
+                            Some(0) => {}
+                            Some(n) if n >= 1_000_000 => {}
+                            Some(_) => {
+                                return Err(self
+                                    .err(flag.span, format!("--{name} cannot be less than 1ms")))
+                            }
+                            None => {
+                                return Err(self
+                                    .err(flag.span, format!("--{name}: invalid duration {v:?}"))
+                                    .with_hint("durations are written like 30s, 1m30s or 500ms"))
+                            }
+                        }
+                    }
+                    Ok(Some(v))
+                };
+                Ok(Instruction::Healthcheck(Healthcheck::Check {
+                    interval: value("interval")?,
+                    timeout: value("timeout")?,
+                    start_period: value("start-period")?,
+                    start_interval: value("start-interval")?,
+                    retries: value("retries")?,
+                    command: command(command_text),
+                }))
+            }
+            _ => Err(self
+                .err(
+                    self.line_span(line, s, e),
+                    format!("unknown HEALTHCHECK type {:?}", &line.text[s..e]),
+                )
+                .with_hint("use HEALTHCHECK [options] CMD <command> or HEALTHCHECK NONE")),
+        }
+    }
+}
+
+impl Instruction {
+    /// ENV or LABEL from its pairs.
+    fn pairs(keyword: &str, pairs: Vec<(String, String)>) -> Instruction {
+        if keyword == "ENV" {
+            Instruction::Env(pairs)
+        } else {
+            Instruction::Label(pairs)
+        }
+    }
+}
+
+/// A parser directive line `# name = value`: name, trimmed value and its byte offset.
+fn directive(line: &str) -> Option<(&str, &str, usize)> {
+    let body = line.strip_prefix('#')?;
+    let after_hash = body.trim_start();
+    let name_len = after_hash
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(after_hash.len());
+    let name = &after_hash[..name_len];
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let value = after_hash[name_len..].trim_start().strip_prefix('=')?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let offset = line.len() - value.len() + (value.len() - value.trim_start().len());
+    Some((name, trimmed, offset))
+}
+
+/// Splits at unquoted whitespace, keeping quotes and escapes (BuildKit's `parseWords`):
+/// byte ranges of the words of `text[from..]`.
+fn split_words(text: &str, from: usize, escape: char) -> Vec<(usize, usize)> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = text[from..].char_indices().map(|(i, c)| (from + i, c));
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some(q) => {
+                if c == escape && q != '\'' {
+                    chars.next();
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    words.push((s, i));
+                }
+            }
+            None => {
+                start.get_or_insert(i);
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                } else if c == escape {
+                    chars.next();
+                }
+            }
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
+    words
+}
+
+/// A JSON array of strings (exec form), or `None` if `text` is not one.
+fn json_array(text: &str) -> Option<Vec<String>> {
+    if !text.starts_with('[') {
+        return None;
+    }
+    let values: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    values
+        .into_iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Exec form if `text` is a JSON array of strings, else shell form.
+fn command(text: &str) -> Command {
+    json_array(text).map_or_else(|| Command::Shell(text.to_owned()), Command::Exec)
+}
+
+/// A heredoc word `[n]<<[-]NAME`: the name with quotes removed, whether `-` strips tabs,
+/// and whether the body is expanded (no quotes in the delimiter).
+fn heredoc_word(word: &str, escape: char) -> Option<(String, bool, bool)> {
+    let after_fd = word.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = after_fd.strip_prefix("<<")?;
+    let (chomp, rest) = match rest.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, rest),
+    };
+    if rest.is_empty() || rest.contains('<') {
+        return None;
+    }
+    let mut name = String::new();
+    let mut quoted = false;
+    let mut quote: Option<char> = None;
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                quoted = true;
+            }
+            None if c == escape => name.extend(chars.next()),
+            _ => name.push(c),
+        }
+    }
+    (!name.is_empty()).then_some((name, chomp, !quoted))
+}
+
+/// Docker's rule for stage names (after lowercasing).
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The closest keyword within two edits of `word`, for the "did you mean" hint.
+fn did_you_mean(word: &str) -> Option<&'static str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, &cb) in b.iter().enumerate() {
+                cur.push(
+                    (prev[j] + usize::from(ca != cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+    KEYWORDS
+        .iter()
+        .map(|&k| (distance(word, k), k))
+        .filter(|&(d, _)| d <= 2)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Parses a Go duration (`1h2m3.5s`, `500ms`, `0`) into nanoseconds, as HEALTHCHECK's
+/// options are read by docker.
+fn go_duration_nanos(text: &str) -> Option<u128> {
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if text == "0" {
+        return Some(0);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    // Truncation is fine: durations are whole nanoseconds.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(total as u128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Dockerfile, DockerfileError> {
+        parse(Path::new("Dockerfile"), text)
+    }
+
+    #[test]
+    fn words_keep_quotes_and_escapes() {
+        let text = r#"a "b c" 'd e'\ f g\ h"#;
+        let words: Vec<&str> = split_words(text, 0, '\\')
+            .into_iter()
+            .map(|(s, e)| &text[s..e])
+            .collect();
+        assert_eq!(words, ["a", "\"b c\"", "'d e'\\ f", "g\\ h"]);
+    }
+
+    #[test]
+    fn heredoc_words() {
+        assert_eq!(
+            heredoc_word("<<EOF", '\\'),
+            Some(("EOF".into(), false, true))
+        );
+        assert_eq!(
+            heredoc_word("<<-EOF", '\\'),
+            Some(("EOF".into(), true, true))
+        );
+        assert_eq!(
+            heredoc_word("<<'EOF'", '\\'),
+            Some(("EOF".into(), false, false))
+        );
+        assert_eq!(
+            heredoc_word("2<<\"E\"OF", '\\'),
+            Some(("EOF".into(), false, false))
+        );
+        assert_eq!(heredoc_word("<<", '\\'), None);
+        assert_eq!(heredoc_word("<<<x", '\\'), None);
+        assert_eq!(heredoc_word("a<<b", '\\'), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(go_duration_nanos("30s"), Some(30_000_000_000));
+        assert_eq!(go_duration_nanos("1m30s"), Some(90_000_000_000));
+        assert_eq!(go_duration_nanos("1.5ms"), Some(1_500_000));
+        assert_eq!(go_duration_nanos("0"), Some(0));
+        assert_eq!(go_duration_nanos("30"), None);
+        assert_eq!(go_duration_nanos("abc"), None);
+        assert_eq!(go_duration_nanos(""), None);
+    }
+
+    #[test]
+    fn keyword_and_stage_lookup() {
+        let df =
+            parse_str("FROM alpine AS Build\nRUN true\nFROM scratch\nCOPY --from=build /a /b\n")
+                .unwrap();
+        assert_eq!(df.stages[0].instructions[0].value.keyword(), "RUN");
+        assert_eq!(df.stages[1].instructions[0].value.keyword(), "COPY");
+        assert_eq!(df.stage_by_name("BUILD").unwrap().index, 0);
+        assert_eq!(df.stage_by_name("1").unwrap().index, 1);
+        assert!(df.stage_by_name("2").is_none());
+        assert!(df.stage_by_name("alpine").is_none());
+    }
+
+    #[test]
+    fn spans_follow_continuations() {
+        let df = parse_str("FROM a\nRUN echo \\\n  # note\n  --x \\\n\n  done\n").unwrap();
+        let run = &df.stages[0].instructions[0];
+        assert_eq!((run.span.line, run.span.column), (2, 1));
+        assert_eq!(
+            run.value,
+            Instruction::Run(Run {
+                command: Command::Shell("echo   --x   done".into()),
+                heredocs: vec![],
+                flags: vec![],
+            })
+        );
+        let text = &df.source.text[run.span.offset..run.span.offset + run.span.len];
+        assert!(
+            text.starts_with("RUN echo") && text.ends_with("done"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn error_display_and_hint() {
+        let err = parse_str("FROM a\nRUNN x\n").unwrap_err();
+        assert_eq!(err.to_string(), "Dockerfile:2:1: unknown instruction: RUNN");
+        assert_eq!(err.hint.as_deref(), Some("did you mean RUN?"));
+        assert_eq!(err.at, (7, 4).into());
+    }
 }
