@@ -372,11 +372,12 @@ fn whiteout(parent: &OwnedFd, name: &OsStr) -> Result<(), EntryError> {
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, EntryError> {
     let header = entry.header();
     let id = |v: u64| u32::try_from(v).map_err(|_| EntryError::Bad(format!("owner id {v} is too large")));
+    let old = header.as_old();
     let mut meta = Meta {
-        uid: id(header.uid()?)?,
-        gid: id(header.gid()?)?,
-        mode: header.mode()? & 0o7777,
-        mtime: Timespec { tv_sec: i64::try_from(header.mtime()?).unwrap_or(i64::MAX), tv_nsec: 0 },
+        uid: id(lenient(header.uid(), &old.uid)?)?,
+        gid: id(lenient(header.gid(), &old.gid)?)?,
+        mode: lenient(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
+        mtime: Timespec { tv_sec: i64::try_from(lenient(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX), tv_nsec: 0 },
         xattrs: Vec::new(),
     };
     if let Some(records) = entry.pax_extensions()? {
@@ -395,6 +396,15 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, EntryError>
         }
     }
     Ok(meta)
+}
+
+/// A numeric header field, read as 0 when it is blank as Go's `archive/tar` does (some
+/// hand-made archives leave owner and time fields empty).
+fn lenient(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|&b| b == 0 || b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 /// A PAX time, `SECONDS[.FRACTION]`.
