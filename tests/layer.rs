@@ -23,7 +23,11 @@ fn run(cmd: &str, args: &[&str]) {
 
 fn shell(script: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -42,8 +46,20 @@ impl Overlay {
             upper.display(),
             work.display()
         );
-        run("mount", &["-t", "overlay", "overlay", "-o", &opts, merged.to_str().unwrap()]);
-        Overlay { merged: merged.to_owned() }
+        run(
+            "mount",
+            &[
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                &opts,
+                merged.to_str().unwrap(),
+            ],
+        );
+        Overlay {
+            merged: merged.to_owned(),
+        }
     }
 }
 
@@ -57,7 +73,11 @@ impl Drop for Overlay {
 /// (tmp, lower, upper) after unmounting.
 fn changed_upper() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let (lower, upper, work) = (tmp.path().join("lower"), tmp.path().join("upper"), tmp.path().join("work"));
+    let (lower, upper, work) = (
+        tmp.path().join("lower"),
+        tmp.path().join("upper"),
+        tmp.path().join("work"),
+    );
     for d in [&upper, &work] {
         fs::create_dir(d).unwrap();
     }
@@ -78,7 +98,10 @@ fn changed_upper() -> (tempfile::TempDir, PathBuf, PathBuf) {
         fs::hard_link(m.join("new/h1"), m.join("new/h2")).unwrap();
         std::os::unix::fs::symlink("../etc/passwd", m.join("new/sym")).unwrap();
         run("mkfifo", &[m.join("new/fifo").to_str().unwrap()]);
-        run("mknod", &[m.join("new/null").to_str().unwrap(), "c", "1", "3"]);
+        run(
+            "mknod",
+            &[m.join("new/null").to_str().unwrap(), "c", "1", "3"],
+        );
         fs::write(m.join("new/suid"), "#!/bin/sh\n").unwrap();
         fs::set_permissions(m.join("new/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
         std::os::unix::fs::chown(m.join("new/suid"), Some(1000), Some(1000)).unwrap();
@@ -116,7 +139,11 @@ fn read_tar(tar: impl Read) -> Vec<(String, TarEntry)> {
         let pax = entry
             .pax_extensions()
             .unwrap()
-            .map(|p| p.map(|r| r.unwrap()).map(|r| (r.key().unwrap().to_owned(), r.value_bytes().to_vec())).collect())
+            .map(|p| {
+                p.map(|r| r.unwrap())
+                    .map(|r| (r.key().unwrap().to_owned(), r.value_bytes().to_vec()))
+                    .collect()
+            })
             .unwrap_or_default();
         out.push((
             name,
@@ -135,7 +162,10 @@ fn read_tar(tar: impl Read) -> Vec<(String, TarEntry)> {
 }
 
 fn sha256_of(cmd: &str) -> String {
-    format!("sha256:{}", shell(&format!("{cmd} | sha256sum | cut -d' ' -f1")))
+    format!(
+        "sha256:{}",
+        shell(&format!("{cmd} | sha256sum | cut -d' ' -f1"))
+    )
 }
 
 #[test]
@@ -145,10 +175,19 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
     let layer = write(&upper, Compression::Gzip, EPOCH, &blob).unwrap();
 
     // Digests and sizes agree with the tools.
-    assert_eq!(layer.digest.as_str(), sha256_of(&format!("cat {}", blob.display())));
-    assert_eq!(layer.diff_id.as_str(), sha256_of(&format!("gzip -dc {}", blob.display())));
+    assert_eq!(
+        layer.digest.as_str(),
+        sha256_of(&format!("cat {}", blob.display()))
+    );
+    assert_eq!(
+        layer.diff_id.as_str(),
+        sha256_of(&format!("gzip -dc {}", blob.display()))
+    );
     assert_eq!(layer.size, fs::metadata(&blob).unwrap().len());
-    assert_eq!(layer.tar_size.to_string(), shell(&format!("gzip -dc {} | wc -c", blob.display())));
+    assert_eq!(
+        layer.tar_size.to_string(),
+        shell(&format!("gzip -dc {} | wc -c", blob.display()))
+    );
     shell(&format!("tar -tzf {} >/dev/null", blob.display())); // GNU tar reads it
 
     // The same upper dir gives the same blob, and zstd wraps the very same tar.
@@ -157,11 +196,23 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
     let zst = tmp.path().join("layer.tar.zst");
     let z = write(&upper, Compression::Zstd, EPOCH, &zst).unwrap();
     assert_eq!(z.diff_id, layer.diff_id);
-    assert_eq!(z.digest.as_str(), sha256_of(&format!("cat {}", zst.display())));
-    assert_eq!(z.diff_id.as_str(), sha256_of(&format!("zstd -dc {}", zst.display())));
-    assert_eq!(write(&upper, Compression::Zstd, EPOCH, &tmp.path().join("z2")).unwrap(), z);
+    assert_eq!(
+        z.digest.as_str(),
+        sha256_of(&format!("cat {}", zst.display()))
+    );
+    assert_eq!(
+        z.diff_id.as_str(),
+        sha256_of(&format!("zstd -dc {}", zst.display()))
+    );
+    assert_eq!(
+        write(&upper, Compression::Zstd, EPOCH, &tmp.path().join("z2")).unwrap(),
+        z
+    );
     let plain = write(&upper, Compression::None, EPOCH, &tmp.path().join("plain")).unwrap();
-    assert_eq!((plain.digest.clone(), plain.size), (layer.diff_id.clone(), layer.tar_size));
+    assert_eq!(
+        (plain.digest.clone(), plain.size),
+        (layer.diff_id.clone(), layer.tar_size)
+    );
 
     let entries = read_tar(flate2::read::GzDecoder::new(fs::File::open(&blob).unwrap()));
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
@@ -186,7 +237,10 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
         "new/sym",
         "sticky/",
     ] {
-        assert!(by_name.contains_key(expected), "{expected} missing from {names:?}");
+        assert!(
+            by_name.contains_key(expected),
+            "{expected} missing from {names:?}"
+        );
     }
     assert_eq!(names.len(), 17, "{names:?}");
     // The opaque marker follows its dir at once, before the dir's children.
@@ -196,21 +250,37 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
         assert_eq!(e.mtime, EPOCH, "{name}");
         assert!(e.uname_empty, "{name}");
         assert!(!name.starts_with("./") && !name.starts_with('/'), "{name}");
-        assert!(!e.pax.keys().any(|k| k.contains("overlay")), "{name}: {:?}", e.pax.keys());
+        assert!(
+            !e.pax.keys().any(|k| k.contains("overlay")),
+            "{name}: {:?}",
+            e.pax.keys()
+        );
     }
     assert_eq!(by_name[".wh.gone.txt"].kind, tar::EntryType::Regular);
     assert_eq!(by_name["new/h2"].kind, tar::EntryType::Link);
     assert_eq!(by_name["new/h2"].link.as_deref(), Some(Path::new("new/h1")));
-    assert_eq!(by_name["new/sym"].link.as_deref(), Some(Path::new("../etc/passwd")));
+    assert_eq!(
+        by_name["new/sym"].link.as_deref(),
+        Some(Path::new("../etc/passwd"))
+    );
     assert_eq!(by_name["new/fifo"].kind, tar::EntryType::Fifo);
     assert_eq!(by_name["new/null"].kind, tar::EntryType::Char);
-    assert_eq!((by_name["new/suid"].mode, by_name["new/suid"].uid), (0o4755, 1000));
+    assert_eq!(
+        (by_name["new/suid"].mode, by_name["new/suid"].uid),
+        (0o4755, 1000)
+    );
     assert_eq!(by_name["sticky/"].mode, 0o1777);
-    assert_eq!(by_name["new/cap"].pax["SCHILY.xattr.security.capability"], CAP_NET_BIND);
+    assert_eq!(
+        by_name["new/cap"].pax["SCHILY.xattr.security.capability"],
+        CAP_NET_BIND
+    );
     assert_eq!(by_name["new/cap"].pax["SCHILY.xattr.user.note"], b"kept");
     assert_eq!(by_name[long.as_str()].pax["path"], long.as_bytes());
     assert!(by_name["new/café-日本.txt"].pax.contains_key("path"));
-    assert!(by_name["etc/passwd"].pax.is_empty(), "short ASCII names need no PAX");
+    assert!(
+        by_name["etc/passwd"].pax.is_empty(),
+        "short ASCII names need no PAX"
+    );
 
     // Roundtrip: the extracted snapshot, stacked on the same lower, shows what the merged
     // dir showed.
@@ -225,11 +295,20 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
         let ov = Overlay::mount(&[snap.path(), &lower], &u, &w, &tmp.path().join("m2"));
         let m = &ov.merged;
         assert!(!m.join("gone.txt").exists());
-        let mut dir: Vec<_> = fs::read_dir(m.join("dir")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut dir: Vec<_> = fs::read_dir(m.join("dir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         dir.sort();
         assert_eq!(dir, ["new"]);
-        assert_eq!(fs::read_to_string(m.join("etc/passwd")).unwrap(), "root:x:0:0::/root:/bin/bash\n");
-        assert_eq!(fs::read_to_string(m.join("new/sym")).unwrap(), "root:x:0:0::/root:/bin/bash\n");
+        assert_eq!(
+            fs::read_to_string(m.join("etc/passwd")).unwrap(),
+            "root:x:0:0::/root:/bin/bash\n"
+        );
+        assert_eq!(
+            fs::read_to_string(m.join("new/sym")).unwrap(),
+            "root:x:0:0::/root:/bin/bash\n"
+        );
         drop(ov);
         fs::remove_dir_all(&u).unwrap();
         fs::remove_dir_all(&w).unwrap();
@@ -268,13 +347,21 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, String> {
             .collect();
         xattrs.sort();
         let link = if !ft.is_dir() && meta.nlink() > 1 {
-            inodes.entry(meta.ino()).or_insert_with(|| rel.clone()).clone()
+            inodes
+                .entry(meta.ino())
+                .or_insert_with(|| rel.clone())
+                .clone()
         } else {
             rel.clone()
         };
         out.insert(
             rel,
-            format!("mode {:o} {}:{} {what} {xattrs:?} link {link:?}", meta.mode(), meta.uid(), meta.gid()),
+            format!(
+                "mode {:o} {}:{} {what} {xattrs:?} link {link:?}",
+                meta.mode(),
+                meta.uid(),
+                meta.gid()
+            ),
         );
     }
     out
@@ -292,7 +379,11 @@ impl RawTar {
         h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
         h.set_entry_type(kind);
-        h.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_size(data.len() as u64);
         h.set_cksum();
         self.0.append(&h, data).unwrap();
@@ -305,7 +396,9 @@ impl RawTar {
         self.add(name, tar::EntryType::Symlink, target, b"")
     }
     fn finish(&mut self) -> Vec<u8> {
-        std::mem::replace(&mut self.0, tar::Builder::new(Vec::new())).into_inner().unwrap()
+        std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()))
+            .into_inner()
+            .unwrap()
     }
 }
 
@@ -340,16 +433,38 @@ fn hostile_layer_entries_stay_inside_dest() {
     let dest = tmp.path().join("dest");
     fs::create_dir(&dest).unwrap();
     extract(&hostile_tar()[..], Compression::None, &dest).unwrap();
-    assert_eq!(listing(tmp.path()).iter().filter(|p| !p.starts_with("dest")).count(), 0);
-    for (path, content) in [("evil1", "1"), ("abs/evil2", "2"), ("etc/escaped", "3"), ("evil3", "4")] {
-        assert_eq!(fs::read_to_string(dest.join(path)).unwrap(), content, "{path}");
+    assert_eq!(
+        listing(tmp.path())
+            .iter()
+            .filter(|p| !p.starts_with("dest"))
+            .count(),
+        0
+    );
+    for (path, content) in [
+        ("evil1", "1"),
+        ("abs/evil2", "2"),
+        ("etc/escaped", "3"),
+        ("evil3", "4"),
+    ] {
+        assert_eq!(
+            fs::read_to_string(dest.join(path)).unwrap(),
+            content,
+            "{path}"
+        );
     }
     assert!(dest.join("etc/strata-layer-escape-test").exists());
     assert!(!Path::new("/etc/strata-layer-escape-test").exists());
     assert!(!Path::new("/etc/escaped").exists() && !Path::new("/abs").exists());
 
     // A hard link cannot reach a file outside either.
-    let link = RawTar::new().add("passwd", tar::EntryType::Link, "../../../../etc/passwd", b"").finish();
+    let link = RawTar::new()
+        .add(
+            "passwd",
+            tar::EntryType::Link,
+            "../../../../etc/passwd",
+            b"",
+        )
+        .finish();
     let dest2 = tmp.path().join("dest2");
     fs::create_dir(&dest2).unwrap();
     let before = fs::metadata("/etc/passwd").unwrap().nlink();
@@ -366,12 +481,21 @@ fn hostile_archive_entries_stay_inside_the_root() {
     fs::write(&archive, hostile_tar()).unwrap();
     let root = Root::open(&root_dir).unwrap();
     assert!(extract_archive(&archive, &root, Path::new("/app"), None).unwrap());
-    let outside: Vec<_> = listing(tmp.path()).into_iter().filter(|p| !p.starts_with("root")).collect();
+    let outside: Vec<_> = listing(tmp.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("root"))
+        .collect();
     assert_eq!(outside, [PathBuf::from("evil.tar")]);
     // Names are confined to dest; a symlink to `/` means the image's root.
     assert_eq!(fs::read_to_string(root_dir.join("app/evil1")).unwrap(), "1");
-    assert_eq!(fs::read_to_string(root_dir.join("app/abs/evil2")).unwrap(), "2");
-    assert_eq!(fs::read_to_string(root_dir.join("etc/escaped")).unwrap(), "3");
+    assert_eq!(
+        fs::read_to_string(root_dir.join("app/abs/evil2")).unwrap(),
+        "2"
+    );
+    assert_eq!(
+        fs::read_to_string(root_dir.join("etc/escaped")).unwrap(),
+        "3"
+    );
     assert_eq!(fs::read_to_string(root_dir.join("evil3")).unwrap(), "4");
     assert!(root_dir.join("etc/strata-layer-escape-test").exists());
     assert!(!Path::new("/etc/strata-layer-escape-test").exists());
@@ -386,9 +510,22 @@ fn archives_are_detected_decompressed_and_owned() {
     fs::set_permissions(src.join("pkg/bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(src.join("pkg/readme"), "hi").unwrap();
     let tar = tmp.path().join("a.tar");
-    shell(&format!("tar -C {} --owner=7 --group=8 -cf {} pkg", src.display(), tar.display()));
-    for (tool, ext) in [("gzip", "gz"), ("zstd -q", "zst"), ("bzip2", "bz2"), ("xz", "xz")] {
-        shell(&format!("{tool} -c {} > {}.{ext}", tar.display(), tar.display()));
+    shell(&format!(
+        "tar -C {} --owner=7 --group=8 -cf {} pkg",
+        src.display(),
+        tar.display()
+    ));
+    for (tool, ext) in [
+        ("gzip", "gz"),
+        ("zstd -q", "zst"),
+        ("bzip2", "bz2"),
+        ("xz", "xz"),
+    ] {
+        shell(&format!(
+            "{tool} -c {} > {}.{ext}",
+            tar.display(),
+            tar.display()
+        ));
     }
     let root_dir = tmp.path().join("root");
     fs::create_dir_all(root_dir.join("opt/pkg")).unwrap();
@@ -396,10 +533,21 @@ fn archives_are_detected_decompressed_and_owned() {
     let root = Root::open(&root_dir).unwrap();
     for ext in ["", ".gz", ".zst", ".bz2", ".xz"] {
         let archive = PathBuf::from(format!("{}{ext}", tar.display()));
-        assert!(extract_archive(&archive, &root, Path::new("/opt"), None).unwrap(), "{ext}");
-        assert_eq!(fs::read_to_string(root_dir.join("opt/pkg/readme")).unwrap(), "hi", "{ext}");
+        assert!(
+            extract_archive(&archive, &root, Path::new("/opt"), None).unwrap(),
+            "{ext}"
+        );
+        assert_eq!(
+            fs::read_to_string(root_dir.join("opt/pkg/readme")).unwrap(),
+            "hi",
+            "{ext}"
+        );
         let tool = fs::metadata(root_dir.join("opt/pkg/bin/tool")).unwrap();
-        assert_eq!((tool.mode() & 0o7777, tool.uid(), tool.gid()), (0o755, 7, 8), "{ext}");
+        assert_eq!(
+            (tool.mode() & 0o7777, tool.uid(), tool.gid()),
+            (0o755, 7, 8),
+            "{ext}"
+        );
     }
     assert!(extract_archive(&tar, &root, Path::new("/srv"), Some((1000, 1001))).unwrap());
     for path in ["srv/pkg", "srv/pkg/bin/tool"] {
@@ -412,7 +560,13 @@ fn archives_are_detected_decompressed_and_owned() {
     fs::write(&text, "just text\n".repeat(100)).unwrap();
     assert!(!extract_archive(&text, &root, Path::new("/x"), None).unwrap());
     shell(&format!("gzip -k {}", text.display()));
-    assert!(!extract_archive(&tmp.path().join("notes.txt.gz"), &root, Path::new("/x"), None).unwrap());
+    assert!(!extract_archive(
+        &tmp.path().join("notes.txt.gz"),
+        &root,
+        Path::new("/x"),
+        None
+    )
+    .unwrap());
     assert!(!root_dir.join("x").exists());
 }
 
@@ -456,8 +610,22 @@ impl Gen {
     }
     fn text(&mut self, len: usize) -> Vec<u8> {
         const WORDS: [&str; 16] = [
-            "fn ", "let ", "return ", "self", ".unwrap()", "\n    ", "struct ", "impl ", "0x1f ", "{ ", "} ", "error ",
-            "path ", "layer ", "digest ", "// ",
+            "fn ",
+            "let ",
+            "return ",
+            "self",
+            ".unwrap()",
+            "\n    ",
+            "struct ",
+            "impl ",
+            "0x1f ",
+            "{ ",
+            "} ",
+            "error ",
+            "path ",
+            "layer ",
+            "digest ",
+            "// ",
         ];
         let mut out = Vec::with_capacity(len + 16);
         while out.len() < len {
@@ -468,24 +636,50 @@ impl Gen {
     }
 }
 
+/// CPU seconds (user + system, all threads) this process has used: on a shared machine
+/// wall time says more about the neighbours than about the code.
+fn cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct it is given.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Runs `f` and prints MB/s of `bytes` by wall time and by CPU time.
+fn report(what: &str, bytes: u64, f: impl FnOnce()) {
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    f();
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "{what}: {:.0} MB/s wall, {:.0} MB per CPU-second ({wall:.2}s wall, {cpu:.2}s CPU)",
+        mb / wall,
+        mb / cpu
+    );
+}
+
 fn time_write(name: &str, upper: &Path, out: &Path) {
     for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
-        let start = Instant::now();
-        let layer: Layer = write(upper, compression, 0, out).unwrap();
-        let secs = start.elapsed().as_secs_f64();
+        let tar_size = write(upper, Compression::None, 0, out).unwrap().tar_size;
+        let mut layer: Option<Layer> = None;
+        report(&format!("{name}: write {compression:?}"), tar_size, || {
+            layer = Some(write(upper, compression, 0, out).unwrap());
+        });
+        let layer = layer.unwrap();
         println!(
-            "{name}: write {compression:?}: {:.0} MB/s of tar ({} MB tar -> {} MB blob, {secs:.2}s)",
-            layer.tar_size as f64 / 1e6 / secs,
+            "    {} MB tar -> {} MB blob",
             layer.tar_size / 1_000_000,
             layer.size / 1_000_000
         );
-        if compression != Compression::None {
-            let snap = tempfile::tempdir_in(upper.parent().unwrap()).unwrap();
-            let start = Instant::now();
-            extract(fs::File::open(out).unwrap(), compression, snap.path()).unwrap();
-            let secs = start.elapsed().as_secs_f64();
-            println!("{name}: extract {compression:?}: {:.0} MB/s of tar", layer.tar_size as f64 / 1e6 / secs);
-        }
+        let snap = tempfile::tempdir_in(upper.parent().unwrap()).unwrap();
+        report(
+            &format!("{name}: extract {compression:?}"),
+            tar_size,
+            || {
+                extract(fs::File::open(out).unwrap(), compression, snap.path()).unwrap();
+            },
+        );
     }
 }
 
@@ -503,7 +697,11 @@ fn throughput() {
     let mut i = 0;
     while total < 100_000_000 {
         let size = [4_000, 40_000, 400_000, 4_000_000][i % 4];
-        let data = if i % 2 == 0 { gen.text(size) } else { gen.random(size) };
+        let data = if (i / 4) % 2 == 0 {
+            gen.text(size)
+        } else {
+            gen.random(size)
+        };
         let dir = mixed.join(format!("d{}", i % 20));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(format!("f{i}")), &data).unwrap();
@@ -528,12 +726,17 @@ fn throughput() {
     write(&mixed, Compression::None, 0, &tar).unwrap();
     let bytes = fs::read(&tar).unwrap();
     for level in 1..=6 {
-        let start = Instant::now();
-        let counter = strata::digest::HashingWriter::new(std::io::sink());
-        let mut enc = flate2::write::GzEncoder::new(counter, flate2::Compression::new(level));
-        std::io::Write::write_all(&mut enc, &bytes).unwrap();
-        let (_, _, size) = enc.finish().unwrap().finish();
-        let secs = start.elapsed().as_secs_f64();
-        println!("gzip -{level}: {:.0} MB/s, {} MB", bytes.len() as f64 / 1e6 / secs, size / 1_000_000);
+        let mut size = 0;
+        report(&format!("gzip -{level} alone"), bytes.len() as u64, || {
+            let counter = strata::digest::HashingWriter::new(std::io::sink());
+            let mut enc = flate2::write::GzEncoder::new(counter, flate2::Compression::new(level));
+            std::io::Write::write_all(&mut enc, &bytes).unwrap();
+            size = enc.finish().unwrap().finish().2;
+        });
+        println!(
+            "    {} MB -> {} MB",
+            bytes.len() / 1_000_000,
+            size / 1_000_000
+        );
     }
 }

@@ -32,10 +32,17 @@ use crate::fsroot::{remove_at, DirSpec, Root};
 /// (setuid/setgid/sticky), xattrs, hardlinks, symlinks, fifos and devices are kept.
 /// Entries that would land outside `dest` (`..`, absolute links) are confined to it.
 /// Returns the diff_id (digest of the uncompressed tar) so the caller can verify it.
-pub fn extract(blob: impl Read, compression: Compression, dest: &Path) -> Result<Digest, LayerError> {
+pub fn extract(
+    blob: impl Read,
+    compression: Compression,
+    dest: &Path,
+) -> Result<Digest, LayerError> {
     let root = Root::open(dest).map_err(|e| io_error(dest, e))?;
     let stream = decoder(compression, blob).map_err(|e| io_error(dest, e))?;
-    let mut archive = tar::Archive::new(HashingReader { inner: stream, hasher: Sha256::new() });
+    let mut archive = tar::Archive::new(HashingReader {
+        inner: stream,
+        hasher: Sha256::new(),
+    });
     Unpacker::new(&root, Path::new(""), Target::Layer).unpack(&mut archive)?;
     // The tar reader stops at the end-of-archive blocks; the diff_id covers what follows too.
     let mut rest = archive.into_inner();
@@ -63,8 +70,12 @@ pub fn extract_archive(
     let mut stream: Box<dyn Read> = match &magic[..n] {
         [0x1f, 0x8b, ..] => decoder(Compression::Gzip, file),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => decoder(Compression::Zstd, file),
-        [b'B', b'Z', b'h', ..] => ToolReader::spawn("bzip2", file).map(|r| Box::new(r) as Box<dyn Read>),
-        [0xfd, b'7', b'z', b'X', b'Z', 0] => ToolReader::spawn("xz", file).map(|r| Box::new(r) as Box<dyn Read>),
+        [b'B', b'Z', b'h', ..] => {
+            ToolReader::spawn("bzip2", file).map(|r| Box::new(r) as Box<dyn Read>)
+        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => {
+            ToolReader::spawn("xz", file).map(|r| Box::new(r) as Box<dyn Read>)
+        }
         _ => Ok(Box::new(file) as Box<dyn Read>),
     }
     .map_err(|e| io_error(archive, e))?;
@@ -96,7 +107,12 @@ fn is_tar_header(block: &[u8; 512]) -> bool {
         return true;
     }
     let header = tar::Header::from_byte_slice(block);
-    let sum: u32 = block[..148].iter().chain(&[b' '; 8]).chain(&block[156..]).map(|&b| u32::from(b)).sum();
+    let sum: u32 = block[..148]
+        .iter()
+        .chain(&[b' '; 8])
+        .chain(&block[156..])
+        .map(|&b| u32::from(b))
+        .sum();
     block[0] != 0 && header.cksum().is_ok_and(|c| c == sum)
 }
 
@@ -144,9 +160,15 @@ impl ToolReader {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("running `{tool} -dc` to decompress: {e}")))?;
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("running `{tool} -dc` to decompress: {e}"))
+            })?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        Ok(ToolReader { tool, child, stdout })
+        Ok(ToolReader {
+            tool,
+            child,
+            stdout,
+        })
     }
 }
 
@@ -156,7 +178,10 @@ impl Read for ToolReader {
         if n == 0 && !buf.is_empty() {
             let status = self.child.wait()?;
             if !status.success() {
-                return Err(io::Error::other(format!("`{} -dc` failed: {status}", self.tool)));
+                return Err(io::Error::other(format!(
+                    "`{} -dc` failed: {status}",
+                    self.tool
+                )));
             }
         }
         Ok(n)
@@ -204,13 +229,24 @@ struct Unpacker<'a> {
 
 impl<'a> Unpacker<'a> {
     fn new(root: &'a Root, base: &'a Path, target: Target) -> Self {
-        Unpacker { root, base, target, dirs: BTreeMap::new() }
+        Unpacker {
+            root,
+            base,
+            target,
+            dirs: BTreeMap::new(),
+        }
     }
 
     /// Owner and mode of directories implied by entry names.
     fn implied_dirs(&self) -> DirSpec {
         match self.target {
-            Target::Archive { chown: Some((uid, gid)) } => DirSpec { mode: 0o755, uid, gid },
+            Target::Archive {
+                chown: Some((uid, gid)),
+            } => DirSpec {
+                mode: 0o755,
+                uid,
+                gid,
+            },
             _ => DirSpec::default(),
         }
     }
@@ -218,34 +254,49 @@ impl<'a> Unpacker<'a> {
     /// Writes every entry of `archive`, then sets the deferred directory modes and mtimes.
     fn unpack<R: Read>(mut self, archive: &mut tar::Archive<R>) -> Result<(), LayerError> {
         let base_host = self.root.path().join(crate::fsroot::relative(self.base));
-        self.root.mkdir_all(self.base, self.implied_dirs()).map_err(|e| io_error(&base_host, e))?;
+        self.root
+            .mkdir_all(self.base, self.implied_dirs())
+            .map_err(|e| io_error(&base_host, e))?;
         for entry in archive.entries().map_err(|e| io_error(&base_host, e))? {
             let mut entry = entry.map_err(|e| io_error(&base_host, e))?;
             let raw = entry.path_bytes().into_owned();
             let Some(rel) = clean(&raw) else { continue };
             let path = self.base.join(rel);
             self.entry(&mut entry, &path).map_err(|e| match e {
-                EntryError::Io(source) => io_error(&self.root.path().join(crate::fsroot::relative(&path)), source),
-                EntryError::Bad(reason) => LayerError::BadEntry { entry: String::from_utf8_lossy(&raw).into_owned(), reason },
+                EntryError::Io(source) => io_error(
+                    &self.root.path().join(crate::fsroot::relative(&path)),
+                    source,
+                ),
+                EntryError::Bad(reason) => LayerError::BadEntry {
+                    entry: String::from_utf8_lossy(&raw).into_owned(),
+                    reason,
+                },
             })?;
         }
         // Descendants sort after their ancestors: walk backwards so a read-only dir is
         // closed only once everything below it is done.
         for (path, (mode, mtime)) in self.dirs.iter().rev() {
-            self.finish_dir(path, *mode, *mtime).map_err(|e| io_error(&self.root.path().join(path), e))?;
+            self.finish_dir(path, *mode, *mtime)
+                .map_err(|e| io_error(&self.root.path().join(path), e))?;
         }
         Ok(())
     }
 
     /// Writes one entry at `path` (relative to the root).
-    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<(), EntryError> {
+    fn entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &Path,
+    ) -> Result<(), EntryError> {
         let kind = entry.header().entry_type();
         if kind == EntryType::XGlobalHeader {
             return Ok(());
         }
         let meta = read_meta(entry)?;
         let (parent, name) = self.root.parent(path, self.implied_dirs())?;
-        if matches!(self.target, Target::Layer) && name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        if matches!(self.target, Target::Layer)
+            && name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes())
+        {
             return whiteout(&parent, &name);
         }
         let existing = match rfs::statat(&parent, &name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -263,7 +314,11 @@ impl<'a> Unpacker<'a> {
                 let fd = rfs::openat(
                     &parent,
                     &name,
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )?;
                 io::copy(entry, &mut File::from(fd))?;
@@ -271,13 +326,33 @@ impl<'a> Unpacker<'a> {
             EntryType::Directory if keep_dir => {}
             EntryType::Directory => rfs::mkdirat(&parent, &name, Mode::from_raw_mode(0o700))?,
             EntryType::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| EntryError::Bad("symlink without a target".into()))?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| EntryError::Bad("symlink without a target".into()))?;
                 rfs::symlinkat(OsStr::from_bytes(&target), &parent, &name)?;
             }
             EntryType::Link => return self.hardlink(entry, &parent, &name),
-            EntryType::Char => rfs::mknodat(&parent, &name, FileType::CharacterDevice, Mode::from_raw_mode(0o600), device(entry.header())?)?,
-            EntryType::Block => rfs::mknodat(&parent, &name, FileType::BlockDevice, Mode::from_raw_mode(0o600), device(entry.header())?)?,
-            EntryType::Fifo => rfs::mknodat(&parent, &name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)?,
+            EntryType::Char => rfs::mknodat(
+                &parent,
+                &name,
+                FileType::CharacterDevice,
+                Mode::from_raw_mode(0o600),
+                device(entry.header())?,
+            )?,
+            EntryType::Block => rfs::mknodat(
+                &parent,
+                &name,
+                FileType::BlockDevice,
+                Mode::from_raw_mode(0o600),
+                device(entry.header())?,
+            )?,
+            EntryType::Fifo => rfs::mknodat(
+                &parent,
+                &name,
+                FileType::Fifo,
+                Mode::from_raw_mode(0o600),
+                0,
+            )?,
             other => return Err(EntryError::Bad(format!("unsupported entry type {other:?}"))),
         }
         self.set_meta(&parent, &name, path, kind, &meta)
@@ -285,12 +360,23 @@ impl<'a> Unpacker<'a> {
 
     /// A hard link to an earlier entry, whose name is resolved like any entry's: inside the
     /// root and under `base`.
-    fn hardlink<R: Read>(&self, entry: &tar::Entry<'_, R>, parent: &OwnedFd, name: &OsStr) -> Result<(), EntryError> {
-        let raw = entry.link_name_bytes().ok_or_else(|| EntryError::Bad("hard link without a target".into()))?;
+    fn hardlink<R: Read>(
+        &self,
+        entry: &tar::Entry<'_, R>,
+        parent: &OwnedFd,
+        name: &OsStr,
+    ) -> Result<(), EntryError> {
+        let raw = entry
+            .link_name_bytes()
+            .ok_or_else(|| EntryError::Bad("hard link without a target".into()))?;
         let target = clean(&raw).ok_or_else(|| EntryError::Bad("hard link to the root".into()))?;
         let target = self.base.join(target);
-        let target_parent = self.root.open_dir(target.parent().unwrap_or(Path::new("")))?;
-        let target_name = target.file_name().expect("a cleaned, non-empty path has a file name");
+        let target_parent = self
+            .root
+            .open_dir(target.parent().unwrap_or(Path::new("")))?;
+        let target_name = target
+            .file_name()
+            .expect("a cleaned, non-empty path has a file name");
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink, never what it names.
         rfs::linkat(&target_parent, target_name, parent, name, AtFlags::empty())?;
         Ok(())
@@ -298,15 +384,33 @@ impl<'a> Unpacker<'a> {
 
     /// Owner, then mode (chown clears setuid), then xattrs (chown clears
     /// `security.capability`), then mtime; a directory's mode and mtime are deferred.
-    fn set_meta(&mut self, parent: &OwnedFd, name: &OsStr, path: &Path, kind: EntryType, meta: &Meta) -> Result<(), EntryError> {
+    fn set_meta(
+        &mut self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        path: &Path,
+        kind: EntryType,
+        meta: &Meta,
+    ) -> Result<(), EntryError> {
         let (uid, gid) = match self.target {
             Target::Archive { chown: Some(ids) } => ids,
             _ => (meta.uid, meta.gid),
         };
-        rfs::chownat(parent, name, Some(rfs::Uid::from_raw(uid)), Some(rfs::Gid::from_raw(gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        rfs::chownat(
+            parent,
+            name,
+            Some(rfs::Uid::from_raw(uid)),
+            Some(rfs::Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
         if !matches!(kind, EntryType::Symlink | EntryType::Directory) {
             // Not a symlink (just created by us), so following is harmless.
-            rfs::chmodat(parent, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())?;
+            rfs::chmodat(
+                parent,
+                name,
+                Mode::from_raw_mode(meta.mode),
+                AtFlags::empty(),
+            )?;
         }
         if !meta.xattrs.is_empty() {
             // The parent is already confined; `/proc/self/fd/N/name` with lsetxattr never
@@ -320,7 +424,10 @@ impl<'a> Unpacker<'a> {
         if kind == EntryType::Directory {
             self.dirs.insert(path.to_owned(), (meta.mode, meta.mtime));
         } else {
-            let times = Timestamps { last_access: meta.mtime, last_modification: meta.mtime };
+            let times = Timestamps {
+                last_access: meta.mtime,
+                last_modification: meta.mtime,
+            };
             rfs::utimensat(parent, name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
         }
         Ok(())
@@ -335,7 +442,10 @@ impl<'a> Unpacker<'a> {
         match rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
                 rfs::chmodat(&parent, name, Mode::from_raw_mode(mode), AtFlags::empty())?;
-                let times = Timestamps { last_access: mtime, last_modification: mtime };
+                let times = Timestamps {
+                    last_access: mtime,
+                    last_modification: mtime,
+                };
                 rfs::utimensat(&parent, name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
                 Ok(())
             }
@@ -347,7 +457,10 @@ impl<'a> Unpacker<'a> {
 
 /// The device number of a char or block device entry.
 fn device(header: &tar::Header) -> io::Result<rfs::Dev> {
-    Ok(rfs::makedev(header.device_major()?.unwrap_or(0), header.device_minor()?.unwrap_or(0)))
+    Ok(rfs::makedev(
+        header.device_major()?.unwrap_or(0),
+        header.device_minor()?.unwrap_or(0),
+    ))
 }
 
 /// An OCI whiteout `.wh.NAME` in `parent`: `.wh..wh..opq` marks `parent` opaque, any other
@@ -362,7 +475,13 @@ fn whiteout(parent: &OwnedFd, name: &OsStr) -> Result<(), EntryError> {
         return Err(EntryError::Bad("whiteout of nothing".into()));
     }
     remove_at(parent, hidden)?;
-    rfs::mknodat(parent, hidden, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))?;
+    rfs::mknodat(
+        parent,
+        hidden,
+        FileType::CharacterDevice,
+        Mode::empty(),
+        rfs::makedev(0, 0),
+    )?;
     Ok(())
 }
 
@@ -371,13 +490,18 @@ fn whiteout(parent: &OwnedFd, name: &OsStr) -> Result<(), EntryError> {
 /// Overlay's own xattrs are dropped: a tar must not steer the overlay built on it.
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, EntryError> {
     let header = entry.header();
-    let id = |v: u64| u32::try_from(v).map_err(|_| EntryError::Bad(format!("owner id {v} is too large")));
+    let id = |v: u64| {
+        u32::try_from(v).map_err(|_| EntryError::Bad(format!("owner id {v} is too large")))
+    };
     let old = header.as_old();
     let mut meta = Meta {
         uid: id(lenient(header.uid(), &old.uid)?)?,
         gid: id(lenient(header.gid(), &old.gid)?)?,
         mode: lenient(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
-        mtime: Timespec { tv_sec: i64::try_from(lenient(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX), tv_nsec: 0 },
+        mtime: Timespec {
+            tv_sec: i64::try_from(lenient(header.mtime(), &old.mtime)?).unwrap_or(i64::MAX),
+            tv_nsec: 0,
+        },
         xattrs: Vec::new(),
     };
     if let Some(records) = entry.pax_extensions()? {
@@ -390,7 +514,10 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, EntryError>
                 }
             } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                 if !name.starts_with(b"trusted.overlay.") && !name.starts_with(b"user.overlay.") {
-                    meta.xattrs.push((OsStr::from_bytes(name).to_owned(), record.value_bytes().to_vec()));
+                    meta.xattrs.push((
+                        OsStr::from_bytes(name).to_owned(),
+                        record.value_bytes().to_vec(),
+                    ));
                 }
             }
         }
@@ -412,7 +539,11 @@ fn parse_pax_time(value: &str) -> Option<Timespec> {
     let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
     let tv_sec = secs.parse().ok()?;
     let digits: String = frac.chars().take(9).collect();
-    let tv_nsec = if digits.is_empty() { 0 } else { format!("{digits:0<9}").parse().ok()? };
+    let tv_nsec = if digits.is_empty() {
+        0
+    } else {
+        format!("{digits:0<9}").parse().ok()?
+    };
     Some(Timespec { tv_sec, tv_nsec })
 }
 
@@ -455,7 +586,10 @@ impl From<rustix::io::Errno> for EntryError {
 }
 
 fn io_error(path: &Path, source: io::Error) -> LayerError {
-    LayerError::Io { path: path.display().to_string(), source }
+    LayerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -464,7 +598,10 @@ mod tests {
 
     #[test]
     fn names_are_cleaned_and_clamped() {
-        assert_eq!(clean(b"../../etc/passwd"), Some(PathBuf::from("etc/passwd")));
+        assert_eq!(
+            clean(b"../../etc/passwd"),
+            Some(PathBuf::from("etc/passwd"))
+        );
         assert_eq!(clean(b"/abs/./x/../y/"), Some(PathBuf::from("abs/y")));
         assert_eq!(clean(b"./"), None);
         assert_eq!(clean(b".."), None);
@@ -472,8 +609,14 @@ mod tests {
 
     #[test]
     fn pax_times_keep_their_fraction() {
-        assert_eq!(parse_pax_time("12.5").map(|t| (t.tv_sec, t.tv_nsec)), Some((12, 500_000_000)));
-        assert_eq!(parse_pax_time("7").map(|t| (t.tv_sec, t.tv_nsec)), Some((7, 0)));
+        assert_eq!(
+            parse_pax_time("12.5").map(|t| (t.tv_sec, t.tv_nsec)),
+            Some((12, 500_000_000))
+        );
+        assert_eq!(
+            parse_pax_time("7").map(|t| (t.tv_sec, t.tv_nsec)),
+            Some((7, 0))
+        );
         assert!(parse_pax_time("x").is_none());
     }
 }

@@ -51,22 +51,44 @@ pub(super) const WHITEOUT_PREFIX: &str = ".wh.";
 /// production and compression run on separate threads. Every entry's mtime is set to
 /// `mtime` (seconds since the epoch, `SOURCE_DATE_EPOCH` or 0) so the same content gives
 /// the same digest whenever it is built.
-pub fn write(upper: &Path, compression: Compression, mtime: u64, out: &Path) -> Result<Layer, LayerError> {
+pub fn write(
+    upper: &Path,
+    compression: Compression,
+    mtime: u64,
+    out: &Path,
+) -> Result<Layer, LayerError> {
     let file = File::create(out).map_err(|e| io_error(out, e))?;
     let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
     let walk_root = upper.to_owned();
     let producer = thread::Builder::new()
         .name("layer-tar".into())
-        .spawn(move || write_tar(&walk_root, mtime, ChunkSender { buf: Vec::with_capacity(CHUNK), tx }))
+        .spawn(move || {
+            write_tar(
+                &walk_root,
+                mtime,
+                ChunkSender {
+                    buf: Vec::with_capacity(CHUNK),
+                    tx,
+                },
+            )
+        })
         .map_err(|e| io_error(upper, e))?;
     let consumed = compress(rx, compression, file);
-    let produced = producer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let produced = producer
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     // A failing consumer closes the channel, which the producer then reports as its own
     // error: the consumer's error is the cause. A failing producer ends the stream early
     // and the consumer finishes happily: its error is the only one.
     let (diff_id, tar_size, digest, size) = consumed.map_err(|e| io_error(out, e))?;
     produced?;
-    Ok(Layer { digest, diff_id, size, tar_size, compression })
+    Ok(Layer {
+        digest,
+        diff_id,
+        size,
+        tar_size,
+        compression,
+    })
 }
 
 /// Receives tar chunks, hashes them, compresses them and writes the result to `file`.
@@ -101,7 +123,10 @@ impl<W: Write> Encoder<W> {
     /// A compressor of kind `compression` writing into `inner`.
     pub(super) fn new(compression: Compression, inner: W) -> io::Result<Self> {
         Ok(match compression {
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(inner, flate2::Compression::new(GZIP_LEVEL))),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                inner,
+                flate2::Compression::new(GZIP_LEVEL),
+            )),
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)?;
                 encoder.multithread(ZSTD_WORKERS)?;
@@ -177,17 +202,34 @@ fn write_tar(upper: &Path, mtime: u64, out: ChunkSender) -> Result<(), LayerErro
     let mut builder = tar::Builder::new(out);
     // The first path seen of each multiply-linked inode; later ones become Link entries.
     let mut first_links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    for entry in walkdir::WalkDir::new(upper).min_depth(1).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(upper)
+        .min_depth(1)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(upper).display().to_string();
-            LayerError::Io { path, source: e.into() }
+            LayerError::Io {
+                path,
+                source: e.into(),
+            }
         })?;
         let path = entry.path();
-        let rel = path.strip_prefix(upper).expect("walkdir yields paths below its root");
-        append_file(&mut builder, path, rel.as_os_str().as_bytes(), mtime, &mut first_links)
-            .map_err(|e| io_error(path, e))?;
+        let rel = path
+            .strip_prefix(upper)
+            .expect("walkdir yields paths below its root");
+        append_file(
+            &mut builder,
+            path,
+            rel.as_os_str().as_bytes(),
+            mtime,
+            &mut first_links,
+        )
+        .map_err(|e| io_error(path, e))?;
     }
-    builder.into_inner().and_then(|mut out| out.flush()).map_err(|e| io_error(upper, e))
+    builder
+        .into_inner()
+        .and_then(|mut out| out.flush())
+        .map_err(|e| io_error(upper, e))
 }
 
 /// One tar entry's header fields, before they are laid out as USTAR and PAX.
@@ -200,8 +242,11 @@ struct Entry {
     size: u64,
     link: Option<Vec<u8>>,
     device: Option<(u32, u32)>,
-    xattrs: Vec<(String, Vec<u8>)>,
+    xattrs: Xattrs,
 }
+
+/// Extended attributes as (name, value), sorted by name.
+type Xattrs = Vec<(String, Vec<u8>)>;
 
 /// Appends the file at `path` (named `rel` in the layer) to `builder`.
 fn append_file(
@@ -250,9 +295,18 @@ fn append_file(
     }
     if ft.is_symlink() {
         entry.kind = EntryType::Symlink;
-        entry.link = Some(std::fs::read_link(path)?.into_os_string().as_bytes().to_vec());
+        entry.link = Some(
+            std::fs::read_link(path)?
+                .into_os_string()
+                .as_bytes()
+                .to_vec(),
+        );
     } else if ft.is_char_device() || ft.is_block_device() {
-        entry.kind = if ft.is_char_device() { EntryType::Char } else { EntryType::Block };
+        entry.kind = if ft.is_char_device() {
+            EntryType::Char
+        } else {
+            EntryType::Block
+        };
         let dev = meta.rdev();
         entry.device = Some((rustix::fs::major(dev), rustix::fs::minor(dev)));
     } else if ft.is_fifo() {
@@ -273,8 +327,19 @@ fn append_file(
         return append(builder, &entry, mtime, io::empty());
     }
     entry.size = meta.len();
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
-    append(builder, &entry, mtime, ExactReader { inner: file.take(entry.size), left: entry.size })
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    append(
+        builder,
+        &entry,
+        mtime,
+        ExactReader {
+            inner: file.take(entry.size),
+            left: entry.size,
+        },
+    )
 }
 
 /// `dir/NAME` -> `dir/<prefix>NAME`.
@@ -286,14 +351,20 @@ fn whiteout_path(rel: &[u8], prefix: &[u8]) -> Vec<u8> {
 /// The xattrs of `path` to carry in the layer, sorted by name, and whether it is marked
 /// as an opaque overlay dir. Overlay's own xattrs describe the upper dir, not the image:
 /// they are dropped.
-fn read_xattrs(path: &Path) -> io::Result<(Vec<(String, Vec<u8>)>, bool)> {
+fn read_xattrs(path: &Path) -> io::Result<(Xattrs, bool)> {
     let mut kept = Vec::new();
     let mut opaque = false;
     for name in xattr::list(path)? {
         let name = name.to_str().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("xattr name {name:?} is not UTF-8"))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("xattr name {name:?} is not UTF-8"),
+            )
         })?;
-        if let Some(overlay_key) = name.strip_prefix("trusted.overlay.").or_else(|| name.strip_prefix("user.overlay.")) {
+        if let Some(overlay_key) = name
+            .strip_prefix("trusted.overlay.")
+            .or_else(|| name.strip_prefix("user.overlay."))
+        {
             if overlay_key == "opaque" {
                 opaque |= xattr::get(path, name)?.as_deref() == Some(b"y");
             }
@@ -309,7 +380,12 @@ fn read_xattrs(path: &Path) -> io::Result<(Vec<(String, Vec<u8>)>, bool)> {
 
 /// Lays `entry` out as a USTAR header, preceded by a PAX header for whatever does not fit,
 /// and appends it with `data` as its content.
-fn append(builder: &mut tar::Builder<ChunkSender>, entry: &Entry, mtime: u64, data: impl Read) -> io::Result<()> {
+fn append(
+    builder: &mut tar::Builder<ChunkSender>,
+    entry: &Entry,
+    mtime: u64,
+    data: impl Read,
+) -> io::Result<()> {
     let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
     let mut header = Header::new_ustar();
     header.set_entry_type(entry.kind);
@@ -330,24 +406,28 @@ fn append(builder: &mut tar::Builder<ChunkSender>, entry: &Entry, mtime: u64, da
             copy_truncated(field, link);
         }
     }
-    for (key, value, set) in [
-        ("size", entry.size, Header::set_size as fn(&mut Header, u64)),
-        ("uid", entry.uid, Header::set_uid),
-        ("gid", entry.gid, Header::set_gid),
-    ] {
-        let max = if key == "size" { MAX_OCTAL_SIZE } else { MAX_OCTAL_ID };
+    // Numbers too large for their octal field go to PAX; the field then holds 0, as Go does.
+    let mut number = |key: &str, value: u64, max: u64| {
         if value > max {
             pax.push((key.into(), value.to_string().into_bytes()));
-            set(&mut header, 0);
+            0
         } else {
-            set(&mut header, value);
+            value
         }
-    }
+    };
+    header.set_size(number("size", entry.size, MAX_OCTAL_SIZE));
+    header.set_uid(number("uid", entry.uid, MAX_OCTAL_ID));
+    header.set_gid(number("gid", entry.gid, MAX_OCTAL_ID));
     if let Some((major, minor)) = entry.device {
         header.set_device_major(major)?;
         header.set_device_minor(minor)?;
     }
-    pax.extend(entry.xattrs.iter().map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.clone())));
+    pax.extend(
+        entry
+            .xattrs
+            .iter()
+            .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.clone())),
+    );
     builder.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
     header.set_cksum();
     builder.append(&header, data)
@@ -385,7 +465,11 @@ fn set_ustar_path(name: &mut [u8; 100], prefix: &mut [u8; 155], path: &[u8]) -> 
 /// Fills `field` with as much of `value` as fits, non-ASCII bytes replaced by `_`.
 fn copy_truncated(field: &mut [u8], value: &[u8]) {
     for (dst, &src) in field.iter_mut().zip(value) {
-        *dst = if src.is_ascii() && src != 0 { src } else { b'_' };
+        *dst = if src.is_ascii() && src != 0 {
+            src
+        } else {
+            b'_'
+        };
     }
 }
 
@@ -400,7 +484,10 @@ impl<R: Read> Read for ExactReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && self.left > 0 && !buf.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being archived"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being archived",
+            ));
         }
         self.left -= n as u64;
         Ok(n)
@@ -408,7 +495,10 @@ impl<R: Read> Read for ExactReader<R> {
 }
 
 fn io_error(path: &Path, source: io::Error) -> LayerError {
-    LayerError::Io { path: path.display().to_string(), source }
+    LayerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -430,9 +520,17 @@ mod tests {
         assert_eq!(&name[..90], "f".repeat(90).as_bytes());
 
         let (mut name, mut prefix) = ([0u8; 100], [0u8; 155]);
-        assert!(!set_ustar_path(&mut name, &mut prefix, "x".repeat(200).as_bytes()));
+        assert!(!set_ustar_path(
+            &mut name,
+            &mut prefix,
+            "x".repeat(200).as_bytes()
+        ));
         let (mut name, mut prefix) = ([0u8; 100], [0u8; 155]);
-        assert!(!set_ustar_path(&mut name, &mut prefix, "caf\u{e9}".as_bytes()));
+        assert!(!set_ustar_path(
+            &mut name,
+            &mut prefix,
+            "caf\u{e9}".as_bytes()
+        ));
         assert_eq!(&name[..5], b"caf__");
     }
 }
