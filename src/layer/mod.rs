@@ -2,8 +2,8 @@
 //! snapshot dir that overlayfs can use as a lower dir.
 //!
 //! [`write`] walks the upper dir in sorted order, turns overlay whiteouts into OCI ones
-//! (`.wh.NAME`, `.wh..wh..opq`), normalises headers (mtime clamped, no atime/ctime, no
-//! user/group names) so equal content gives an equal digest, and streams tar -> compressor
+//! (`.wh.NAME`, `.wh..wh..opq`), normalises headers (every mtime set to the build's epoch, no atime/ctime,
+//! no user/group names) so equal content gives an equal digest, and streams tar -> compressor
 //! -> file while hashing both the tar (diff_id) and the compressed bytes (digest).
 //! [`extract`] does the reverse into a fresh directory, confined to it by [`crate::fsroot`].
 
