@@ -26,9 +26,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    case_spec, check_expectations, check_history, corpus_dir, diff_configs, diff_trees, image_config,
-    normalise_config, prepare_context, require_environment, run_ok, snapshot, umoci_unpack, Allowances,
-    BuildahImage, Store,
+    case_spec, check_expectations, check_history, corpus_dir, diff_configs, diff_trees,
+    image_config, normalise_config, prepare_context, require_environment, run_ok, snapshot,
+    umoci_unpack, Allowances, BuildahImage, Store,
 };
 
 /// Builds one corpus case with strata and buildah and compares the results.
@@ -36,7 +36,10 @@ fn conformance(name: &str) {
     require_environment();
     let spec = case_spec(name);
     let ctx = prepare_context(&corpus_dir().join(name), &spec);
-    let work = tempfile::Builder::new().prefix("strata-conf-").tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("strata-conf-")
+        .tempdir()
+        .unwrap();
     let flags = spec.build_flags();
 
     let store = Store::new();
@@ -60,12 +63,23 @@ fn conformance(name: &str) {
         let allow = Allowances {
             reference_only: ref_config["Volumes"]
                 .as_object()
-                .map(|v| v.keys().map(|k| k.trim_end_matches('/').to_owned()).collect())
+                .map(|v| {
+                    v.keys()
+                        .map(|k| k.trim_end_matches('/').to_owned())
+                        .collect()
+                })
                 .unwrap_or_default(),
             strata_only: spec.buildkit_only.clone(),
         };
-        problems.extend(diff_configs(&normalise_config(&config["config"]), &normalise_config(ref_config)));
-        problems.extend(diff_trees(&snapshot(&rootfs), &snapshot(&ref_bundle.join("rootfs")), &allow));
+        problems.extend(diff_configs(
+            &normalise_config(&config["config"]),
+            &normalise_config(ref_config),
+        ));
+        problems.extend(diff_trees(
+            &snapshot(&rootfs),
+            &snapshot(&ref_bundle.join("rootfs")),
+            &allow,
+        ));
     }
     assert!(
         problems.is_empty(),
@@ -143,5 +157,8 @@ fn builds_are_reproducible() {
     first.build(ctx.path(), "case:x", &[]);
     let second = Store::new();
     second.build(ctx.path(), "case:x", &[]);
-    assert_eq!(manifest_digest(first.path()), manifest_digest(second.path()));
+    assert_eq!(
+        manifest_digest(first.path()),
+        manifest_digest(second.path())
+    );
 }

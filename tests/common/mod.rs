@@ -31,12 +31,18 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub fn require_environment() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "these tests build images and must run as root: use `make test`");
+    assert_eq!(
+        euid, 0,
+        "these tests build images and must run as root: use `make test`"
+    );
     for tool in TOOLS {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
             .unwrap_or(false);
-        assert!(found, "required tool `{tool}` is missing: run `make test`, which installs it");
+        assert!(
+            found,
+            "required tool `{tool}` is missing: run `make test`, which installs it"
+        );
     }
     let busybox = fs::read(BUSYBOX)
         .unwrap_or_else(|e| panic!("{BUSYBOX}: {e}: run `make test` (installs busybox-static)"));
@@ -50,13 +56,18 @@ pub fn require_environment() {
 /// A name unique within this machine for the life of the test process.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Runs a command and returns its output, panicking with the full command line if it
 /// cannot be started.
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Runs a command that must succeed; on failure the panic shows its stdout and stderr.
@@ -84,7 +95,12 @@ pub struct Store {
 impl Store {
     /// Creates the store directory (strata initialises the layout on first use).
     pub fn new() -> Self {
-        Self { dir: tempfile::Builder::new().prefix("strata-store-").tempdir().unwrap() }
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("strata-store-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     /// The store's path, which is also an OCI image layout.
@@ -101,7 +117,14 @@ impl Store {
 
     /// Builds `context` as `reference` with extra `build` arguments; panics on failure.
     pub fn build(&self, context: &Path, reference: &str, extra: &[String]) -> Output {
-        let out = run_ok(self.strata().arg("build").arg("-t").arg(reference).args(extra).arg(context));
+        let out = run_ok(
+            self.strata()
+                .arg("build")
+                .arg("-t")
+                .arg(reference)
+                .args(extra)
+                .arg(context),
+        );
         skopeo_validate(self.path(), reference);
         out
     }
@@ -122,7 +145,10 @@ pub fn skopeo_validate(layout: &Path, reference: &str) -> Value {
     let config = image_config(layout, reference);
     let layers = manifest["layers"].as_array().map_or(0, Vec::len);
     let diff_ids = config["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
-    assert_eq!(layers, diff_ids, "{image}: manifest layers vs config rootfs.diff_ids");
+    assert_eq!(
+        layers, diff_ids,
+        "{image}: manifest layers vs config rootfs.diff_ids"
+    );
     manifest
 }
 
@@ -136,7 +162,11 @@ pub fn image_config(layout: &Path, reference: &str) -> Value {
 
 /// Unpacks `layout:reference` into a new runtime bundle at `bundle` with umoci.
 pub fn umoci_unpack(image: &str, bundle: &Path) {
-    run_ok(Command::new("umoci").args(["unpack", "--image", image]).arg(bundle));
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image", image])
+            .arg(bundle),
+    );
 }
 
 /// What a corpus case asks of the harness, read from its optional `case.json`.
@@ -189,7 +219,9 @@ pub fn corpus_dir() -> PathBuf {
 pub fn case_spec(name: &str) -> CaseSpec {
     let path = corpus_dir().join(name).join("case.json");
     match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        Ok(text) => {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        }
         Err(_) => CaseSpec::default(),
     }
 }
@@ -197,14 +229,29 @@ pub fn case_spec(name: &str) -> CaseSpec {
 /// A build context: a temporary copy of a corpus case (or any directory) plus busybox
 /// and the tarballs the case asks for. `case.json` is harness input, not context.
 pub fn prepare_context(case_dir: &Path, spec: &CaseSpec) -> TempDir {
-    let ctx = tempfile::Builder::new().prefix("strata-ctx-").tempdir().unwrap();
-    run_ok(Command::new("cp").arg("-a").arg(case_dir.join(".")).arg(ctx.path()));
+    let ctx = tempfile::Builder::new()
+        .prefix("strata-ctx-")
+        .tempdir()
+        .unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(case_dir.join("."))
+            .arg(ctx.path()),
+    );
     let _ = fs::remove_file(ctx.path().join("case.json"));
     add_busybox(ctx.path());
     for (tarball, dir) in &spec.tarballs {
         run_ok(
             Command::new("tar")
-                .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-czf"])
+                .args([
+                    "--sort=name",
+                    "--owner=0",
+                    "--group=0",
+                    "--numeric-owner",
+                    "--mtime=@0",
+                    "-czf",
+                ])
                 .arg(ctx.path().join(tarball))
                 .arg("-C")
                 .arg(ctx.path())
@@ -221,7 +268,10 @@ pub fn add_busybox(ctx: &Path) {
 
 /// Writes a context directory holding `busybox` and a Dockerfile with `body`.
 pub fn context_with(body: &str) -> TempDir {
-    let ctx = tempfile::Builder::new().prefix("strata-ctx-").tempdir().unwrap();
+    let ctx = tempfile::Builder::new()
+        .prefix("strata-ctx-")
+        .tempdir()
+        .unwrap();
     add_busybox(ctx.path());
     fs::write(ctx.path().join("Dockerfile"), body).unwrap();
     ctx
@@ -243,7 +293,15 @@ impl BuildahImage {
         let name = format!("{}:x", unique("strata-conformance"));
         run_ok(
             Command::new("buildah")
-                .args(["bud", "--isolation", "chroot", "--format", "docker", "--layers", "-q"])
+                .args([
+                    "bud",
+                    "--isolation",
+                    "chroot",
+                    "--format",
+                    "docker",
+                    "--layers",
+                    "-q",
+                ])
                 .args(flags)
                 .args(["-t", &name])
                 .arg(context),
@@ -268,7 +326,9 @@ impl BuildahImage {
 
 impl Drop for BuildahImage {
     fn drop(&mut self) {
-        let _ = Command::new("buildah").args(["rmi", "-f", &self.name]).output();
+        let _ = Command::new("buildah")
+            .args(["rmi", "-f", &self.name])
+            .output();
     }
 }
 
@@ -300,7 +360,11 @@ pub struct Entry {
 
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {:04o} {}:{}", self.kind, self.mode, self.uid, self.gid)?;
+        write!(
+            f,
+            "{:?} {:04o} {}:{}",
+            self.kind, self.mode, self.uid, self.gid
+        )?;
         match self.kind {
             Kind::File => write!(f, " sha256:{}", &self.content[..12])?,
             Kind::Dir => {}
@@ -346,9 +410,19 @@ pub fn snapshot(root: &Path) -> Tree {
             (Kind::Socket, String::new())
         };
         if kind != Kind::Dir && meta.nlink() > 1 {
-            inodes.entry((meta.dev(), meta.ino())).or_default().push(path.clone());
+            inodes
+                .entry((meta.dev(), meta.ino()))
+                .or_default()
+                .push(path.clone());
         }
-        let entry = Entry { kind, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid(), content, link_group: None };
+        let entry = Entry {
+            kind,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            content,
+            link_group: None,
+        };
         tree.insert(path, entry);
     }
     for paths in inodes.into_values().filter(|p| p.len() > 1) {
@@ -371,8 +445,16 @@ pub struct Allowances {
 
 /// Mount points buildah's chroot isolation leaves in RUN layers as empty dirs and files;
 /// BuildKit removes its mount stubs, so strata must not have them.
-const BUILDAH_MOUNT_STUBS: &[&str] =
-    &["/dev", "/proc", "/sys", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+const BUILDAH_MOUNT_STUBS: &[&str] = &[
+    "/dev",
+    "/proc",
+    "/sys",
+    "/run",
+    "/etc",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
 
 /// Compares strata's tree with the reference's; returns one readable line per difference.
 pub fn diff_trees(strata: &Tree, reference: &Tree, allow: &Allowances) -> Vec<String> {
@@ -380,7 +462,9 @@ pub fn diff_trees(strata: &Tree, reference: &Tree, allow: &Allowances) -> Vec<St
     let mut diffs = Vec::new();
     for (path, r) in reference {
         match strata.get(path) {
-            Some(s) if s != r => diffs.push(format!("{path}\n    strata:    {s}\n    reference: {r}")),
+            Some(s) if s != r => {
+                diffs.push(format!("{path}\n    strata:    {s}\n    reference: {r}"))
+            }
             Some(_) => {}
             None => {
                 let empty = r.kind == Kind::Dir && !reference.keys().any(|k| is_child(k, path))
@@ -403,7 +487,9 @@ pub fn diff_trees(strata: &Tree, reference: &Tree, allow: &Allowances) -> Vec<St
 }
 
 fn is_child(candidate: &str, dir: &str) -> bool {
-    candidate.len() > dir.len() + 1 && candidate.starts_with(dir) && candidate.as_bytes()[dir.len()] == b'/'
+    candidate.len() > dir.len() + 1
+        && candidate.starts_with(dir)
+        && candidate.as_bytes()[dir.len()] == b'/'
 }
 
 /// The image config fields the comparison covers, normalised so that absent, `null`
@@ -436,7 +522,9 @@ pub fn normalise_config(config: &Value) -> BTreeMap<String, Value> {
                 }
             }
             // buildah leaves WorkingDir empty where BuildKit writes "/": same meaning.
-            "WorkingDir" if value.as_str().is_some_and(str::is_empty) => value = Value::String("/".into()),
+            "WorkingDir" if value.as_str().is_some_and(str::is_empty) => {
+                value = Value::String("/".into())
+            }
             // Zero durations and retries mean "inherit the default" in either spelling.
             "Healthcheck" => {
                 if let Some(hc) = value.as_object_mut() {
@@ -456,16 +544,26 @@ pub fn normalise_config(config: &Value) -> BTreeMap<String, Value> {
             out.insert(field.to_owned(), value);
         }
     }
-    out.entry("WorkingDir".to_owned()).or_insert_with(|| Value::String("/".into()));
+    out.entry("WorkingDir".to_owned())
+        .or_insert_with(|| Value::String("/".into()));
     out
 }
 
 /// One readable line per config field that differs.
-pub fn diff_configs(strata: &BTreeMap<String, Value>, reference: &BTreeMap<String, Value>) -> Vec<String> {
+pub fn diff_configs(
+    strata: &BTreeMap<String, Value>,
+    reference: &BTreeMap<String, Value>,
+) -> Vec<String> {
     CONFIG_FIELDS
         .iter()
         .filter(|f| strata.get(**f) != reference.get(**f))
-        .map(|f| format!("config {f}\n    strata:    {}\n    reference: {}", show(strata.get(*f)), show(reference.get(*f))))
+        .map(|f| {
+            format!(
+                "config {f}\n    strata:    {}\n    reference: {}",
+                show(strata.get(*f)),
+                show(reference.get(*f))
+            )
+        })
         .collect()
 }
 
@@ -477,11 +575,16 @@ fn show(value: Option<&Value>) -> String {
 pub fn check_history(config: &Value) -> Result<(), String> {
     let layers = config["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
     let history = config["history"].as_array().cloned().unwrap_or_default();
-    let non_empty = history.iter().filter(|h| h["empty_layer"] != Value::Bool(true)).count();
+    let non_empty = history
+        .iter()
+        .filter(|h| h["empty_layer"] != Value::Bool(true))
+        .count();
     if non_empty == layers {
         Ok(())
     } else {
-        Err(format!("history has {non_empty} non-empty entries for {layers} layers: {history:#?}"))
+        Err(format!(
+            "history has {non_empty} non-empty entries for {layers} layers: {history:#?}"
+        ))
     }
 }
 
@@ -492,7 +595,10 @@ pub fn check_expectations(rootfs: &Path, spec: &CaseSpec) -> Vec<String> {
     for (path, want) in &spec.files {
         match fs::read(rootfs.join(path.trim_start_matches('/'))) {
             Ok(got) if got == want.as_bytes() => {}
-            Ok(got) => problems.push(format!("{path}: content {:?}, expected {want:?}", String::from_utf8_lossy(&got))),
+            Ok(got) => problems.push(format!(
+                "{path}: content {:?}, expected {want:?}",
+                String::from_utf8_lossy(&got)
+            )),
             Err(e) => problems.push(format!("{path}: {e}")),
         }
     }
@@ -500,12 +606,19 @@ pub fn check_expectations(rootfs: &Path, spec: &CaseSpec) -> Vec<String> {
         let want = u32::from_str_radix(want, 8).expect("modes are octal");
         match rootfs.join(path.trim_start_matches('/')).symlink_metadata() {
             Ok(meta) if meta.mode() & 0o7777 == want => {}
-            Ok(meta) => problems.push(format!("{path}: mode {:04o}, expected {want:04o}", meta.mode() & 0o7777)),
+            Ok(meta) => problems.push(format!(
+                "{path}: mode {:04o}, expected {want:04o}",
+                meta.mode() & 0o7777
+            )),
             Err(e) => problems.push(format!("{path}: {e}")),
         }
     }
     for path in &spec.absent {
-        if rootfs.join(path.trim_start_matches('/')).symlink_metadata().is_ok() {
+        if rootfs
+            .join(path.trim_start_matches('/'))
+            .symlink_metadata()
+            .is_ok()
+        {
             problems.push(format!("{path}: exists, expected absent"));
         }
     }
@@ -517,16 +630,32 @@ pub fn check_expectations(rootfs: &Path, spec: &CaseSpec) -> Vec<String> {
 /// Timestamps are left out: a staging dir created and removed inside the store changes
 /// the store's mtime but no byte of it.
 pub fn fingerprint(dir: &Path) -> BTreeMap<String, String> {
-    snapshot(dir).into_iter().map(|(path, entry)| (path, format!("{entry} {}", entry.content))).collect()
+    snapshot(dir)
+        .into_iter()
+        .map(|(path, entry)| (path, format!("{entry} {}", entry.content)))
+        .collect()
 }
 
 /// Asserts two fingerprints are equal, listing the paths that changed.
-pub fn assert_same_fingerprint(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>, what: &str) {
+pub fn assert_same_fingerprint(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    what: &str,
+) {
     let changed: Vec<_> = before
         .iter()
         .filter(|(k, v)| after.get(*k) != Some(v))
         .map(|(k, _)| format!("changed or removed: {k}"))
-        .chain(after.keys().filter(|k| !before.contains_key(*k)).map(|k| format!("added: {k}")))
+        .chain(
+            after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .map(|k| format!("added: {k}")),
+        )
         .collect();
-    assert!(changed.is_empty(), "{what}: store changed:\n{}", changed.join("\n"));
+    assert!(
+        changed.is_empty(),
+        "{what}: store changed:\n{}",
+        changed.join("\n")
+    );
 }
