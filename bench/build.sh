@@ -30,7 +30,7 @@ cp /bin/busybox "$CTX/busybox"
 prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
 for i in 1 2 3 4; do prng "0000000000000000000000000000000$i" $((18 * 1024 * 1024)) >"$CTX/data/big/blob$i.bin"; done
 # 6,000 small text files (~4.5 KB each, ~27 MB): compressible, like source trees.
-awk 'BEGIN {
+awk -v ctx="$CTX" 'BEGIN {
     srand(42);
     for (d = 0; d < 60; d++) {
         dir = sprintf("%s/data/small/d%02d", ctx, d);
@@ -41,7 +41,7 @@ awk 'BEGIN {
             close(path);
         }
     }
-}' ctx="$CTX"
+}'
 cat >"$CTX/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY busybox /bin/busybox
@@ -90,7 +90,7 @@ if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
     if DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1; then
         sync
         t0=$(now)
-        DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache -q -t bench:1 "$CTX" >/dev/null
+        DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache --network host -q -t bench:1 "$CTX" >/dev/null
         t1=$(now)
         BUILDKIT_S=$(seconds "$t0" "$t1")
         echo "buildkit: ${BUILDKIT_S}s"

@@ -48,9 +48,34 @@ pub fn require_environment() {
         .unwrap_or_else(|e| panic!("{BUSYBOX}: {e}: run `make test` (installs busybox-static)"));
     // A dynamically linked busybox cannot run in a FROM scratch image.
     assert!(
-        !busybox.windows(b"ld-linux".len()).any(|w| w == b"ld-linux"),
+        is_static_elf64(&busybox),
         "{BUSYBOX} is not static: run `make test` (installs busybox-static)"
     );
+}
+
+/// True for a 64-bit little-endian ELF without a PT_INTERP program header (no dynamic
+/// loader needed).
+fn is_static_elf64(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let Some(phoff) = elf
+        .get(0x20..0x28)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+    else {
+        return false;
+    };
+    let (Some(entsize), Some(count)) = (u16_at(0x36), u16_at(0x38)) else {
+        return false;
+    };
+    elf.starts_with(b"\x7fELF\x02\x01")
+        && (0..count).all(|i| {
+            let at = phoff + i * entsize;
+            elf.get(at..at + 4)
+                .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != PT_INTERP)
+        })
 }
 
 /// A name unique within this machine for the life of the test process.
