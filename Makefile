@@ -1,0 +1,49 @@
+# strata: build, demo, test, bench, lint. The tests and the demo need root (they build
+# images with namespaces and overlayfs); as root, missing tools are installed with apt-get.
+
+CARGO   ?= cargo
+STRATA  := target/release/strata
+SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+DEMO_DEPS := busybox-static
+TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar
+
+.PHONY: build demo test bench lint deps-demo deps-test
+
+build:
+	$(CARGO) build --release
+
+# Installs Debian packages that are missing (root only; otherwise says what to install).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$(SUDO_OK)" = yes ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing packages:$$missing (run as root to install them)"; exit 1; fi; \
+	fi
+endef
+
+deps-demo:
+	$(call apt_install,$(DEMO_DEPS))
+
+deps-test:
+	$(call apt_install,$(TEST_DEPS))
+
+demo: deps-demo build
+	cp /bin/busybox examples/hello/busybox
+	$(STRATA) build -t hello:latest examples/hello
+	$(STRATA) images
+	$(STRATA) run hello:latest
+
+# Conformance cases run in parallel test threads; each uses its own temp store and
+# buildah image names.
+test: deps-test
+	$(CARGO) test --release
+
+bench: deps-test build
+	bench/build.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
