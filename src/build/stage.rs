@@ -375,9 +375,12 @@ impl<'a> StageBuilder<'a> {
                 layer = Some(self.copy(state, c, is_add, span, events)?);
             }
             Instruction::Env(pairs) => {
+                // Every value sees the environment from before this instruction, as
+                // docker documents (`ENV a=1 b=$a` does not give b the new a).
+                let values: Vec<String> =
+                    pairs.iter().map(|(_, raw)| expand(state, raw)).collect::<Result<_, _>>()?;
                 let mut parts = Vec::new();
-                for (key, raw) in pairs {
-                    let value = expand(state, raw)?;
+                for ((key, _), value) in pairs.iter().zip(values) {
                     env_set(&mut state.built.config.config, key, &value);
                     parts.push(format!("{key}={value}"));
                 }
