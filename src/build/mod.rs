@@ -176,6 +176,7 @@ pub fn build(
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
     let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts);
     let built = builder.build_stage(target, events)?;
+    builder.publish(&built)?;
     let (descriptor, image) = built.commit(store)?;
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;

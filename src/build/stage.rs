@@ -1,6 +1,7 @@
 //! One stage of a build: its base, then its instructions in order, each turning the
 //! stage's state (layers so far, config, ARGs in scope) into the next.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -156,6 +157,7 @@ pub(super) struct StageBuilder<'a> {
     globals: ArgScope,
     built: HashMap<usize, BuiltStage>,
     building: Vec<usize>,
+    pending: RefCell<HashMap<Digest, Pending>>,
 }
 
 /// The evolving state of the stage being built.
@@ -231,6 +233,7 @@ impl<'a> StageBuilder<'a> {
             opts,
             globals,
             built: HashMap::new(),
+            pending: RefCell::default(),
             building: Vec::new(),
         };
         for decl in &dockerfile.global_args {
@@ -616,7 +619,7 @@ impl<'a> StageBuilder<'a> {
                 )
                 .into());
         }
-        self.finish_layer(&dirs.upper).map(Some)
+        self.finish_layer(dirs).map(Some)
     }
 
     /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
@@ -626,30 +629,31 @@ impl<'a> StageBuilder<'a> {
         state: &State<'_>,
         change: impl FnOnce(&Root) -> Result<(), BuildError>,
     ) -> Result<Option<StageLayer>, BuildError> {
-        let StepDirs { upper, work, mnt, _tmp } = StepDirs::new(self.store)?;
+        let dirs = StepDirs::new(self.store)?;
         {
-            let overlay = Overlay::mount(&state.built.lower_dirs(), &upper, &work, &mnt)?;
-            let root = Root::open(overlay.target()).map_err(io_err(&mnt))?;
+            let overlay =
+                Overlay::mount(&state.built.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+            let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
             change(&root)?;
         }
-        let changed = fs_err::read_dir(&upper)
-            .map_err(io_err(&upper))?
+        let changed = fs_err::read_dir(&dirs.upper)
+            .map_err(io_err(&dirs.upper))?
             .next()
             .is_some();
         if changed {
-            self.finish_layer(&upper).map(Some)
+            self.finish_layer(dirs).map(Some)
         } else {
             Ok(None)
         }
     }
 
-    /// Writes `upper` as a layer blob and keeps it as the layer's snapshot.
-    fn finish_layer(&self, upper: &Path) -> Result<StageLayer, BuildError> {
-        let tmp = self.store.temp_path();
-        let written = layer::write(upper, self.opts.compression, epoch(), &tmp)?;
-        self.store.commit_blob(&tmp, &written.digest)?;
-        let snapshot = self.store.adopt_snapshot(upper, &written)?;
-        Ok(StageLayer {
+    /// Writes the upper dir of `dirs` as a layer blob. Blob and upper dir stay in the
+    /// build's scratch space ([`Pending`]) until [`StageBuilder::publish`]: a build that
+    /// fails leaves the store as it found it.
+    fn finish_layer(&self, dirs: StepDirs) -> Result<StageLayer, BuildError> {
+        let blob = dirs.mnt.with_extension("blob");
+        let written = layer::write(&dirs.upper, self.opts.compression, epoch(), &blob)?;
+        let stage_layer = StageLayer {
             descriptor: Descriptor {
                 media_type: written.compression.media_type().into(),
                 digest: written.digest.clone(),
@@ -657,9 +661,26 @@ impl<'a> StageBuilder<'a> {
                 annotations: BTreeMap::new(),
                 platform: None,
             },
-            diff_id: written.diff_id,
-            snapshot,
-        })
+            diff_id: written.diff_id.clone(),
+            snapshot: dirs.upper.clone(),
+        };
+        self.pending
+            .borrow_mut()
+            .insert(written.digest.clone(), Pending { blob, layer: written, dirs });
+        Ok(stage_layer)
+    }
+
+    /// Moves the new layers of `built` into the store: blobs into `blobs/`, upper dirs
+    /// into `snapshots/`. Layers of stages the result does not use are dropped.
+    pub(super) fn publish(&self, built: &BuiltStage) -> Result<(), BuildError> {
+        let mut pending = self.pending.borrow_mut();
+        for layer in &built.layers {
+            if let Some(p) = pending.remove(&layer.descriptor.digest) {
+                self.store.commit_blob(&p.blob, &p.layer.digest)?;
+                self.store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
+            }
+        }
+        Ok(())
     }
 
     /// COPY and ADD.
@@ -759,6 +780,16 @@ impl<'a> StageBuilder<'a> {
             Ok(())
         })
     }
+}
+
+/// A layer this build wrote that is not in the store yet.
+struct Pending {
+    /// The compressed blob, beside the step's dirs.
+    blob: PathBuf,
+    /// Its digests.
+    layer: layer::Layer,
+    /// The step's dirs; the upper dir is the layer's snapshot until published.
+    dirs: StepDirs,
 }
 
 /// The scratch dirs of one step, in the store's tmp dir (same file system as the
