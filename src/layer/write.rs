@@ -28,8 +28,10 @@ use crate::digest::HashingWriter;
 const CHUNK: usize = 256 * 1024;
 /// Chunks that may wait in the channel: bounds memory to about 2 MiB.
 const CHUNKS_IN_FLIGHT: usize = 8;
-/// Go's (and so docker's and buildah's) default gzip level. Level 1 is ~3x faster here but
-/// ~10% larger and different bytes; layers are compressed once and pulled many times.
+/// Go's (and so docker's and buildah's) default gzip level. Measured on a 100 MB mixed
+/// tar with zlib-rs (tests/layer.rs `throughput`): level 1 runs 135 MB/s but is 19% larger,
+/// level 5 60 MB/s and level 6 40 MB/s for the same size; layers are compressed once and
+/// pulled many times, and 6 keeps sizes on par with docker's.
 pub(super) const GZIP_LEVEL: u32 = 6;
 /// zstd level 3 is zstd's own default and what containerd and buildah use.
 const ZSTD_LEVEL: i32 = 3;
