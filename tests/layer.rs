@@ -315,6 +315,90 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
     }
 }
 
+/// umoci, an independent OCI reader, unpacks an image of the lower dir and the layer on
+/// top of it (checking every digest and diff_id) into what the merged dir showed.
+#[test]
+fn umoci_unpacks_the_layers() {
+    let (tmp, lower, upper) = changed_upper();
+    let layout = tmp.path().join("layout");
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    let mut layers = Vec::new();
+    for dir in [&lower, &upper] {
+        let out = tmp.path().join("blob");
+        let layer = write(dir, Compression::Gzip, EPOCH, &out).unwrap();
+        fs::rename(&out, layout.join("blobs/sha256").join(layer.digest.hex())).unwrap();
+        layers.push(layer);
+    }
+    let blob = |value: serde_json::Value| {
+        let bytes = serde_json::to_vec(&value).unwrap();
+        let digest = strata::digest::Digest::of(&bytes);
+        fs::write(layout.join("blobs/sha256").join(digest.hex()), &bytes).unwrap();
+        (digest.to_string(), bytes.len())
+    };
+    let (config, config_size) = blob(serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
+    }));
+    let (manifest, manifest_size) = blob(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "mediaType": l.compression.media_type(), "digest": l.digest.to_string(), "size": l.size,
+        })).collect::<Vec<_>>(),
+    }));
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": manifest_size,
+        "annotations": {"org.opencontainers.image.ref.name": "t"},
+    }]});
+    fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let bundle = tmp.path().join("bundle");
+    run(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:t", layout.display()),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let rootfs = bundle.join("rootfs");
+    assert!(!rootfs.join("gone.txt").exists());
+    assert_eq!(listing(&rootfs.join("dir")), [PathBuf::from("new")]);
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/passwd")).unwrap(),
+        "root:x:0:0::/root:/bin/bash\n"
+    );
+    assert_eq!(
+        fs::read_link(rootfs.join("new/sym")).unwrap(),
+        Path::new("../etc/passwd")
+    );
+    assert_eq!(
+        fs::metadata(rootfs.join("new/suid")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        xattr::get(rootfs.join("new/cap"), "security.capability")
+            .unwrap()
+            .unwrap(),
+        CAP_NET_BIND
+    );
+    let (h1, h2) = (
+        fs::metadata(rootfs.join("new/h1")).unwrap(),
+        fs::metadata(rootfs.join("new/h2")).unwrap(),
+    );
+    assert_eq!(h1.ino(), h2.ino());
+    assert!(
+        rootfs.join("new/café-日本.txt").exists()
+            && rootfs.join("new").join("l".repeat(200)).exists()
+    );
+}
+
 /// What a tree holds, comparable across copies: per relative path, type, mode, owner,
 /// content or link target or device, xattrs (overlay's own reduced to opaqueness), and
 /// which earlier path it is a hard link of. mtimes are left out: `write` normalises them.

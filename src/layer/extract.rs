@@ -418,7 +418,12 @@ impl<'a> Unpacker<'a> {
             let mut at = PathBuf::from(format!("/proc/self/fd/{}", parent.as_raw_fd()));
             at.push(name);
             for (key, value) in &meta.xattrs {
-                rfs::lsetxattr(&at, key.as_os_str(), value, XattrFlags::empty())?;
+                match rfs::lsetxattr(&at, key.as_os_str(), value, XattrFlags::empty()) {
+                    // As docker: a file system (or user namespace) that refuses a kind of
+                    // xattr does not fail the whole extraction.
+                    Ok(()) | Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::PERM) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if kind == EntryType::Directory {
