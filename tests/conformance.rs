@@ -75,7 +75,10 @@ fn conformance(name: &str) {
         };
         let mut expected = normalise_config(ref_config);
         expected.extend(spec.buildkit_config.clone());
-        problems.extend(diff_configs(&normalise_config(&config["config"]), &expected));
+        problems.extend(diff_configs(
+            &normalise_config(&config["config"]),
+            &expected,
+        ));
         problems.extend(diff_trees(
             &snapshot(&rootfs),
             &snapshot(&ref_bundle.join("rootfs")),

@@ -500,7 +500,6 @@ fn adopted_upper_dirs_become_snapshots_once() {
 }
 
 #[test]
-#[ignore = "needs strata::layer::extract, which the layer module provides"]
 fn snapshot_extracts_a_layer_once() {
     let f = fixture("base");
     let layer = descriptor(&f.layer);

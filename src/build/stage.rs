@@ -380,8 +380,10 @@ impl<'a> StageBuilder<'a> {
             Instruction::Env(pairs) => {
                 // Every value sees the environment from before this instruction, as
                 // docker documents (`ENV a=1 b=$a` does not give b the new a).
-                let values: Vec<String> =
-                    pairs.iter().map(|(_, raw)| expand(state, raw)).collect::<Result<_, _>>()?;
+                let values: Vec<String> = pairs
+                    .iter()
+                    .map(|(_, raw)| expand(state, raw))
+                    .collect::<Result<_, _>>()?;
                 let mut parts = Vec::new();
                 for ((key, _), value) in pairs.iter().zip(values) {
                     env_set(&mut state.built.config.config, key, &value);
@@ -631,8 +633,12 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<Option<StageLayer>, BuildError> {
         let dirs = StepDirs::new(self.store)?;
         {
-            let overlay =
-                Overlay::mount(&state.built.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+            let overlay = Overlay::mount(
+                &state.built.lower_dirs(),
+                &dirs.upper,
+                &dirs.work,
+                &dirs.mnt,
+            )?;
             let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
             change(&root)?;
         }
@@ -653,21 +659,27 @@ impl<'a> StageBuilder<'a> {
     fn finish_layer(&self, dirs: StepDirs) -> Result<StageLayer, BuildError> {
         let blob = dirs.mnt.with_extension("blob");
         let written = layer::write(&dirs.upper, self.opts.compression, epoch(), &blob)?;
-        let stage_layer = StageLayer {
-            descriptor: Descriptor {
-                media_type: written.compression.media_type().into(),
-                digest: written.digest.clone(),
-                size: written.size,
-                annotations: BTreeMap::new(),
-                platform: None,
-            },
-            diff_id: written.diff_id.clone(),
-            snapshot: dirs.upper.clone(),
+        let descriptor = Descriptor {
+            media_type: written.compression.media_type().into(),
+            digest: written.digest.clone(),
+            size: written.size,
+            annotations: BTreeMap::new(),
+            platform: None,
         };
-        self.pending
-            .borrow_mut()
-            .insert(written.digest.clone(), Pending { blob, layer: written, dirs });
-        Ok(stage_layer)
+        let diff_id = written.diff_id.clone();
+        // An equal layer made earlier in this build (two stages with the same first
+        // steps) keeps serving as the snapshot: other stages already point at it.
+        let mut pending = self.pending.borrow_mut();
+        let kept = pending.entry(written.digest.clone()).or_insert(Pending {
+            blob,
+            layer: written,
+            dirs,
+        });
+        Ok(StageLayer {
+            descriptor,
+            diff_id,
+            snapshot: kept.dirs.upper.clone(),
+        })
     }
 
     /// Moves the new layers of `built` into the store: blobs into `blobs/`, upper dirs
@@ -716,7 +728,10 @@ impl<'a> StageBuilder<'a> {
         let chmod = c
             .chmod
             .as_deref()
-            .map(|raw| copy::parse_chmod(&expand(raw)?).map_err(|e| BuildError::from(source.error(span, e.to_string()))))
+            .map(|raw| {
+                copy::parse_chmod(&expand(raw)?)
+                    .map_err(|e| BuildError::from(source.error(span, e.to_string())))
+            })
             .transpose()?;
         let chown = c.chown.as_deref().map(&expand).transpose()?;
 
@@ -725,14 +740,14 @@ impl<'a> StageBuilder<'a> {
         let from_stage = match &from_name {
             Some(name) => {
                 let name = name.as_str();
-                let built = match self.stage_named(&name, usize::MAX) {
+                let built = match self.stage_named(name, usize::MAX) {
                     Some(index) if index == state.stage.index => {
                         return Err(source
                             .error(span, format!("COPY --from={name} refers to its own stage"))
                             .into())
                     }
                     Some(index) => self.build_stage(index, events)?,
-                    None => self.image_stage(&name, span)?,
+                    None => self.image_stage(name, span)?,
                 };
                 Some(built)
             }
@@ -761,17 +776,26 @@ impl<'a> StageBuilder<'a> {
                     .heredocs
                     .iter()
                     .map(|doc| {
-                        let body = if doc.expand { expand(&doc.content)? } else { doc.content.clone() };
+                        let body = if doc.expand {
+                            expand(&doc.content)?
+                        } else {
+                            doc.content.clone()
+                        };
                         Ok((doc.name.clone(), body.into_bytes()))
                     })
                     .collect::<Result<_, BuildError>>()?;
                 copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
             } else if let Some(stage) = &from_stage {
                 let dirs = StepDirs::new(self.store)?;
-                let overlay = Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+                let overlay =
+                    Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
                 let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
-                let place = format!("stage or image {:?}", from_name.as_deref().unwrap_or_default());
-                let set = SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place).map_err(fail)?;
+                let place = format!(
+                    "stage or image {:?}",
+                    from_name.as_deref().unwrap_or_default()
+                );
+                let set =
+                    SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place).map_err(fail)?;
                 copy::copy(&set, root, dest, &opts).map_err(fail)?;
             } else {
                 let set = self.context.select(&sources).map_err(fail)?;

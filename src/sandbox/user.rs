@@ -6,7 +6,6 @@
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
-
 use crate::fsroot::Root;
 
 /// A USER value resolved against an image root.

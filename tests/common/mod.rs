@@ -497,9 +497,9 @@ pub fn diff_trees(strata: &Tree, reference: &Tree, allow: &Allowances) -> Vec<St
             None => {
                 // A stub dir counts as empty when all it holds is other stubs (`/etc`).
                 let empty = r.kind == Kind::Dir
-                    && !reference.keys().any(|k| {
-                        is_child(k, path) && !BUILDAH_MOUNT_STUBS.contains(&k.as_str())
-                    })
+                    && !reference
+                        .keys()
+                        .any(|k| is_child(k, path) && !BUILDAH_MOUNT_STUBS.contains(&k.as_str()))
                     || r.kind == Kind::File && r.content == EMPTY_SHA;
                 let stub = BUILDAH_MOUNT_STUBS.contains(&path.as_str()) && empty;
                 let volume = allow.reference_only.contains(path) && r.kind == Kind::Dir;
