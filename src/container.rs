@@ -81,6 +81,7 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildErr
         network: opts.network,
         hostname: image.digest.short().to_owned(),
         stdin: None,
+        mounts: Vec::new(),
     };
     Ok(sandbox::run(&spec, sandbox::Output::Inherit)?)
 }

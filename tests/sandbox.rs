@@ -51,6 +51,7 @@ impl Sandbox {
             network: Network::Host,
             hostname: "strata-test".into(),
             stdin: None,
+            mounts: Vec::new(),
         }
     }
 

@@ -601,6 +601,7 @@ impl<'a> StageBuilder<'a> {
             network,
             hostname: "strata".into(),
             stdin,
+            mounts: Vec::new(),
         };
         let label = state.label.clone();
         let mut on_line = |line: &[u8]| {

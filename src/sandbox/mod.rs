@@ -69,6 +69,31 @@ pub struct RunSpec {
     pub hostname: String,
     /// Bytes fed to the command's stdin (heredoc bodies for `RUN <<EOF`); `None`: /dev/null.
     pub stdin: Option<Vec<u8>>,
+    /// Extra mounts (`RUN --mount`), already resolved to host paths by the builder, in
+    /// the order given. Their mount points never reach the upper dir.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+}
+
+/// One extra mount of a sandbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mount {
+    /// Bind-mounts the host path `source` (a directory, a file or a socket) at `target`.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Absolute path inside the image.
+        target: String,
+        /// Mounted read-only.
+        readonly: bool,
+    },
+    /// A fresh tmpfs at `target`, gone when the command ends.
+    Tmpfs {
+        /// Absolute path inside the image.
+        target: String,
+        /// Size limit in bytes (`None`: the kernel's default, half of RAM).
+        size: Option<u64>,
+    },
 }
 
 /// How the command's output is handled.
