@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::build::{self, BuildError, BuildOptions, Event};
+use crate::build::{self, mounts, BuildError, BuildOptions, Event};
 use crate::container::{self, RunOptions};
 use crate::image::archive::{self, ArchiveFormat};
 use crate::image::Store;
@@ -40,6 +40,12 @@ enum Commands {
     Export(ExportArgs),
     /// Print an image's config (or manifest) as JSON.
     Inspect(InspectArgs),
+    /// Remove what no tag needs (unreferenced blobs, snapshots, temp files); print what was freed.
+    Prune {
+        /// Also empty the `RUN --mount=type=cache` directories.
+        #[arg(long)]
+        cache_mounts: bool,
+    },
     /// Give an image another tag.
     Tag {
         /// Existing `NAME[:TAG]`.
@@ -69,6 +75,12 @@ struct BuildArgs {
     /// Compression of new layers.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     compression: CompressionArg,
+    /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VAR`.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
+    /// Forward an SSH agent to `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
@@ -173,6 +185,12 @@ fn dispatch(cli: Cli) -> CliResult {
         sandbox::enter_private_mount_namespace()?;
     }
     let store = Store::open(&store_root)?;
+    // Builds and runs keep `prune` from removing what they use.
+    let _in_use = if needs_mounts {
+        Some(store.in_use()?)
+    } else {
+        None
+    };
     match cli.command {
         Commands::Build(args) => cmd_build(&store, args),
         Commands::Images => cmd_images(&store),
@@ -196,6 +214,26 @@ fn dispatch(cli: Cli) -> CliResult {
             println!("{}", json.map_err(|e| BuildError::Usage(e.to_string()))?);
             Ok(0)
         }
+        Commands::Prune { cache_mounts } => {
+            let report = store.prune()?;
+            let caches = if cache_mounts {
+                mounts::prune_caches(&store).map_err(build::io_err(store.root()))?
+            } else {
+                0
+            };
+            println!(
+                "removed {} blobs and {} snapshots; freed {}{}",
+                report.blobs,
+                report.snapshots,
+                human_size(report.bytes),
+                if cache_mounts {
+                    format!(" (+{} of cache mounts)", human_size(caches))
+                } else {
+                    String::new()
+                }
+            );
+            Ok(0)
+        }
         Commands::Tag { source, target } => {
             let image = store.image(&source)?;
             let descriptor = store
@@ -215,15 +253,17 @@ fn dispatch(cli: Cli) -> CliResult {
 fn report(error: &BuildError) {
     let mut stderr = std::io::stderr().lock();
     if let BuildError::Dockerfile(located) = error {
-        let theme = if std::io::stderr().is_terminal() {
+        let mut theme = if std::io::stderr().is_terminal() {
             miette::GraphicalTheme::unicode()
         } else {
             miette::GraphicalTheme::unicode_nocolor()
         };
+        // `error: file:line:col: message`, as compilers print it.
+        theme.characters.error = "error:".into();
         let mut out = String::new();
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
         if handler.render_report(&mut out, located.as_ref()).is_ok() {
-            let _ = writeln!(stderr, "error: {error}\n{out}");
+            let _ = write!(stderr, "{out}");
             return;
         }
     }
@@ -247,7 +287,19 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             },
         };
     }
+    let mut secrets = BTreeMap::new();
+    for flag in &args.secrets {
+        let (id, source) = mounts::parse_secret_flag(flag).map_err(BuildError::Usage)?;
+        secrets.insert(id, source);
+    }
+    let mut ssh = BTreeMap::new();
+    for flag in &args.ssh {
+        let (id, socket) = mounts::parse_ssh_flag(flag).map_err(BuildError::Usage)?;
+        ssh.insert(id, socket);
+    }
     let opts = BuildOptions {
+        secrets,
+        ssh,
         context: args.context,
         dockerfile: args.file,
         tags: args.tags,

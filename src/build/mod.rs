@@ -11,6 +11,7 @@
 pub mod args;
 pub mod context;
 pub mod copy;
+pub mod mounts;
 mod stage;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,10 @@ pub struct BuildOptions {
     pub network: Network,
     /// Compression of new layers.
     pub compression: Compression,
+    /// `--secret` sources by id, for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, mounts::SecretSource>,
+    /// `--ssh` agent sockets by id, for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// A finished build.

@@ -20,6 +20,7 @@ use super::args::{host_platform, platform_args, ArgScope};
 use super::context::Context;
 use super::context::SourceSet;
 use super::copy;
+use super::mounts::{self, MountGuards, MountSource, Resolver, SecretDir};
 use super::{io_err, BuildError, BuildOptions, Event};
 
 /// Docker's default PATH, which BuildKit puts in the config of images built FROM scratch.
@@ -158,6 +159,8 @@ pub(super) struct StageBuilder<'a> {
     built: HashMap<usize, BuiltStage>,
     building: Vec<usize>,
     pending: RefCell<HashMap<Digest, Pending>>,
+    /// The tmpfs secrets are written to, made on the first RUN that mounts something.
+    secret_dir: RefCell<Option<SecretDir>>,
 }
 
 /// The evolving state of the stage being built.
@@ -234,6 +237,7 @@ impl<'a> StageBuilder<'a> {
             globals,
             built: HashMap::new(),
             pending: RefCell::default(),
+            secret_dir: RefCell::default(),
             building: Vec::new(),
         };
         for decl in &dockerfile.global_args {
@@ -560,7 +564,7 @@ impl<'a> StageBuilder<'a> {
 
     /// Runs a RUN step in the sandbox and turns its changes into a layer.
     fn run(
-        &self,
+        &mut self,
         state: &State<'_>,
         run: &crate::dockerfile::Run,
         span: Span,
@@ -575,18 +579,66 @@ impl<'a> StageBuilder<'a> {
             }
         }
         let mut network = self.opts.network;
+        let mut requests = Vec::new();
         for flag in &run.flags {
-            match (flag.name.as_str(), flag.value.as_str()) {
+            let value = self.expand(state, &flag.value, flag.span)?;
+            let located = |message: String| {
+                BuildError::from(self.dockerfile.source.error(flag.span, message))
+            };
+            match (flag.name.as_str(), value.as_str()) {
                 ("network", "none") => network = Network::None,
                 ("network", "host") => network = Network::Host,
                 ("network", "default") => {}
-                (name, value) => {
-                    return Err(self
-                        .dockerfile
-                        .source
-                        .error(flag.span, format!("RUN --{name}={value} is not supported"))
-                        .into())
+                ("network", other) => {
+                    return Err(located(format!(
+                        "RUN --network={other}: expected default, none or host"
+                    )))
                 }
+                ("mount", value) => {
+                    requests.push((mounts::parse(value).map_err(located)?, flag.span))
+                }
+                // The sandbox never grants more than the default set of capabilities.
+                ("security", "sandbox") => {}
+                (name, value) => {
+                    return Err(located(format!("RUN --{name}={value} is not supported")))
+                }
+            }
+        }
+        // Stages and images that mounts read from are built (or loaded) first.
+        let mut sources = Vec::new();
+        for (request, flag_span) in &requests {
+            let lower = match &request.from {
+                Some(from) => Some(self.layers_of(state, from, *flag_span, events)?),
+                None => None,
+            };
+            sources.push(lower);
+        }
+        let mut guards = MountGuards::default();
+        let mut sandbox_mounts = Vec::new();
+        {
+            let mut secret_dir = self.secret_dir.borrow_mut();
+            if secret_dir.is_none() && !requests.is_empty() {
+                *secret_dir = Some(SecretDir::new(self.store).map_err(BuildError::Usage)?);
+            }
+            for ((request, flag_span), lower) in requests.iter().zip(sources) {
+                let Some(secret_dir) = secret_dir.as_mut() else {
+                    break;
+                };
+                let mut resolver = Resolver {
+                    store: self.store,
+                    secrets: &self.opts.secrets,
+                    ssh: &self.opts.ssh,
+                    secret_dir,
+                };
+                let source = match lower {
+                    Some(lower) => MountSource::Layers(lower),
+                    None => MountSource::Context(self.context.dir()),
+                };
+                let resolved = resolver
+                    .resolve(request, source, &mut guards)
+                    .map_err(|e| BuildError::from(self.dockerfile.source.error(*flag_span, e)))?;
+                sandbox_mounts.extend(resolved.mounts);
+                env.extend(resolved.env);
             }
         }
         let dirs = StepDirs::new(self.store)?;
@@ -601,7 +653,7 @@ impl<'a> StageBuilder<'a> {
             network,
             hostname: "strata".into(),
             stdin,
-            mounts: Vec::new(),
+            mounts: sandbox_mounts,
         };
         let label = state.label.clone();
         let mut on_line = |line: &[u8]| {
@@ -623,6 +675,28 @@ impl<'a> StageBuilder<'a> {
                 .into());
         }
         self.finish_layer(dirs).map(Some)
+    }
+
+    /// The layers (overlay lower dirs) of `from`, a stage of this Dockerfile or an image.
+    fn layers_of(
+        &mut self,
+        state: &State<'_>,
+        from: &str,
+        span: Span,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<PathBuf>, BuildError> {
+        let built = match self.stage_named(from, usize::MAX) {
+            Some(index) if index == state.stage.index => {
+                return Err(self
+                    .dockerfile
+                    .source
+                    .error(span, format!("--from={from} refers to its own stage"))
+                    .into())
+            }
+            Some(index) => self.build_stage(index, events)?,
+            None => self.image_stage(from, span)?,
+        };
+        Ok(built.lower_dirs())
     }
 
     /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
