@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::build::{self, mounts, BuildError, BuildOptions, Event};
+use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
 use crate::image::archive::{self, ArchiveFormat};
 use crate::image::Store;
@@ -45,6 +46,9 @@ enum Commands {
         /// Also empty the `RUN --mount=type=cache` directories.
         #[arg(long)]
         cache_mounts: bool,
+        /// Also drop the step cache, so only what tags need is kept.
+        #[arg(long)]
+        all: bool,
     },
     /// Give an image another tag.
     Tag {
@@ -81,6 +85,15 @@ struct BuildArgs {
     /// Forward an SSH agent to `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK) or `ID=SOCKET`.
     #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
     ssh: Vec<String>,
+    /// Run every step, ignoring the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Run every step of these stages, ignoring the cache (repeatable).
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    no_cache_filter: Vec<String>,
+    /// Say for every step why it was or was not taken from the cache.
+    #[arg(long)]
+    explain: bool,
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
@@ -214,8 +227,12 @@ fn dispatch(cli: Cli) -> CliResult {
             println!("{}", json.map_err(|e| BuildError::Usage(e.to_string()))?);
             Ok(0)
         }
-        Commands::Prune { cache_mounts } => {
-            let report = store.prune()?;
+        Commands::Prune { cache_mounts, all } => {
+            let cache = StepCache::open(store.root()).map_err(build::io_err(store.root()))?;
+            if all {
+                cache.clear().map_err(build::io_err(store.root()))?;
+            }
+            let report = store.prune(&cache.layers())?;
             let caches = if cache_mounts {
                 mounts::prune_caches(&store).map_err(build::io_err(store.root()))?
             } else {
@@ -298,6 +315,8 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         ssh.insert(id, socket);
     }
     let opts = BuildOptions {
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter,
         secrets,
         ssh,
         context: args.context,
@@ -312,6 +331,7 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         },
     };
     let quiet = args.quiet;
+    let explain = args.explain;
     let mut stderr = std::io::stderr();
     let mut on_event = |event: Event<'_>| match event {
         Event::Step {
@@ -321,6 +341,16 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             text,
         } if !quiet => {
             let _ = writeln!(stderr, "[{stage} {number}/{total}] {text}");
+        }
+        Event::Cached { stage, number } if !quiet => {
+            let _ = writeln!(stderr, "[{stage} {number}] CACHED");
+        }
+        Event::Miss {
+            stage,
+            number,
+            reason,
+        } if explain && !quiet => {
+            let _ = writeln!(stderr, "[{stage} {number}] not cached: {reason}");
         }
         Event::Output {
             stage,

@@ -480,8 +480,9 @@ impl Store {
     }
 
     /// Removes what no tag needs: unreferenced blobs, snapshots of layers no tagged
-    /// image has, and leftovers in `tmp/`. Waits for running builds to finish first.
-    pub fn prune(&self) -> Result<PruneReport, StoreError> {
+    /// image has, and leftovers in `tmp/`; `keep` names further layers (blob and diff_id)
+    /// to keep, such as those of the step cache. Waits for running builds to finish first.
+    pub fn prune(&self, keep: &[(Descriptor, Digest)]) -> Result<PruneReport, StoreError> {
         let _exclusive = self.lock_as("gc.lock", rustix::fs::FlockOperation::LockExclusive)?;
         let mut keep_blobs = std::collections::HashSet::new();
         let mut keep_snapshots = std::collections::HashSet::new();
@@ -504,6 +505,10 @@ impl Store {
                     .iter()
                     .map(|d| d.hex().to_owned()),
             );
+        }
+        for (layer, diff_id) in keep {
+            keep_blobs.insert(layer.digest.hex().to_owned());
+            keep_snapshots.insert(diff_id.hex().to_owned());
         }
         let mut report = PruneReport::default();
         let mounted = mount_points();
