@@ -329,6 +329,7 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             CompressionArg::Gzip => Compression::Gzip,
             CompressionArg::Zstd => Compression::Zstd,
         },
+        pinned: BTreeMap::new(),
     };
     let quiet = args.quiet;
     let explain = args.explain;

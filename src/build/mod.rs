@@ -49,6 +49,9 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, mounts::SecretSource>,
     /// `--ssh` agent sockets by id, for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// Image names that must resolve to one exact manifest (`FROM base` in a family
+    /// builds on the digest its parent's build just produced, whatever the tag says now).
+    pub pinned: BTreeMap<String, Digest>,
     /// `--no-cache`: run every step.
     pub no_cache: bool,
     /// `--no-cache-filter`: run every step of these stages.

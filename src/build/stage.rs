@@ -366,7 +366,12 @@ impl<'a> StageBuilder<'a> {
 
     /// An image of the store as a stage, or a located error if it is not there.
     fn image_stage(&self, reference: &str, span: Span) -> Result<BuiltStage, BuildError> {
-        match self.store.image(reference) {
+        let found = match self.opts.pinned.get(reference) {
+            // A family parent: exactly the image its build just produced.
+            Some(digest) => self.store.image_by_digest(digest),
+            None => self.store.image(reference),
+        };
+        match found {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
             Err(crate::image::StoreError::UnknownImage(_)) => Err(self
                 .dockerfile
