@@ -701,3 +701,27 @@ fn mount_errors_name_the_target() {
     );
     assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
 }
+
+/// The skeleton provides the mountpoints: the upper dir stays empty while the command
+/// runs, not only after the cleanup.
+#[test]
+fn mountpoints_come_from_the_skeleton() {
+    let sb = Sandbox::new();
+    let cache = sb.host_dir("cache");
+    let secret = sb.tmp.path().join("secret");
+    fs_err::write(&secret, "s").unwrap();
+    let mut spec = sb.spec("echo ready; sleep 1");
+    spec.mounts = vec![
+        bind(&cache, "/var/cache/apt", false),
+        bind(&secret, "/secrets/x", true),
+        tmpfs("/tmp", None),
+    ];
+    let mut during = None;
+    let code = run(
+        &spec,
+        Output::Lines(&mut |_| during = Some(sb.upper_entries())),
+    )
+    .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(during, Some(BTreeSet::new()));
+}
