@@ -26,16 +26,16 @@ pub struct RunOptions {
 pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildError> {
     let image = store.image(name)?;
     let config = &image.config.config;
-    let mut lower = Vec::new();
+    let mut snapshots = Vec::new();
     for (layer, diff_id) in image
         .manifest
         .layers
         .iter()
         .zip(&image.config.rootfs.diff_ids)
     {
-        lower.push(store.snapshot(layer, diff_id)?);
+        snapshots.push(store.snapshot(layer, diff_id)?);
     }
-    lower.reverse();
+    let lower = sandbox::lower_stack(snapshots.into_iter());
 
     let entrypoint = match &opts.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),

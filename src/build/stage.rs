@@ -120,11 +120,7 @@ impl BuiltStage {
 
     /// Overlay lower dirs, top-most first.
     fn lower_dirs(&self) -> Vec<PathBuf> {
-        self.layers
-            .iter()
-            .rev()
-            .map(|l| l.snapshot.clone())
-            .collect()
+        sandbox::lower_stack(self.layers.iter().map(|l| l.snapshot.clone()))
     }
 
     /// Writes config and manifest to the store.
@@ -771,7 +767,7 @@ impl<'a> StageBuilder<'a> {
                     )
                     .into());
             }
-            self.finish_layer(dirs).map(Some)
+            self.finish_layer(dirs)
         })
     }
 
@@ -942,21 +938,21 @@ impl<'a> StageBuilder<'a> {
             let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
             change(&root)?;
         }
-        let changed = fs_err::read_dir(&dirs.upper)
-            .map_err(io_err(&dirs.upper))?
-            .next()
-            .is_some();
-        if changed {
-            self.finish_layer(dirs).map(Some)
-        } else {
-            Ok(None)
-        }
+        self.finish_layer(dirs)
     }
 
     /// Writes the upper dir of `dirs` as a layer blob. Blob and upper dir stay in the
     /// build's scratch space ([`Pending`]) until [`StageBuilder::publish`]: a build that
     /// fails leaves the store as it found it.
-    fn finish_layer(&self, dirs: StepDirs) -> Result<StageLayer, BuildError> {
+    /// A step that changed nothing adds no layer, as BuildKit drops empty layers.
+    fn finish_layer(&self, dirs: StepDirs) -> Result<Option<StageLayer>, BuildError> {
+        let changed = fs_err::read_dir(&dirs.upper)
+            .map_err(io_err(&dirs.upper))?
+            .next()
+            .is_some();
+        if !changed {
+            return Ok(None);
+        }
         let blob = dirs.mnt.with_extension("blob");
         let written = layer::write(&dirs.upper, self.opts.compression, epoch(), &blob)?;
         let descriptor = Descriptor {
@@ -975,11 +971,11 @@ impl<'a> StageBuilder<'a> {
             layer: written,
             dirs,
         });
-        Ok(StageLayer {
+        Ok(Some(StageLayer {
             descriptor,
             diff_id,
             snapshot: kept.dirs.upper.clone(),
-        })
+        }))
     }
 
     /// Moves the layers this build made into the store (blobs into `blobs/`, upper dirs

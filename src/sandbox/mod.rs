@@ -77,6 +77,17 @@ pub struct RunSpec {
     pub mounts: Vec<Mount>,
 }
 
+/// The overlay lower dirs (top-most first) of layers given bottom first. A layer that
+/// appears twice keeps only its upper place: overlayfs refuses a dir twice, and the upper
+/// copy already covers everything the lower one holds.
+pub fn lower_stack(bottom_first: impl DoubleEndedIterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    bottom_first
+        .rev()
+        .filter(|dir| seen.insert(dir.clone()))
+        .collect()
+}
+
 /// One extra mount of a sandbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mount {
