@@ -25,13 +25,17 @@ pub fn changed_since(family: &Family, gitref: &str) -> Result<BTreeSet<String>, 
         &["ls-files", "--others", "--exclude-standard", "-z"][..],
     ] {
         let out = git(&top, args)?;
-        files.extend(out.split('\0').filter(|p| !p.is_empty()).map(|p| top.join(p)));
+        files.extend(
+            out.split('\0')
+                .filter(|p| !p.is_empty())
+                .map(|p| top.join(p)),
+        );
     }
 
     let manifest = root.join(MANIFEST);
     let mut affected = BTreeSet::new();
     if files.contains(&manifest) {
-        affected.extend(entries_changed(family, &top, &manifest, gitref)?);
+        affected.extend(entries_changed(family, &top, &manifest, gitref));
     }
     for image in family.images.values() {
         let context = canonical(&image.context);
@@ -57,17 +61,12 @@ pub fn changed_since(family: &Family, gitref: &str) -> Result<BTreeSet<String>, 
 
 /// The images whose `[images.NAME]` entry differs between `gitref` and now; all of them
 /// when the old file is missing or unreadable.
-fn entries_changed(
-    family: &Family,
-    top: &Path,
-    manifest: &Path,
-    gitref: &str,
-) -> Result<BTreeSet<String>, FamilyError> {
+fn entries_changed(family: &Family, top: &Path, manifest: &Path, gitref: &str) -> BTreeSet<String> {
     let all = || family.images.keys().cloned().collect();
     let rel = manifest.strip_prefix(top).unwrap_or(manifest);
     let spec = format!("{gitref}:{}", rel.display());
     let Ok(old) = git(top, &["show", &spec]) else {
-        return Ok(all());
+        return all();
     };
     let images = |text: &str| -> Option<toml::Table> {
         let mut table: toml::Table = toml::from_str(text).ok()?;
@@ -77,14 +76,14 @@ fn entries_changed(
         }
     };
     let (Some(old), Some(new)) = (images(&old), images(&family.manifest.text)) else {
-        return Ok(all());
+        return all();
     };
-    Ok(family
+    family
         .images
         .keys()
         .filter(|name| old.get(name.as_str()) != new.get(name.as_str()))
         .cloned()
-        .collect())
+        .collect()
 }
 
 /// Runs git in `dir`; its stdout, or [`FamilyError::Git`] with its stderr.

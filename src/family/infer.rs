@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use crate::build::args::{platform_args, ArgScope};
-use crate::dockerfile::{expand, Dockerfile, DockerfileError, Instruction, Span, Stage};
+use crate::dockerfile::{expand, Dockerfile, Instruction, Span, Stage};
+
+use super::FamilyError;
 
 /// How a Dockerfile refers to an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -60,7 +62,7 @@ pub(super) fn references(
     dockerfile: &Dockerfile,
     build_args: &BTreeMap<String, String>,
     target: Option<usize>,
-) -> Result<(Vec<Reference>, RootBase), DockerfileError> {
+) -> Result<(Vec<Reference>, RootBase), FamilyError> {
     let globals = global_scope(dockerfile, build_args);
     let mut per_stage = Vec::with_capacity(dockerfile.stages.len());
     for stage in &dockerfile.stages {
@@ -121,7 +123,10 @@ fn global_scope(dockerfile: &Dockerfile, build_args: &BTreeMap<String, String>) 
     for decl in &dockerfile.global_args {
         // A default that fails to expand is reported when a FROM uses the ARG.
         let default = decl.value.default.as_deref().and_then(|raw| {
-            expand::word(raw, dockerfile.escape, &|n| globals.get(n).map(str::to_owned)).ok()
+            expand::word(raw, dockerfile.escape, &|n| {
+                globals.get(n).map(str::to_owned)
+            })
+            .ok()
         });
         let before = globals.clone();
         globals.declare(&decl.value.name, default, build_args, &before);
@@ -134,17 +139,17 @@ fn stage_uses(
     stage: &Stage,
     build_args: &BTreeMap<String, String>,
     globals: &ArgScope,
-) -> Result<StageUses, DockerfileError> {
+) -> Result<StageUses, FamilyError> {
     let source = &dockerfile.source;
     let expand_in = |scope: &ArgScope, raw: &str, span: Span| {
         expand::word(raw, dockerfile.escape, &|n| scope.get(n).map(str::to_owned))
-            .map_err(|e| source.error(span, e.0))
+            .map_err(|e| located(source.error(span, e.0)))
     };
     let base_name = expand_in(globals, &stage.base, stage.span)?;
     if base_name.is_empty() {
-        return Err(source
+        return Err(located(source
             .error(stage.span, format!("FROM {} expands to an empty image name", stage.base))
-            .with_hint("declare the ARG with a default before the first FROM, or set it in the image's build_args"));
+            .with_hint("declare the ARG with a default before the first FROM, or set it in the image's build_args")));
     }
     let mut uses = StageUses {
         base: Use::Scratch,
@@ -194,7 +199,14 @@ fn stage_uses(
                 for flag in run.flags.iter().filter(|f| f.name == "mount") {
                     let value = expand_in(&scope, &flag.value, flag.span)?;
                     if let Some(from) = mount_from(&value) {
-                        add(&mut uses, dockerfile, stage, RefKind::MountFrom, from, flag.span);
+                        add(
+                            &mut uses,
+                            dockerfile,
+                            stage,
+                            RefKind::MountFrom,
+                            from,
+                            flag.span,
+                        );
                     }
                 }
             }
@@ -202,6 +214,11 @@ fn stage_uses(
         }
     }
     Ok(uses)
+}
+
+/// A Dockerfile error as a family error.
+fn located(err: crate::dockerfile::DockerfileError) -> FamilyError {
+    FamilyError::Dockerfile(Box::new(err))
 }
 
 /// Records a `--from` name as a stage or image use.

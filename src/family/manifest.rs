@@ -172,9 +172,9 @@ impl ByteSize {
             .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(text.len());
         let (number, unit) = (&text[..split], text[split..].trim());
-        let number: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid size {text:?}: expected a number and a unit like 200MB"))?;
+        let number: f64 = number.parse().map_err(|_| {
+            format!("invalid size {text:?}: expected a number and a unit like 200MB")
+        })?;
         let scale: f64 = match unit.to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
             "k" | "kb" => 1e3,
@@ -187,8 +187,8 @@ impl ByteSize {
             "ti" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
             _ => {
                 return Err(format!(
-                    "invalid size {text:?}: unknown unit {unit:?} (use B, kB, MB, GB, KiB, MiB, GiB)"
-                ))
+                "invalid size {text:?}: unknown unit {unit:?} (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ))
             }
         };
         // Sizes are far below 2^53 bytes; rounding to whole bytes is intended.

@@ -311,8 +311,18 @@ fn valid_image_name(name: &str) -> bool {
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     name.starts_with(alnum)
         && name.ends_with(alnum)
-        && name.chars().all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
+        && name
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
         && !name.contains("..")
+}
+
+/// The hint for an unknown tier name.
+fn tiers_hint(tiers: &[String]) -> String {
+    format!(
+        "the tiers are {}; declare others with tiers = [...]",
+        tiers.join(" < ")
+    )
 }
 
 /// The state of one [`Family::load`].
@@ -328,16 +338,15 @@ impl Loader<'_> {
 
     fn family(&self, manifest: Manifest) -> Result<Family, FamilyError> {
         let tiers = self.tiers(&manifest)?;
-        let tier_list = tiers.join(" < ");
         let mut tier_policies = BTreeMap::new();
         for (tier, policy) in manifest.policy {
             if !tiers.contains(tier.get_ref()) {
-                return Err(manifest_error(
-                    self.source,
-                    &tier.span(),
-                    format!("unknown tier {:?} in [policy.{tier}]", tier.get_ref()),
-                )
-                .hint(format!("the tiers are {tier_list}; declare others with tiers = [...]")));
+                return Err(self
+                    .error(
+                        &tier.span(),
+                        format!("unknown tier {:?} in [policy.{tier}]", tier.get_ref()),
+                    )
+                    .hint(tiers_hint(&tiers)));
             }
             tier_policies.insert(tier.into_inner(), Policy::from(policy));
         }
@@ -347,64 +356,10 @@ impl Loader<'_> {
             .into_iter()
             .map(|(k, v)| (k, v.0))
             .collect();
-
         let mut images = BTreeMap::new();
         for (key, entry) in manifest.images {
-            let entry_span = entry.span();
-            let entry = entry.into_inner();
-            let name = key.get_ref().clone();
-            if !valid_image_name(&name) {
-                return Err(self
-                    .error(&key.span(), format!("invalid image name {name:?}"))
-                    .hint("image names use lowercase letters, digits and . _ - (as docker repository names do)"));
-            }
-            let tier = entry.tier.get_ref().clone();
-            if !tiers.contains(&tier) {
-                return Err(self
-                    .error(&entry.tier.span(), format!("unknown tier {tier:?} for image {name}"))
-                    .hint(format!("the tiers are {tier_list}; declare others with tiers = [...]")));
-            }
-            let (context, dockerfile) = self.locate(&name, &entry, &entry_span)?;
-            let parsed = crate::dockerfile::parse_file(&dockerfile)
-                .map_err(|e| FamilyError::Dockerfile(Box::new(e)))?;
-            let target = match &entry.target {
-                Some(t) => Some(parsed.stage_by_name(t.get_ref()).map(|s| s.index).ok_or_else(|| {
-                    self.error(
-                        &t.span(),
-                        format!("no stage {:?} in {}", t.get_ref(), dockerfile.display()),
-                    )
-                })?),
-                None => None,
-            };
-            let mut build_args = family_args.clone();
-            build_args.extend(entry.build_args.iter().map(|(k, v)| (k.clone(), v.0.clone())));
-            let (references, root_base) = infer::references(&parsed, &build_args, target)
-                .map_err(|e| FamilyError::Dockerfile(Box::new(e)))?;
-            let policy = entry
-                .policy()
-                .or(tier_policies.get(&tier).unwrap_or(&Policy::default()));
-            let image = Image {
-                name: name.clone(),
-                tier,
-                context,
-                dockerfile,
-                tags: entry.tags,
-                build_args,
-                target: entry.target.map(toml::Spanned::into_inner),
-                platform: entry.platform,
-                policy,
-                entry: self.source.span_at(key.span().start, key.span().len()),
-                parsed,
-                references,
-                parents: Vec::new(),
-                external_bases: Vec::new(),
-                base: match root_base {
-                    RootBase::Scratch => Base::Scratch,
-                    RootBase::Image(reference) => Base::External(reference),
-                },
-                children: Vec::new(),
-            };
-            images.insert(name, image);
+            let image = self.image(&key, entry, &tiers, &tier_policies, &family_args)?;
+            images.insert(key.into_inner(), image);
         }
 
         let mut family = Family {
@@ -423,6 +378,84 @@ impl Loader<'_> {
         Ok(family)
     }
 
+    /// One `[images.NAME]` entry: checked, its Dockerfile parsed, its references found
+    /// (parents are sorted out once every image is known).
+    fn image(
+        &self,
+        key: &toml::Spanned<String>,
+        entry: toml::Spanned<manifest::ImageSection>,
+        tiers: &[String],
+        tier_policies: &BTreeMap<String, Policy>,
+        family_args: &BTreeMap<String, String>,
+    ) -> Result<Image, FamilyError> {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name = key.get_ref().clone();
+        if !valid_image_name(&name) {
+            return Err(self
+                .error(&key.span(), format!("invalid image name {name:?}"))
+                .hint("image names use lowercase letters, digits and . _ - (as docker repository names do)"));
+        }
+        let tier = entry.tier.get_ref().clone();
+        if !tiers.contains(&tier) {
+            return Err(self
+                .error(
+                    &entry.tier.span(),
+                    format!("unknown tier {tier:?} for image {name}"),
+                )
+                .hint(tiers_hint(tiers)));
+        }
+        let (context, dockerfile) = self.locate(&name, &entry, &entry_span)?;
+        let parsed = crate::dockerfile::parse_file(&dockerfile)
+            .map_err(|e| FamilyError::Dockerfile(Box::new(e)))?;
+        let target = match &entry.target {
+            Some(t) => Some(
+                parsed
+                    .stage_by_name(t.get_ref())
+                    .map(|s| s.index)
+                    .ok_or_else(|| {
+                        self.error(
+                            &t.span(),
+                            format!("no stage {:?} in {}", t.get_ref(), dockerfile.display()),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let mut build_args = family_args.clone();
+        build_args.extend(
+            entry
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone())),
+        );
+        let (references, root_base) = infer::references(&parsed, &build_args, target)?;
+        let policy = entry
+            .policy()
+            .or(tier_policies.get(&tier).unwrap_or(&Policy::default()));
+        Ok(Image {
+            name,
+            tier,
+            context,
+            dockerfile,
+            tags: entry.tags,
+            build_args,
+            target: entry.target.map(toml::Spanned::into_inner),
+            platform: entry.platform,
+            policy,
+            entry: self.source.span_at(key.span().start, key.span().len()),
+            parsed,
+            references,
+            parents: Vec::new(),
+            external_bases: Vec::new(),
+            base: match root_base {
+                RootBase::Scratch => Base::Scratch,
+                RootBase::Image(reference) => Base::External(reference),
+            },
+            children: Vec::new(),
+        })
+    }
+
     /// The tier order: declared, or the default.
     fn tiers(&self, manifest: &Manifest) -> Result<Vec<String>, FamilyError> {
         let Some(declared) = &manifest.tiers else {
@@ -437,7 +470,10 @@ impl Loader<'_> {
                 return Err(self.error(&tier.span(), "a tier name cannot be empty"));
             }
             if tiers.contains(tier.get_ref()) {
-                return Err(self.error(&tier.span(), format!("tier {:?} is listed twice", tier.get_ref())));
+                return Err(self.error(
+                    &tier.span(),
+                    format!("tier {:?} is listed twice", tier.get_ref()),
+                ));
             }
             tiers.push(tier.get_ref().clone());
         }
@@ -459,7 +495,10 @@ impl Loader<'_> {
             return Err(self
                 .error(
                     &context_span,
-                    format!("context folder {} of image {name} does not exist", context.display()),
+                    format!(
+                        "context folder {} of image {name} does not exist",
+                        context.display()
+                    ),
                 )
                 .hint("set context = \"path/to/folder\" (relative to strata.toml)"));
         }
@@ -469,7 +508,10 @@ impl Loader<'_> {
                 if !path.is_file() {
                     return Err(self.error(
                         &d.span(),
-                        format!("Dockerfile {} of image {name} does not exist", path.display()),
+                        format!(
+                            "Dockerfile {} of image {name} does not exist",
+                            path.display()
+                        ),
                     ));
                 }
                 path

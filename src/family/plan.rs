@@ -20,7 +20,11 @@ impl Plan {
     /// The plan for `strata build --only ONLY... [--with-descendants]`: every image when
     /// `only` is empty; else those images and the ones they need, plus (with
     /// `with_descendants`) every image below them and what those need in turn.
-    pub fn new(family: &Family, only: &[String], with_descendants: bool) -> Result<Plan, FamilyError> {
+    pub fn new(
+        family: &Family,
+        only: &[String],
+        with_descendants: bool,
+    ) -> Result<Plan, FamilyError> {
         if only.is_empty() {
             return Ok(Plan::of(family, &family.images.keys().cloned().collect()));
         }
@@ -38,7 +42,6 @@ impl Plan {
     /// The plan for exactly `images` (names not in the family are ignored): parents
     /// outside the set are taken as already built, as `--changed-since` wants.
     pub fn of(family: &Family, images: &BTreeSet<String>) -> Plan {
-        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
         // Load refused cycles, so this recursion ends.
         fn depth_of<'a>(
             family: &'a Family,
@@ -59,6 +62,7 @@ impl Plan {
             depth.insert(name, d);
             d
         }
+        let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
         let mut waves: Vec<Vec<String>> = Vec::new();
         for name in images.iter().filter(|n| family.images.contains_key(*n)) {
             let d = depth_of(family, images, name, &mut depth);

@@ -40,6 +40,7 @@ pub type Stale = BTreeMap<String, String>;
 ///     ├── billing [app]
 ///     └── shop [app]  stale: parent rebuilt
 /// ```
+#[must_use]
 pub fn tree(family: &Family, stale: &Stale) -> String {
     let mut out = family.name.clone();
     if let Some(version) = &family.version {
@@ -109,11 +110,19 @@ fn tree_node(
 /// The family as a graphviz digraph: one cluster per tier, an edge from each parent to
 /// each child (dashed for `COPY --from` and mounts), external bases as dashed ellipses,
 /// stale images in red with the reason as tooltip.
+#[must_use]
 pub fn dot(family: &Family, stale: &Stale) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-    let mut out = format!("digraph {} {{\n  rankdir=TB;\n  node [shape=box];\n", q(&family.name));
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=TB;\n  node [shape=box];\n",
+        q(&family.name)
+    );
     for (i, tier) in family.tiers.iter().enumerate() {
-        let members: Vec<&Image> = family.images.values().filter(|im| &im.tier == tier).collect();
+        let members: Vec<&Image> = family
+            .images
+            .values()
+            .filter(|im| &im.tier == tier)
+            .collect();
         if members.is_empty() {
             continue;
         }
@@ -121,7 +130,11 @@ pub fn dot(family: &Family, stale: &Stale) -> String {
         for image in members {
             let _ = write!(out, "    {}", q(&image.name));
             if let Some(reason) = stale.get(&image.name) {
-                let _ = write!(out, " [color=red, fontcolor=red, tooltip={}]", q(&format!("stale: {reason}")));
+                let _ = write!(
+                    out,
+                    " [color=red, fontcolor=red, tooltip={}]",
+                    q(&format!("stale: {reason}"))
+                );
             }
             out.push_str(";\n");
         }
@@ -157,6 +170,7 @@ pub fn dot(family: &Family, stale: &Stale) -> String {
 }
 
 /// The family as JSON (schema in the module docs), pretty-printed.
+#[must_use]
 pub fn json(family: &Family, stale: &Stale) -> String {
     let order = Plan::of(family, &family.images.keys().cloned().collect());
     let images: Vec<Value> = order
@@ -185,6 +199,7 @@ pub fn json(family: &Family, stale: &Stale) -> String {
 
 /// A plan as JSON (schema in the module docs), pretty-printed: the waves for a CI
 /// matrix, what changed, and per image what a CI job needs to build it.
+#[must_use]
 pub fn plan_json(family: &Family, plan: &Plan, changed: &BTreeSet<String>) -> String {
     let images: Vec<Value> = plan
         .waves
