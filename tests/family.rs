@@ -612,3 +612,24 @@ fn changed_since_maps_files_to_images_and_descendants() {
         .to_string();
     assert!(err.starts_with("git diff"), "{err}");
 }
+
+#[test]
+fn manifest_errors_render_the_line() {
+    let dir = family_dir(&[
+        (
+            "strata.toml",
+            "[family]\nname = \"x\"\n\n[images.base]\ntier = \"bsae\"\n",
+        ),
+        ("base/Dockerfile", "FROM scratch\n"),
+    ]);
+    let err = Family::load(dir.path()).unwrap_err();
+    let mut text = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .render_report(&mut text, &err)
+        .unwrap();
+    assert!(text.contains("5 │ tier = \"bsae\""), "{text}");
+    assert!(
+        text.contains("help: the tiers are base < runtime < app"),
+        "{text}"
+    );
+}

@@ -21,7 +21,8 @@ pub fn changed_since(family: &Family, gitref: &str) -> Result<BTreeSet<String>, 
     let top = PathBuf::from(git(&root, &["rev-parse", "--show-toplevel"])?.trim_end());
     let mut files: Vec<PathBuf> = Vec::new();
     for args in [
-        &["diff", "--name-only", "-z", gitref, "--"][..],
+        // Without renames, a moved file counts at its old path and its new one.
+        &["diff", "--name-only", "--no-renames", "-z", gitref, "--"][..],
         &["ls-files", "--others", "--exclude-standard", "-z"][..],
     ] {
         let out = git(&top, args)?;

@@ -14,8 +14,7 @@ use crate::dockerfile::{expand, Dockerfile, Instruction, Span, Stage};
 use super::FamilyError;
 
 /// How a Dockerfile refers to an image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RefKind {
     /// `FROM image`: the image is a base layer of a stage.
     From,

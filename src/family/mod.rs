@@ -7,7 +7,9 @@
 //! names another image of the family (after ARG expansion) makes that image a parent;
 //! anything else that is not a stage or `scratch` is an external base. It refuses unknown
 //! keys and tiers, images built on a higher tier, and cycles, each with the file, line and
-//! column of the cause.
+//! column of the cause. A reference names a family image when, tag aside, it is `NAME` or
+//! `REGISTRY/NAME` (`FROM jre`, `FROM jre:1.4`, `FROM ghcr.io/acme/jre`); a digest
+//! reference never does.
 //!
 //! [`Plan`] orders images into waves that can be built in parallel, [`render`] draws the
 //! family and the plan for people (tree), graphviz (dot) and machines (JSON), and
@@ -16,14 +18,14 @@
 //! The file, in full:
 //!
 //! ```toml
+//! tiers = ["base", "runtime", "middleware", "app"]   # optional, lowest first
+//! # or: [tiers] order = [...]; the default is base < runtime < app
+//!
 //! [family]
 //! name = "acme"
 //! version = "1.4"                  # optional: images are also tagged NAME:1.4
 //! registry = "ghcr.io/acme"        # optional: FROM ghcr.io/acme/base is the family's base
 //! build_args = { MIRROR = "..." }  # optional: every image gets them
-//!
-//! tiers = ["base", "runtime", "middleware", "app"]   # optional, lowest first
-//! # or: [tiers] order = [...]; the default is base < runtime < app
 //!
 //! [images.jre]
 //! tier = "runtime"
