@@ -22,6 +22,7 @@ pub mod cli;
 pub mod container;
 pub mod digest;
 pub mod dockerfile;
+pub mod family;
 pub mod fsroot;
 pub mod image;
 pub mod layer;

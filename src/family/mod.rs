@@ -1,0 +1,692 @@
+//! Image families: `strata.toml` + FROM lines -> [`Family`] (images, tiers, parents) ->
+//! [`Plan`] (ordered build waves).
+//!
+//! A family is a folder with a `strata.toml` naming its images, each with a tier and a
+//! context folder holding its Dockerfile. [`Family::load`] reads the file, parses every
+//! Dockerfile and infers parents: a FROM, `COPY --from` or `RUN --mount=...,from=` that
+//! names another image of the family (after ARG expansion) makes that image a parent;
+//! anything else that is not a stage or `scratch` is an external base. It refuses unknown
+//! keys and tiers, images built on a higher tier, and cycles, each with the file, line and
+//! column of the cause. A reference names a family image when, tag aside, it is `NAME` or
+//! `REGISTRY/NAME` (`FROM jre`, `FROM jre:1.4`, `FROM ghcr.io/acme/jre`); a digest
+//! reference never does.
+//!
+//! [`Plan`] orders images into waves that can be built in parallel, [`render`] draws the
+//! family and the plan for people (tree), graphviz (dot) and machines (JSON), and
+//! [`changed_since`] maps the files git sees changed to the images they affect.
+//!
+//! The file, in full:
+//!
+//! ```toml
+//! tiers = ["base", "runtime", "middleware", "app"]   # optional, lowest first
+//! # or: [tiers] order = [...]; the default is base < runtime < app
+//!
+//! [family]
+//! name = "acme"
+//! version = "1.4"                  # optional: images are also tagged NAME:1.4
+//! registry = "ghcr.io/acme"        # optional: FROM ghcr.io/acme/base is the family's base
+//! build_args = { MIRROR = "..." }  # optional: every image gets them
+//!
+//! [images.jre]
+//! tier = "runtime"
+//! context = "runtimes/jre"         # default: the folder named like the image
+//! dockerfile = "Dockerfile.jre"    # relative to the context; default Dockerfile, else Containerfile
+//! tags = ["17", "ghcr.io/acme/jre:17"]  # extra tags: a bare tag is NAME:tag
+//! build_args = { JAVA = 17 }
+//! target = "runtime"               # stage to build; default: the last
+//! platform = "linux/amd64"
+//! user = "app"                     # policy fields, checked by lint and audit;
+//! max_size = "200MB"               # they override the tier's [policy.TIER]
+//! min_efficiency = 0.95
+//! max_wasted = "10MB"
+//!
+//! [policy.app]
+//! user = "app"
+//! max_size = "300MB"
+//! ```
+
+mod git;
+mod infer;
+mod manifest;
+pub mod plan;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::dockerfile::{Dockerfile, DockerfileError, Source, Span};
+
+pub use git::changed_since;
+pub use infer::{RefKind, Reference};
+pub use manifest::{ByteSize, Efficiency, Policy};
+pub use plan::Plan;
+
+use infer::RootBase;
+use manifest::Manifest;
+
+/// The family file's name, at the family's root.
+pub const MANIFEST: &str = "strata.toml";
+
+/// The tiers when `strata.toml` declares none, lowest first.
+pub const DEFAULT_TIERS: [&str; 3] = ["base", "runtime", "app"];
+
+/// Why a family could not be loaded or planned.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum FamilyError {
+    /// `strata.toml` could not be read.
+    #[error("cannot read {}", path.display())]
+    #[diagnostic(help("a family folder holds a strata.toml naming its images"))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A problem in `strata.toml`, with its line and column (the Dockerfile module's
+    /// located error serves any text file).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(Box<DockerfileError>),
+    /// A problem in one of the family's Dockerfiles, with its line and column.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Dockerfile(Box<DockerfileError>),
+    /// `--only` (or a caller) named an image the family does not have.
+    #[error("family {family} has no image named {name:?}")]
+    #[diagnostic(help("its images are: {known}"))]
+    UnknownImage {
+        /// The name asked for.
+        name: String,
+        /// The family's name.
+        family: String,
+        /// The images it has, comma separated.
+        known: String,
+    },
+    /// A git command failed (for `--changed-since`).
+    #[error("git {args} (in {}) failed: {message}", dir.display())]
+    Git {
+        /// Where it ran.
+        dir: PathBuf,
+        /// Its arguments.
+        args: String,
+        /// Its error output.
+        message: String,
+    },
+}
+
+/// A loaded family: its settings and its images with their inferred parents.
+#[derive(Clone, Debug)]
+pub struct Family {
+    /// The folder holding `strata.toml`, as given.
+    pub root: PathBuf,
+    /// The text of `strata.toml` (for errors that point into it, e.g. lint findings).
+    pub manifest: Source,
+    /// `[family] name`.
+    pub name: String,
+    /// `[family] version`: images are also tagged `NAME:VERSION`.
+    pub version: Option<String>,
+    /// `[family] registry`: where the images are pushed; `REGISTRY/NAME` also names a
+    /// family image in a FROM.
+    pub registry: Option<String>,
+    /// Tier names, lowest first.
+    pub tiers: Vec<String>,
+    /// `[policy.TIER]` tables, by tier.
+    pub tier_policies: BTreeMap<String, Policy>,
+    /// The images, by name.
+    pub images: BTreeMap<String, Image>,
+}
+
+/// One image of a family.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// Its name (the `[images.NAME]` key); it is tagged `NAME:latest`.
+    pub name: String,
+    /// Its tier.
+    pub tier: String,
+    /// The build context folder (the family root joined with `context`).
+    pub context: PathBuf,
+    /// The Dockerfile (or Containerfile).
+    pub dockerfile: PathBuf,
+    /// Extra tags as written in `tags` (see [`Family::tags`]).
+    pub tags: Vec<String>,
+    /// Build args: the family's, overridden by the image's.
+    pub build_args: BTreeMap<String, String>,
+    /// The stage to build, if not the last.
+    pub target: Option<String>,
+    /// The platform to build for, as written.
+    pub platform: Option<String>,
+    /// The policy: the image's own fields over its tier's `[policy.TIER]`.
+    pub policy: Policy,
+    /// Where `[images.NAME]` is in `strata.toml` (its key).
+    pub entry: Span,
+    /// The parsed Dockerfile.
+    pub parsed: Dockerfile,
+    /// Every image reference of the stages the target needs, in file order.
+    pub references: Vec<Reference>,
+    /// Family images this one needs (FROM ones first, then `--from` ones), unique.
+    pub parents: Vec<String>,
+    /// References to images outside the family (registry images), unique, in order.
+    pub external_bases: Vec<String>,
+    /// What the built image's root filesystem starts from (for the base annotations).
+    pub base: Base,
+    /// Family images that need this one, sorted.
+    pub children: Vec<String>,
+}
+
+/// What an image's final stage is ultimately built FROM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// `FROM scratch`.
+    Scratch,
+    /// A family image, by name.
+    Family(String),
+    /// An image outside the family, as referenced (expanded).
+    External(String),
+}
+
+impl Family {
+    /// Reads `DIR/strata.toml`, parses every image's Dockerfile and infers parents.
+    pub fn load(dir: &Path) -> Result<Family, FamilyError> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| FamilyError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let source = Source {
+            path,
+            text: Arc::from(text),
+        };
+        let manifest: Manifest = toml::from_str(&source.text).map_err(|e| {
+            let at = e.span().unwrap_or(0..0);
+            manifest_error(&source, &at, e.message().trim())
+        })?;
+        Loader {
+            root: dir,
+            source: &source,
+        }
+        .family(manifest)
+    }
+
+    /// The image called `name`, or [`FamilyError::UnknownImage`].
+    pub fn image(&self, name: &str) -> Result<&Image, FamilyError> {
+        self.images
+            .get(name)
+            .ok_or_else(|| FamilyError::UnknownImage {
+                name: name.to_owned(),
+                family: self.name.clone(),
+                known: self.images.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// The position of `tier` in the tier order (0 = lowest), if it is a tier.
+    pub fn tier_rank(&self, tier: &str) -> Option<usize> {
+        self.tiers.iter().position(|t| t == tier)
+    }
+
+    /// The family image a reference written in a Dockerfile names, if any: `NAME`,
+    /// `NAME:TAG` or `REGISTRY/NAME[:TAG]`. Digest references pin an exact image, so they
+    /// are never family images.
+    pub fn image_for_reference(&self, reference: &str) -> Option<&str> {
+        if reference.contains('@') {
+            return None;
+        }
+        let slash = reference.rfind('/').map_or(0, |i| i + 1);
+        let repository = match reference[slash..].rfind(':') {
+            Some(colon) => &reference[..slash + colon],
+            None => reference,
+        };
+        let name = match (&self.registry, repository.rsplit_once('/')) {
+            (Some(registry), Some((prefix, name))) if prefix == registry.trim_end_matches('/') => {
+                name
+            }
+            (_, Some(_)) => return None,
+            (_, None) => repository,
+        };
+        self.images.get_key_value(name).map(|(k, _)| k.as_str())
+    }
+
+    /// The tags a build of `image` gets: `NAME:latest`, `NAME:VERSION` when the family
+    /// has a version, then its extra `tags` (a bare tag is `NAME:TAG`).
+    pub fn tags(&self, image: &Image) -> Vec<String> {
+        let mut tags = vec![format!("{}:latest", image.name)];
+        tags.extend(self.version.iter().map(|v| format!("{}:{v}", image.name)));
+        for tag in &image.tags {
+            let full = if tag.contains([':', '/']) {
+                tag.clone()
+            } else {
+                format!("{}:{tag}", image.name)
+            };
+            if !tags.contains(&full) {
+                tags.push(full);
+            }
+        }
+        tags
+    }
+
+    /// `names` and every image they need, transitively.
+    pub fn ancestors<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        self.closure(names, |image| &image.parents)
+    }
+
+    /// `names` and every image that needs them, transitively.
+    pub fn descendants<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        self.closure(names, |image| &image.children)
+    }
+
+    fn closure<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        next: impl Fn(&Image) -> &Vec<String>,
+    ) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&str> = names.into_iter().collect();
+        while let Some(name) = todo.pop() {
+            if let Some(image) = self.images.get(name) {
+                if seen.insert(name.to_owned()) {
+                    todo.extend(next(image).iter().map(String::as_str));
+                }
+            }
+        }
+        seen
+    }
+
+    /// `path` relative to the family root when it is inside, for display.
+    pub fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// An error at byte range `at` of `strata.toml`.
+fn manifest_error(source: &Source, at: &Range<usize>, message: impl Into<String>) -> FamilyError {
+    let span = source.span_at(at.start, at.len());
+    FamilyError::Manifest(Box::new(source.error(span, message)))
+}
+
+/// Docker's rule for a repository path component, so that `NAME:latest` is a valid tag.
+fn valid_image_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.starts_with(alnum)
+        && name.ends_with(alnum)
+        && name
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '.' | '_' | '-'))
+        && !name.contains("..")
+}
+
+/// The hint for an unknown tier name.
+fn tiers_hint(tiers: &[String]) -> String {
+    format!(
+        "the tiers are {}; declare others with tiers = [...]",
+        tiers.join(" < ")
+    )
+}
+
+/// The state of one [`Family::load`].
+struct Loader<'a> {
+    root: &'a Path,
+    source: &'a Source,
+}
+
+impl Loader<'_> {
+    fn error(&self, at: &Range<usize>, message: impl Into<String>) -> FamilyError {
+        manifest_error(self.source, at, message)
+    }
+
+    fn family(&self, manifest: Manifest) -> Result<Family, FamilyError> {
+        let tiers = self.tiers(&manifest)?;
+        let mut tier_policies = BTreeMap::new();
+        for (tier, policy) in manifest.policy {
+            if !tiers.contains(tier.get_ref()) {
+                return Err(self
+                    .error(
+                        &tier.span(),
+                        format!("unknown tier {:?} in [policy.{tier}]", tier.get_ref()),
+                    )
+                    .hint(tiers_hint(&tiers)));
+            }
+            tier_policies.insert(tier.into_inner(), Policy::from(policy));
+        }
+        let family_args: BTreeMap<String, String> = manifest
+            .family
+            .build_args
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let mut images = BTreeMap::new();
+        for (key, entry) in manifest.images {
+            let image = self.image(&key, entry, &tiers, &tier_policies, &family_args)?;
+            images.insert(key.into_inner(), image);
+        }
+
+        let mut family = Family {
+            root: self.root.to_owned(),
+            manifest: self.source.clone(),
+            name: manifest.family.name,
+            version: manifest.family.version,
+            registry: manifest.family.registry,
+            tiers,
+            tier_policies,
+            images,
+        };
+        link(&mut family);
+        check_tiers(&family)?;
+        check_cycles(&family)?;
+        Ok(family)
+    }
+
+    /// One `[images.NAME]` entry: checked, its Dockerfile parsed, its references found
+    /// (parents are sorted out once every image is known).
+    fn image(
+        &self,
+        key: &toml::Spanned<String>,
+        entry: toml::Spanned<manifest::ImageSection>,
+        tiers: &[String],
+        tier_policies: &BTreeMap<String, Policy>,
+        family_args: &BTreeMap<String, String>,
+    ) -> Result<Image, FamilyError> {
+        let entry_span = entry.span();
+        let entry = entry.into_inner();
+        let name = key.get_ref().clone();
+        if !valid_image_name(&name) {
+            return Err(self
+                .error(&key.span(), format!("invalid image name {name:?}"))
+                .hint("image names use lowercase letters, digits and . _ - (as docker repository names do)"));
+        }
+        let tier = entry.tier.get_ref().clone();
+        if !tiers.contains(&tier) {
+            return Err(self
+                .error(
+                    &entry.tier.span(),
+                    format!("unknown tier {tier:?} for image {name}"),
+                )
+                .hint(tiers_hint(tiers)));
+        }
+        let (context, dockerfile) = self.locate(&name, &entry, &entry_span)?;
+        let parsed = crate::dockerfile::parse_file(&dockerfile)
+            .map_err(|e| FamilyError::Dockerfile(Box::new(e)))?;
+        let target = match &entry.target {
+            Some(t) => Some(
+                parsed
+                    .stage_by_name(t.get_ref())
+                    .map(|s| s.index)
+                    .ok_or_else(|| {
+                        self.error(
+                            &t.span(),
+                            format!("no stage {:?} in {}", t.get_ref(), dockerfile.display()),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let mut build_args = family_args.clone();
+        build_args.extend(
+            entry
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0.clone())),
+        );
+        let (references, root_base) = infer::references(&parsed, &build_args, target)?;
+        let policy = entry
+            .policy()
+            .or(tier_policies.get(&tier).unwrap_or(&Policy::default()));
+        Ok(Image {
+            name,
+            tier,
+            context,
+            dockerfile,
+            tags: entry.tags,
+            build_args,
+            target: entry.target.map(toml::Spanned::into_inner),
+            platform: entry.platform,
+            policy,
+            entry: self.source.span_at(key.span().start, key.span().len()),
+            parsed,
+            references,
+            parents: Vec::new(),
+            external_bases: Vec::new(),
+            base: match root_base {
+                RootBase::Scratch => Base::Scratch,
+                RootBase::Image(reference) => Base::External(reference),
+            },
+            children: Vec::new(),
+        })
+    }
+
+    /// The tier order: declared, or the default.
+    fn tiers(&self, manifest: &Manifest) -> Result<Vec<String>, FamilyError> {
+        let Some(declared) = &manifest.tiers else {
+            return Ok(DEFAULT_TIERS.map(str::to_owned).to_vec());
+        };
+        if declared.get_ref().0.is_empty() {
+            return Err(self.error(&declared.span(), "the tier list is empty"));
+        }
+        let mut tiers: Vec<String> = Vec::new();
+        for tier in &declared.get_ref().0 {
+            if tier.get_ref().trim().is_empty() {
+                return Err(self.error(&tier.span(), "a tier name cannot be empty"));
+            }
+            if tiers.contains(tier.get_ref()) {
+                return Err(self.error(
+                    &tier.span(),
+                    format!("tier {:?} is listed twice", tier.get_ref()),
+                ));
+            }
+            tiers.push(tier.get_ref().clone());
+        }
+        Ok(tiers)
+    }
+
+    /// The context folder and Dockerfile of an image entry; both must exist.
+    fn locate(
+        &self,
+        name: &str,
+        entry: &manifest::ImageSection,
+        entry_span: &Range<usize>,
+    ) -> Result<(PathBuf, PathBuf), FamilyError> {
+        let (context, context_span) = match &entry.context {
+            Some(c) => (self.root.join(c.get_ref()), c.span()),
+            None => (self.root.join(name), entry_span.clone()),
+        };
+        if !context.is_dir() {
+            return Err(self
+                .error(
+                    &context_span,
+                    format!(
+                        "context folder {} of image {name} does not exist",
+                        context.display()
+                    ),
+                )
+                .hint("set context = \"path/to/folder\" (relative to strata.toml)"));
+        }
+        let dockerfile = match &entry.dockerfile {
+            Some(d) => {
+                let path = context.join(d.get_ref());
+                if !path.is_file() {
+                    return Err(self.error(
+                        &d.span(),
+                        format!(
+                            "Dockerfile {} of image {name} does not exist",
+                            path.display()
+                        ),
+                    ));
+                }
+                path
+            }
+            None => ["Dockerfile", "Containerfile"]
+                .iter()
+                .map(|f| context.join(f))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    self.error(
+                        entry_span,
+                        format!("no Dockerfile or Containerfile in {}", context.display()),
+                    )
+                    .hint("add one, or set dockerfile = \"NAME\" (relative to the context)")
+                })?,
+        };
+        Ok((context, dockerfile))
+    }
+}
+
+impl FamilyError {
+    /// The same error with a hint, for located errors (others are returned unchanged).
+    #[must_use]
+    fn hint(self, hint: impl Into<String>) -> Self {
+        match self {
+            FamilyError::Manifest(e) => FamilyError::Manifest(Box::new(e.with_hint(hint))),
+            FamilyError::Dockerfile(e) => FamilyError::Dockerfile(Box::new(e.with_hint(hint))),
+            other => other,
+        }
+    }
+}
+
+/// Sorts every image's references into family parents and external bases, and fills in
+/// children and the family base.
+fn link(family: &mut Family) {
+    let mut edges = Vec::new();
+    let mut updates = Vec::new();
+    for image in family.images.values() {
+        let mut from = Vec::new();
+        let mut others = Vec::new();
+        let mut external = Vec::new();
+        for reference in &image.references {
+            match family.image_for_reference(&reference.name) {
+                Some(parent) => {
+                    let list = if reference.kind == RefKind::From {
+                        &mut from
+                    } else {
+                        &mut others
+                    };
+                    list.push(parent.to_owned());
+                }
+                None => external.push(reference.name.clone()),
+            }
+        }
+        let mut parents: Vec<String> = Vec::new();
+        for parent in from.into_iter().chain(others) {
+            if !parents.contains(&parent) {
+                edges.push((parent.clone(), image.name.clone()));
+                parents.push(parent);
+            }
+        }
+        let mut unique: Vec<String> = Vec::new();
+        for name in external {
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        let base = match &image.base {
+            Base::External(reference) => match family.image_for_reference(reference) {
+                Some(parent) => Base::Family(parent.to_owned()),
+                None => Base::External(reference.clone()),
+            },
+            other => other.clone(),
+        };
+        updates.push((image.name.clone(), parents, unique, base));
+    }
+    for (name, parents, external, base) in updates {
+        let image = family.images.get_mut(&name).expect("image just listed");
+        image.parents = parents;
+        image.external_bases = external;
+        image.base = base;
+    }
+    for (parent, child) in edges {
+        if let Some(p) = family.images.get_mut(&parent) {
+            p.children.push(child);
+        }
+    }
+    for image in family.images.values_mut() {
+        image.children.sort();
+    }
+}
+
+/// The first reference of `image` that names family image `parent`.
+fn reference_to<'a>(family: &Family, image: &'a Image, parent: &str) -> &'a Reference {
+    image
+        .references
+        .iter()
+        .find(|r| family.image_for_reference(&r.name) == Some(parent))
+        .expect("every parent comes from a reference")
+}
+
+/// An image may only build on images of its own or a lower tier.
+fn check_tiers(family: &Family) -> Result<(), FamilyError> {
+    for image in family.images.values() {
+        let rank = family.tier_rank(&image.tier);
+        for parent in &image.parents {
+            let parent_tier = &family.images[parent].tier;
+            if family.tier_rank(parent_tier) > rank {
+                let reference = reference_to(family, image, parent);
+                let err = image.parsed.source.error(
+                    reference.span,
+                    format!(
+                        "image {} (tier {}) is built {} {parent}, of the higher tier {parent_tier}",
+                        image.name,
+                        image.tier,
+                        reference.kind.describe(),
+                    ),
+                );
+                return Err(FamilyError::Dockerfile(Box::new(err)).hint(format!(
+                    "tiers are ordered {}: an image builds only on images of its own or a lower tier",
+                    family.tiers.join(" < ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a cycle of parents, naming the chain at the reference that closes it.
+fn check_cycles(family: &Family) -> Result<(), FamilyError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    fn visit<'a>(
+        family: &'a Family,
+        name: &'a str,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Result<(), FamilyError> {
+        match marks.get(name) {
+            Some(Mark::Done) => return Ok(()),
+            Some(Mark::Active) => unreachable!("callers check active parents"),
+            None => {}
+        }
+        marks.insert(name, Mark::Active);
+        stack.push(name);
+        let image = &family.images[name];
+        for parent in &image.parents {
+            if marks.get(parent.as_str()) == Some(&Mark::Active) {
+                let start = stack.iter().position(|n| n == parent).unwrap_or(0);
+                let mut chain: Vec<&str> = stack[start..].to_vec();
+                chain.push(parent);
+                let reference = reference_to(family, image, parent);
+                let err = image.parsed.source.error(
+                    reference.span,
+                    format!(
+                        "cycle between family images: {} (each built from the next)",
+                        chain.join(" -> ")
+                    ),
+                );
+                return Err(FamilyError::Dockerfile(Box::new(err)));
+            }
+            visit(family, parent, marks, stack)?;
+        }
+        stack.pop();
+        marks.insert(name, Mark::Done);
+        Ok(())
+    }
+    let mut marks = BTreeMap::new();
+    for name in family.images.keys() {
+        visit(family, name, &mut marks, &mut Vec::new())?;
+    }
+    Ok(())
+}
