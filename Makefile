@@ -33,8 +33,13 @@ deps-test:
 demo: deps-demo build
 	cp /bin/busybox examples/hello/busybox
 	$(STRATA) build -t hello:latest examples/hello
-	$(STRATA) images
 	$(STRATA) run hello:latest
+	cp /bin/busybox examples/family/base/busybox
+	$(STRATA) build examples/family
+	$(STRATA) graph examples/family
+	$(STRATA) images
+	$(STRATA) run shop:latest
+	$(STRATA) run billing:latest
 
 # Conformance cases run in parallel test threads; each uses its own temp store and
 # buildah image names.

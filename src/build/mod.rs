@@ -11,6 +11,7 @@
 pub mod args;
 pub mod context;
 pub mod copy;
+pub mod family;
 pub mod mounts;
 mod stage;
 

@@ -10,9 +10,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::build::family::{build_family, FamilyOptions};
 use crate::build::{self, mounts, BuildError, BuildOptions};
 use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
+use crate::family::{self, Family, Plan};
 use crate::image::archive::{self, ArchiveFormat};
 use crate::image::Store;
 use crate::layer::Compression;
@@ -39,6 +41,10 @@ enum Commands {
     Build(BuildArgs),
     /// List the tagged images of the store.
     Images,
+    /// Draw a family's tree with tiers and stale images.
+    Graph(GraphArgs),
+    /// Print a family's build waves (for CI matrices).
+    Plan(PlanArgs),
     /// Run a command in an image (the same sandbox as RUN).
     Run(RunArgs),
     /// Write an image as a docker-archive or oci-archive file.
@@ -104,9 +110,59 @@ struct BuildArgs {
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
-    /// The build context directory.
-    #[arg(value_name = "CONTEXT")]
+    /// Family: build only these images and what they need (repeatable).
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    only: Vec<String>,
+    /// Family: with --only, also build every image below them.
+    #[arg(long)]
+    with_descendants: bool,
+    /// Family: images built at once [default: the number of cores].
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// A build context with a Dockerfile, or a family folder with a strata.toml.
+    #[arg(value_name = "DIR", default_value = ".")]
     context: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct GraphArgs {
+    /// The family folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
+    format: GraphFormat,
+}
+
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// The family folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Output format (JSON only).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
+    format: PlanFormat,
+    /// Plan only the images affected by files changed since this git ref.
+    #[arg(long, value_name = "GITREF")]
+    changed_since: Option<String>,
+    /// Plan only these images and what they need.
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    only: Vec<String>,
+    /// With --only, also every image below them.
+    #[arg(long)]
+    with_descendants: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Tree,
+    Dot,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -237,6 +293,37 @@ fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Commands::Build(args) => cmd_build(&store, args),
         Commands::Images => cmd_images(&store),
+        Commands::Graph(args) => {
+            let family = load_family(&args.dir)?;
+            let stale = build::family::staleness(&store, &family);
+            let text = match args.format {
+                GraphFormat::Tree => family::render::tree(&family, &stale),
+                GraphFormat::Dot => family::render::dot(&family, &stale),
+                GraphFormat::Json => family::render::json(&family, &stale),
+            };
+            print!("{}", text.trim_end());
+            println!();
+            Ok(0)
+        }
+        Commands::Plan(args) => {
+            let PlanFormat::Json = args.format;
+            let family = load_family(&args.dir)?;
+            let (plan, changed) = match &args.changed_since {
+                Some(gitref) => {
+                    let changed = family::changed_since(&family, gitref).map_err(family_error)?;
+                    (Plan::of(&family, &changed), changed)
+                }
+                None => (
+                    Plan::new(&family, &args.only, args.with_descendants).map_err(family_error)?,
+                    Default::default(),
+                ),
+            };
+            println!(
+                "{}",
+                family::render::plan_json(&family, &plan, &changed).trim_end()
+            );
+            Ok(0)
+        }
         Commands::Run(args) => cmd_run(&store, args),
         Commands::Export(args) => {
             let image = store.image(&args.image)?;
@@ -349,8 +436,8 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         no_cache_filter: args.no_cache_filter,
         secrets,
         ssh,
-        context: args.context,
-        dockerfile: args.file,
+        context: args.context.clone(),
+        dockerfile: args.file.clone(),
         tags: args.tags,
         build_args,
         target: args.target,
@@ -362,10 +449,57 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         pinned: BTreeMap::new(),
     };
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
+    if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
+        let family = load_family(&args.context)?;
+        let plan = Plan::new(&family, &args.only, args.with_descendants).map_err(family_error)?;
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let shared = std::sync::Mutex::new(progress);
+        let result = build_family(
+            store,
+            &family,
+            &plan,
+            &FamilyOptions { jobs, common: opts },
+            &|image, event| {
+                if let Ok(mut p) = shared.lock() {
+                    p.event(image, &event);
+                }
+            },
+        );
+        let progress = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        progress.finish();
+        for (name, built) in result? {
+            println!("{name} {}", built.descriptor.digest);
+        }
+        return Ok(0);
+    }
+    if !args.only.is_empty() || args.with_descendants {
+        return Err(BuildError::Usage(format!(
+            "--only and --with-descendants need a family: no {} in {}",
+            family::MANIFEST,
+            args.context.display()
+        )));
+    }
     let result = build::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish();
     println!("{}", result?.descriptor.digest);
     Ok(0)
+}
+
+/// Loads the family in `dir`, its errors rendered like Dockerfile errors.
+fn load_family(dir: &std::path::Path) -> Result<Family, BuildError> {
+    Family::load(dir).map_err(family_error)
+}
+
+/// A family error as a build error, keeping file and line for the rich rendering.
+fn family_error(error: family::FamilyError) -> BuildError {
+    match error {
+        family::FamilyError::Manifest(located) | family::FamilyError::Dockerfile(located) => {
+            BuildError::Dockerfile(located)
+        }
+        other => BuildError::Usage(other.to_string()),
+    }
 }
 
 fn cmd_images(store: &Store) -> CliResult {

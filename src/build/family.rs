@@ -1,0 +1,215 @@
+//! Building a family: a [`Plan`]'s waves in order, the images of a wave in parallel (up to
+//! `jobs` at once), each FROM the exact manifest its family parents just produced.
+//!
+//! Also decides which images are stale, for `strata graph`: never built, built on a parent
+//! that has been rebuilt since, or with files in its context changed after its build.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use crate::digest::Digest;
+use crate::family::render::Stale;
+use crate::family::{Family, Plan};
+use crate::image::Store;
+
+use super::{build, BuildError, BuildOptions, BuildResult, Event};
+
+/// What a family build does beyond what every image's build shares.
+#[derive(Clone, Debug)]
+pub struct FamilyOptions {
+    /// How many images build at once.
+    pub jobs: usize,
+    /// Options shared by every image (network, compression, cache flags, secrets, and
+    /// `--build-arg`s that override the family's); context, Dockerfile, tags, target and
+    /// pins are set per image.
+    pub common: BuildOptions,
+}
+
+/// Builds the images of `plan` into `store`. `events` receives every image's events with
+/// the image's name; it is called from several threads.
+pub fn build_family(
+    store: &Store,
+    family: &Family,
+    plan: &Plan,
+    opts: &FamilyOptions,
+    events: &(dyn Fn(&str, Event<'_>) + Sync),
+) -> Result<BTreeMap<String, BuildResult>, BuildError> {
+    let built: Mutex<BTreeMap<String, BuildResult>> = Mutex::new(BTreeMap::new());
+    for wave in &plan.waves {
+        let queue = Mutex::new(wave.iter());
+        let failure: Mutex<Option<BuildError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..opts.jobs.max(1).min(wave.len()) {
+                scope.spawn(|| loop {
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let Some(name) = queue.lock().ok().and_then(|mut q| q.next()) else {
+                        return;
+                    };
+                    let result = build_one(store, family, name, opts, &built, events);
+                    match result {
+                        Ok(result) => {
+                            if let Ok(mut done) = built.lock() {
+                                done.insert(name.clone(), result);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = failure.lock() {
+                                slot.get_or_insert(e);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = failure.into_inner().ok().flatten() {
+            return Err(e);
+        }
+    }
+    Ok(built.into_inner().unwrap_or_default())
+}
+
+/// Builds one image of the family, pinned to its parents' fresh manifests.
+fn build_one(
+    store: &Store,
+    family: &Family,
+    name: &str,
+    opts: &FamilyOptions,
+    built: &Mutex<BTreeMap<String, BuildResult>>,
+    events: &(dyn Fn(&str, Event<'_>) + Sync),
+) -> Result<BuildResult, BuildError> {
+    let image = family
+        .images
+        .get(name)
+        .ok_or_else(|| BuildError::Usage(format!("no image {name:?} in family {}", family.name)))?;
+    let mut pinned = BTreeMap::new();
+    for parent in &image.parents {
+        let digest = match built
+            .lock()
+            .ok()
+            .and_then(|b| b.get(parent).map(|r| r.descriptor.digest.clone()))
+        {
+            Some(digest) => digest,
+            // Not part of this plan (`--only`, `--changed-since`): its current tag.
+            None => store.image(&format!("{parent}:latest"))?.digest,
+        };
+        for reference in references_to(family, parent) {
+            pinned.insert(reference, digest.clone());
+        }
+    }
+    let mut build_args = image.build_args.clone();
+    build_args.extend(opts.common.build_args.clone());
+    let image_opts = BuildOptions {
+        context: image.context.clone(),
+        dockerfile: Some(image.dockerfile.clone()),
+        tags: family.tags(image),
+        build_args,
+        target: image.target.clone(),
+        pinned,
+        ..opts.common.clone()
+    };
+    build(store, &image_opts, &mut |event| events(name, event))
+}
+
+/// The ways a Dockerfile of the family may write a reference to `parent`.
+fn references_to(family: &Family, parent: &str) -> Vec<String> {
+    let mut names = vec![parent.to_owned()];
+    if let Some(registry) = &family.registry {
+        names.push(format!("{}/{parent}", registry.trim_end_matches('/')));
+    }
+    let mut tags: Vec<String> = family
+        .images
+        .get(parent)
+        .map(|image| family.tags(image))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| t.split_once(':').map(|(_, tag)| tag.to_owned()))
+        .collect();
+    tags.dedup();
+    let mut all = Vec::new();
+    for name in &names {
+        all.push(name.clone());
+        all.extend(tags.iter().map(|tag| format!("{name}:{tag}")));
+    }
+    all
+}
+
+/// Why each image of the family is stale (absent: fresh): never built, its parent was
+/// rebuilt after it (the base digest it recorded is not the parent's current one), or a
+/// file of its context or its Dockerfile changed after it was tagged.
+pub fn staleness(store: &Store, family: &Family) -> Stale {
+    let tags = store.tags().unwrap_or_default();
+    let current = |name: &str| -> Option<(Digest, Option<String>)> {
+        tags.iter()
+            .find(|t| t.name == format!("{name}:latest"))
+            .map(|t| (t.descriptor.digest.clone(), t.created.clone()))
+    };
+    let mut stale = Stale::new();
+    for (name, image) in &family.images {
+        let Some((digest, created)) = current(name) else {
+            stale.insert(name.clone(), "never built".into());
+            continue;
+        };
+        let base_digest = store.image_by_digest(&digest).ok().and_then(|i| {
+            i.manifest
+                .annotations
+                .get("org.opencontainers.image.base.digest")
+                .cloned()
+        });
+        let parent_moved = image.parents.iter().find(|p| {
+            let Some((parent_digest, _)) = current(p) else {
+                return true;
+            };
+            image.parents.first() == Some(*p)
+                && base_digest.as_deref() != Some(parent_digest.as_str())
+        });
+        if let Some(parent) = parent_moved {
+            stale.insert(name.clone(), format!("parent {parent} rebuilt"));
+            continue;
+        }
+        let built_at = created
+            .and_then(|c| {
+                time::OffsetDateTime::parse(&c, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(SystemTime::from);
+        if let Some(path) =
+            built_at.and_then(|at| newer_file(&image.context, &image.dockerfile, at))
+        {
+            stale.insert(
+                name.clone(),
+                format!("{} changed", family.display_path(&path)),
+            );
+        }
+    }
+    // Below a stale image everything is stale too.
+    for name in family.images.keys() {
+        if stale.contains_key(name) {
+            continue;
+        }
+        if let Some(parent) = family
+            .ancestors([name.as_str()])
+            .into_iter()
+            .find(|a| a != name && stale.contains_key(a))
+        {
+            stale.insert(name.clone(), format!("parent {parent} is stale"));
+        }
+    }
+    stale
+}
+
+/// The first file of `context` (or `dockerfile`) modified after `at`.
+fn newer_file(context: &Path, dockerfile: &Path, at: SystemTime) -> Option<std::path::PathBuf> {
+    let modified = |p: &Path| p.symlink_metadata().and_then(|m| m.modified()).ok();
+    if modified(dockerfile).is_some_and(|m| m > at) {
+        return Some(dockerfile.to_owned());
+    }
+    walkdir::WalkDir::new(context)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && modified(e.path()).is_some_and(|m| m > at))
+        .map(|e| e.into_path())
+}
