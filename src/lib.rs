@@ -23,4 +23,5 @@ pub mod dockerfile;
 pub mod fsroot;
 pub mod image;
 pub mod layer;
+pub mod registry;
 pub mod sandbox;
