@@ -330,8 +330,7 @@ impl Client {
             Err(e) => e,
         };
         // rustls' error type is not part of ureq's stable API: recognise it by its text.
-        let certificate_problem =
-            matches!(&err, ureq::Error::Rustls(e) if e.to_string().contains("certificate"));
+        let certificate_problem = describe(&err).to_lowercase().contains("certificate");
         if plain_allowed && !certificate_problem {
             let http = format!("http://{host}");
             if self.ping(&http).is_ok() {
@@ -362,7 +361,15 @@ impl Client {
         loop {
             match self.inner.agent.get(format!("{base}/v2/")).call() {
                 Ok(response) if retryable_status(response.status().as_u16()) => {}
-                Ok(_) => return Ok(()),
+                // Any other answer of a registry: 200, or 401 asking for credentials.
+                // (An HTTPS server asked in plain HTTP answers 400.)
+                Ok(response) if matches!(response.status().as_u16(), 200 | 401) => return Ok(()),
+                Ok(response) => {
+                    return Err(ureq::Error::BadUri(format!(
+                        "{base}/v2/ answered HTTP {}: not a registry",
+                        response.status().as_u16()
+                    )))
+                }
                 Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     return Err(ureq::Error::Io(e))
                 }
