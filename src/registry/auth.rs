@@ -174,7 +174,7 @@ fn run_helper_program(program: &str, host: &str) -> Result<Option<Credentials>, 
         program: program.to_owned(),
         reason,
     };
-    let mut child = Command::new(&program)
+    let mut child = Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
