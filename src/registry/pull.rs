@@ -1,0 +1,335 @@
+//! Pull: manifest (and index, resolved to one platform), then config and layers streamed
+//! into the store's temp files while hashed, verified, and committed. The manifest bytes
+//! are stored as the registry sent them, so the image keeps its registry digest; the
+//! store reads Docker schema-2 manifests as it reads OCI ones (same fields), so no
+//! conversion is needed.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use crate::digest::{Digest, HashingWriter};
+use crate::image::{Descriptor, Manifest, Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+
+use super::transport::{Auth, Request};
+use super::{BlobOutcome, Client, Direction, Platform, Reference, RegistryError};
+
+/// Docker schema-2 image manifest.
+pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker schema-2 manifest list (the multi-platform index).
+pub const DOCKER_LIST_MEDIA_TYPE: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The largest manifest or index accepted (the distribution spec's recommended limit).
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// What a pull did.
+#[derive(Clone, Debug)]
+pub struct Pulled {
+    /// Digest of the image manifest (for an index: of the chosen platform's manifest).
+    pub digest: Digest,
+    /// Its descriptor in the store (media type as the registry sent it).
+    pub descriptor: Descriptor,
+    /// The `NAME:TAG` tagged in the store; `None` for a digest-only reference.
+    pub name: Option<String>,
+    /// Blobs downloaded.
+    pub downloaded: usize,
+    /// Blobs the store already had.
+    pub skipped: usize,
+}
+
+impl Client {
+    /// Pulls `reference` into `store` and tags it there under
+    /// [`Reference::store_name`]. From an index, takes the manifest for `platform`
+    /// (default: this host's). Blobs already in the store are not downloaded. On error
+    /// nothing is tagged; blobs already committed stay (they are valid content).
+    pub fn pull(
+        &self,
+        store: &Store,
+        reference: &Reference,
+        platform: Option<&Platform>,
+    ) -> Result<Pulled, RegistryError> {
+        let host = reference.api_host();
+        let repo = &reference.repository;
+        let (mut bytes, mut media_type) = self.get_manifest(
+            reference,
+            &reference.manifest_ref(),
+            reference.digest.as_ref(),
+        )?;
+        if media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE {
+            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = choose_platform(reference, &bytes, &wanted)?;
+            (bytes, media_type) = self.get_manifest(reference, chosen.as_str(), Some(&chosen))?;
+        }
+        if media_type != MANIFEST_MEDIA_TYPE && media_type != DOCKER_MANIFEST_MEDIA_TYPE {
+            return Err(RegistryError::UnsupportedManifest {
+                reference: reference.to_string(),
+                media_type,
+            });
+        }
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                url: format!("{host}/v2/{repo}/manifests/{}", reference.manifest_ref()),
+                reason: format!("bad manifest: {e}"),
+            })?;
+        let (mut downloaded, mut skipped) = (0, 0);
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            if store.blob_path(&blob.digest).is_file() {
+                skipped += 1;
+                self.progress
+                    .blob_finished(&blob.digest, BlobOutcome::Skipped);
+                continue;
+            }
+            self.download_blob(store, reference, blob)?;
+            downloaded += 1;
+        }
+        let descriptor = store.put_blob(&media_type, &bytes)?;
+        let name = reference.store_name();
+        if let Some(name) = &name {
+            store.tag(name, &descriptor)?;
+        }
+        Ok(Pulled {
+            digest: descriptor.digest.clone(),
+            descriptor,
+            name,
+            downloaded,
+            skipped,
+        })
+    }
+
+    /// `GET /v2/<repo>/manifests/<reference>`: the bytes and their media type, checked
+    /// against `expected` when given.
+    fn get_manifest(
+        &self,
+        reference: &Reference,
+        manifest_ref: &str,
+        expected: Option<&Digest>,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let host = reference.api_host();
+        let target = format!("/v2/{}/manifests/{manifest_ref}", reference.repository);
+        let accept = [
+            MANIFEST_MEDIA_TYPE,
+            INDEX_MEDIA_TYPE,
+            DOCKER_MANIFEST_MEDIA_TYPE,
+            DOCKER_LIST_MEDIA_TYPE,
+        ]
+        .join(", ");
+        let mut response = self.send(
+            Request::new("GET", host, target.clone(), pull_auth(reference))
+                .header("accept", accept),
+        )?;
+        if !response.status().is_success() {
+            return Err(self.status_error("GET", host, &target, response));
+        }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_MANIFEST)
+            .read_to_vec()
+            .map_err(|e| RegistryError::Protocol {
+                url: target.clone(),
+                reason: format!("reading the manifest: {e}"),
+            })?;
+        let actual = Digest::of(&bytes);
+        if let Some(expected) = expected {
+            if actual != *expected {
+                return Err(RegistryError::DigestMismatch {
+                    url: target,
+                    expected: expected.clone(),
+                    actual,
+                    size: bytes.len() as u64,
+                });
+            }
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                url: target.clone(),
+                reason: format!("manifest is not JSON: {e}"),
+            })?;
+        let media_type = json
+            .get("mediaType")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .or(content_type.filter(|t| t != "application/json"))
+            .unwrap_or_else(|| {
+                if json.get("manifests").is_some() {
+                    INDEX_MEDIA_TYPE.into()
+                } else {
+                    MANIFEST_MEDIA_TYPE.into()
+                }
+            });
+        Ok((bytes, media_type))
+    }
+
+    /// Streams one blob into a store temp file while hashing it, checks digest and
+    /// size, and commits it. A download broken in the middle starts again, up to the
+    /// retry count.
+    fn download_blob(
+        &self,
+        store: &Store,
+        reference: &Reference,
+        blob: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        let host = reference.api_host();
+        let target = format!("/v2/{}/blobs/{}", reference.repository, blob.digest);
+        self.progress.blob_started(
+            &reference.repository,
+            &blob.digest,
+            blob.size,
+            Direction::Download,
+        );
+        let mut attempt = 0;
+        loop {
+            let tmp = store.temp_path();
+            let result = self.download_to(host, reference, &target, blob, &tmp);
+            match result {
+                Ok(()) => {
+                    store.commit_blob(&tmp, &blob.digest)?;
+                    self.progress
+                        .blob_finished(&blob.digest, BlobOutcome::Transferred);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    let broken = matches!(e, DownloadError::Broken(_));
+                    if !broken || attempt >= self.options().retries {
+                        return Err(e.into_registry_error(&target));
+                    }
+                    attempt += 1;
+                    let delay = self.backoff(attempt, None);
+                    self.progress
+                        .retrying(&format!("GET {target}"), attempt, delay);
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    fn download_to(
+        &self,
+        host: &str,
+        reference: &Reference,
+        target: &str,
+        blob: &Descriptor,
+        tmp: &std::path::Path,
+    ) -> Result<(), DownloadError> {
+        let mut response = self
+            .send(Request::new(
+                "GET",
+                host,
+                target.to_owned(),
+                pull_auth(reference),
+            ))
+            .map_err(DownloadError::Registry)?;
+        if !response.status().is_success() {
+            return Err(DownloadError::Registry(
+                self.status_error("GET", host, target, response),
+            ));
+        }
+        let io = |source| {
+            DownloadError::Registry(RegistryError::Io {
+                path: tmp.to_owned(),
+                source,
+            })
+        };
+        let file = File::create_new(tmp).map_err(io)?;
+        let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let mut body = response
+            .body_mut()
+            .with_config()
+            .limit(blob.size.saturating_add(1))
+            .reader();
+        let mut buf = vec![0; 1 << 16];
+        let mut done = 0u64;
+        loop {
+            let n = match std::io::Read::read(&mut body, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DownloadError::Broken(e)),
+            };
+            writer.write_all(&buf[..n]).map_err(io)?;
+            done += n as u64;
+            self.progress.blob_progress(&blob.digest, done);
+        }
+        let (buffered, actual, size) = writer.finish();
+        buffered
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .sync_all()
+            .map_err(io)?;
+        if actual != blob.digest || size != blob.size {
+            return Err(DownloadError::Registry(RegistryError::DigestMismatch {
+                url: target.to_owned(),
+                expected: blob.digest.clone(),
+                actual,
+                size,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// A download failure: `Broken` ones (the connection died in the body) are retried.
+enum DownloadError {
+    Broken(std::io::Error),
+    Registry(RegistryError),
+}
+
+impl DownloadError {
+    fn into_registry_error(self, target: &str) -> RegistryError {
+        match self {
+            DownloadError::Broken(e) => RegistryError::Transport {
+                method: "GET".into(),
+                url: target.into(),
+                message: format!("download broken: {e}"),
+            },
+            DownloadError::Registry(e) => e,
+        }
+    }
+}
+
+/// The pull scope of `reference`'s repository.
+fn pull_auth(reference: &Reference) -> Auth {
+    Auth::Registry(format!("repository:{}:pull", reference.repository))
+}
+
+/// The digest of the manifest for `wanted` in the index `bytes`.
+fn choose_platform(
+    reference: &Reference,
+    bytes: &[u8],
+    wanted: &Platform,
+) -> Result<Digest, RegistryError> {
+    let index: crate::image::Index =
+        serde_json::from_slice(bytes).map_err(|e| RegistryError::Protocol {
+            url: reference.to_string(),
+            reason: format!("bad index: {e}"),
+        })?;
+    let found = index
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref().is_some_and(|p| wanted.matches(p)));
+    match found {
+        Some(descriptor) => Ok(descriptor.digest.clone()),
+        None => Err(RegistryError::NoPlatform {
+            reference: reference.to_string(),
+            platform: wanted.to_string(),
+            available: index
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref())
+                .map(|p| {
+                    let field = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+                    match p.get("variant").and_then(|v| v.as_str()) {
+                        Some(v) => format!("{}/{}/{v}", field("os"), field("architecture")),
+                        None => format!("{}/{}", field("os"), field("architecture")),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}

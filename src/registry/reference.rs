@@ -1,0 +1,261 @@
+//! Registry references (`host[:port]/repo[:tag][@digest]`) and platforms (`os/arch[/variant]`).
+//!
+//! Names are checked with the store's grammar ([`ImageName`]), so whatever can be pulled
+//! can be tagged in the store under the same name. A reference must name its registry
+//! host: strata adds no default registry. `docker.io/x` means `docker.io/library/x`, and
+//! docker.io's API lives at `registry-1.docker.io`, as docker does it.
+
+use std::fmt;
+
+use crate::digest::Digest;
+use crate::image::ImageName;
+
+use super::RegistryError;
+
+/// The registry host docker.io's API is served from.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// A parsed `host[:port]/repo[:tag][@digest]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// `host[:port]` as written (`docker.io` stays `docker.io`).
+    pub registry: String,
+    /// The repository path inside the registry (`team/app`; `library/x` on docker.io).
+    pub repository: String,
+    /// The tag, when one was written.
+    pub tag: Option<String>,
+    /// The manifest digest, when one was written.
+    pub digest: Option<Digest>,
+}
+
+impl Reference {
+    /// Parses `host[:port]/repo[:tag][@digest]`. The host is required: the first path
+    /// component must contain a `.` or a `:`, or be `localhost`.
+    pub fn parse(reference: &str) -> Result<Reference, RegistryError> {
+        let bad = |reason: String| RegistryError::BadReference {
+            reference: reference.to_owned(),
+            reason,
+        };
+        let (name, digest) = match reference.split_once('@') {
+            Some((name, digest)) => (
+                name,
+                Some(digest.parse::<Digest>().map_err(|e| bad(e.to_string()))?),
+            ),
+            None => (reference, None),
+        };
+        let image = ImageName::parse(name).map_err(|e| bad(e.reason))?;
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let tag = name[last_slash..].contains(':').then_some(image.tag);
+        let Some((registry, repository)) = image.repository.split_once('/') else {
+            return Err(bad(
+                "no registry host: write host[:port]/repository[:tag]".into()
+            ));
+        };
+        if !(registry.contains(['.', ':']) || registry == "localhost") {
+            return Err(bad(format!(
+                "{registry:?} is not a registry host (it has no '.' or ':' and is not localhost)"
+            )));
+        }
+        let repository = if registry == "docker.io" && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository.to_owned()
+        };
+        Ok(Reference {
+            registry: registry.to_owned(),
+            repository,
+            tag,
+            digest,
+        })
+    }
+
+    /// What goes after `/manifests/`: the digest when there is one, else the tag
+    /// (`latest` when none was written).
+    pub fn manifest_ref(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".into(),
+        }
+    }
+
+    /// The host (and port) requests go to: the registry, except docker.io's API host.
+    pub fn api_host(&self) -> &str {
+        api_host(&self.registry)
+    }
+
+    /// The `NAME:TAG` a pull tags in the store: `registry/repository:tag` (`latest` when
+    /// no tag was written). `None` for a digest-only reference, which names no tag.
+    pub fn store_name(&self) -> Option<String> {
+        match (&self.tag, &self.digest) {
+            (None, Some(_)) => None,
+            (tag, _) => Some(format!(
+                "{}/{}:{}",
+                self.registry,
+                self.repository,
+                tag.as_deref().unwrap_or("latest")
+            )),
+        }
+    }
+}
+
+/// The host requests for `registry` go to (docker.io's API host for `docker.io`).
+pub(crate) fn api_host(registry: &str) -> &str {
+    if registry == "docker.io" || registry == "index.docker.io" {
+        DOCKER_HUB_API
+    } else {
+        registry
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A platform as in image indexes: `os/architecture[/variant]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// `amd64`, `arm64`, ...
+    pub architecture: String,
+    /// `v7`, `v8`, ... when the architecture has variants.
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The platform of this host (what a build runs on).
+    pub fn host() -> Platform {
+        let (os, architecture, variant) = crate::build::args::host_platform();
+        Platform {
+            os: os.into(),
+            architecture: architecture.into(),
+            variant: variant.map(Into::into),
+        }
+    }
+
+    /// Parses `os/arch[/variant]` (`--platform linux/arm64`).
+    pub fn parse(platform: &str) -> Result<Platform, RegistryError> {
+        let parts: Vec<&str> = platform.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: (*os).into(),
+                architecture: (*arch).into(),
+                variant: parts.get(2).filter(|v| !v.is_empty()).map(|v| (*v).into()),
+            }),
+            _ => Err(RegistryError::BadPlatform(platform.into())),
+        }
+    }
+
+    /// Whether an index entry's `platform` object describes this platform. A variant
+    /// missing on either side matches, except that the default variants (`v8` for arm64)
+    /// count as written.
+    pub fn matches(&self, platform: &serde_json::Value) -> bool {
+        let field = |name: &str| platform.get(name).and_then(|v| v.as_str());
+        if field("os") != Some(self.os.as_str())
+            || field("architecture") != Some(self.architecture.as_str())
+        {
+            return false;
+        }
+        let default_variant = |v: Option<&str>| match (self.architecture.as_str(), v) {
+            ("arm64", None) => Some("v8".to_owned()),
+            (_, v) => v.map(str::to_owned),
+        };
+        match (
+            default_variant(self.variant.as_deref()),
+            default_variant(field("variant")),
+        ) {
+            (Some(want), Some(have)) => want == have,
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn parses_host_port_repo_tag_and_digest() {
+        let r = Reference::parse("127.0.0.1:5000/team/app:1.2").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("127.0.0.1:5000", "team/app")
+        );
+        assert_eq!(r.tag.as_deref(), Some("1.2"));
+        assert_eq!(r.manifest_ref(), "1.2");
+        assert_eq!(
+            r.store_name().as_deref(),
+            Some("127.0.0.1:5000/team/app:1.2")
+        );
+
+        let r = Reference::parse(&format!("localhost:5000/app@{DIGEST}")).unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.manifest_ref(), DIGEST);
+        assert_eq!(r.store_name(), None);
+        assert_eq!(r.to_string(), format!("localhost:5000/app@{DIGEST}"));
+
+        let r = Reference::parse("registry.example.com/app").unwrap();
+        assert_eq!(r.manifest_ref(), "latest");
+        assert_eq!(
+            r.store_name().as_deref(),
+            Some("registry.example.com/app:latest")
+        );
+    }
+
+    #[test]
+    fn docker_hub_names_are_expanded() {
+        let r = Reference::parse("docker.io/busybox:1").unwrap();
+        assert_eq!(r.repository, "library/busybox");
+        assert_eq!(r.api_host(), "registry-1.docker.io");
+        let r = Reference::parse("docker.io/library/busybox").unwrap();
+        assert_eq!(r.repository, "library/busybox");
+    }
+
+    #[test]
+    fn refuses_names_without_a_host_and_bad_digests() {
+        for bad in [
+            "busybox",
+            "team/app:1",
+            "127.0.0.1:5000/app@sha256:00",
+            "a.b/App",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn platforms_match_index_entries() {
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        assert!(arm64.matches(&serde_json::json!({"os": "linux", "architecture": "arm64"})));
+        assert!(arm64.matches(
+            &serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"})
+        ));
+        let v7 = Platform::parse("linux/arm/v7").unwrap();
+        assert!(!v7
+            .matches(&serde_json::json!({"os": "linux", "architecture": "arm", "variant": "v6"})));
+        assert!(!arm64.matches(&serde_json::json!({"os": "linux", "architecture": "amd64"})));
+        assert!(Platform::parse("linux").is_err());
+    }
+}
