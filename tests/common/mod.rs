@@ -730,7 +730,9 @@ pub fn open_decompressed(path: &Path) -> Option<Box<dyn Read>> {
     if magic[..n].starts_with(GZIP_MAGIC) {
         Some(Box::new(flate2::read::MultiGzDecoder::new(file)))
     } else if magic[..n].starts_with(ZSTD_MAGIC) {
-        Some(Box::new(zstd::stream::read::Decoder::with_buffer(file).unwrap()))
+        Some(Box::new(
+            zstd::stream::read::Decoder::with_buffer(file).unwrap(),
+        ))
     } else {
         None
     }
