@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::build::{self, BuildError, BuildOptions, Event};
+use crate::build::{self, mounts, BuildError, BuildOptions, Event};
+use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
 use crate::image::archive::{self, ArchiveFormat};
 use crate::image::Store;
@@ -40,6 +41,15 @@ enum Commands {
     Export(ExportArgs),
     /// Print an image's config (or manifest) as JSON.
     Inspect(InspectArgs),
+    /// Remove what no tag needs (unreferenced blobs, snapshots, temp files); print what was freed.
+    Prune {
+        /// Also empty the `RUN --mount=type=cache` directories.
+        #[arg(long)]
+        cache_mounts: bool,
+        /// Also drop the step cache, so only what tags need is kept.
+        #[arg(long)]
+        all: bool,
+    },
     /// Give an image another tag.
     Tag {
         /// Existing `NAME[:TAG]`.
@@ -69,6 +79,21 @@ struct BuildArgs {
     /// Compression of new layers.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     compression: CompressionArg,
+    /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VAR`.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
+    /// Forward an SSH agent to `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK) or `ID=SOCKET`.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
+    /// Run every step, ignoring the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Run every step of these stages, ignoring the cache (repeatable).
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    no_cache_filter: Vec<String>,
+    /// Say for every step why it was or was not taken from the cache.
+    #[arg(long)]
+    explain: bool,
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
@@ -173,6 +198,12 @@ fn dispatch(cli: Cli) -> CliResult {
         sandbox::enter_private_mount_namespace()?;
     }
     let store = Store::open(&store_root)?;
+    // Builds and runs keep `prune` from removing what they use.
+    let _in_use = if needs_mounts {
+        Some(store.in_use()?)
+    } else {
+        None
+    };
     match cli.command {
         Commands::Build(args) => cmd_build(&store, args),
         Commands::Images => cmd_images(&store),
@@ -196,6 +227,30 @@ fn dispatch(cli: Cli) -> CliResult {
             println!("{}", json.map_err(|e| BuildError::Usage(e.to_string()))?);
             Ok(0)
         }
+        Commands::Prune { cache_mounts, all } => {
+            let cache = StepCache::open(store.root()).map_err(build::io_err(store.root()))?;
+            if all {
+                cache.clear().map_err(build::io_err(store.root()))?;
+            }
+            let report = store.prune(&cache.layers())?;
+            let caches = if cache_mounts {
+                mounts::prune_caches(&store).map_err(build::io_err(store.root()))?
+            } else {
+                0
+            };
+            println!(
+                "removed {} blobs and {} snapshots; freed {}{}",
+                report.blobs,
+                report.snapshots,
+                human_size(report.bytes),
+                if cache_mounts {
+                    format!(" (+{} of cache mounts)", human_size(caches))
+                } else {
+                    String::new()
+                }
+            );
+            Ok(0)
+        }
         Commands::Tag { source, target } => {
             let image = store.image(&source)?;
             let descriptor = store
@@ -215,15 +270,17 @@ fn dispatch(cli: Cli) -> CliResult {
 fn report(error: &BuildError) {
     let mut stderr = std::io::stderr().lock();
     if let BuildError::Dockerfile(located) = error {
-        let theme = if std::io::stderr().is_terminal() {
+        let mut theme = if std::io::stderr().is_terminal() {
             miette::GraphicalTheme::unicode()
         } else {
             miette::GraphicalTheme::unicode_nocolor()
         };
+        // `error: file:line:col: message`, as compilers print it.
+        theme.characters.error = "error:".into();
         let mut out = String::new();
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
         if handler.render_report(&mut out, located.as_ref()).is_ok() {
-            let _ = writeln!(stderr, "error: {error}\n{out}");
+            let _ = write!(stderr, "{out}");
             return;
         }
     }
@@ -247,7 +304,21 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             },
         };
     }
+    let mut secrets = BTreeMap::new();
+    for flag in &args.secrets {
+        let (id, source) = mounts::parse_secret_flag(flag).map_err(BuildError::Usage)?;
+        secrets.insert(id, source);
+    }
+    let mut ssh = BTreeMap::new();
+    for flag in &args.ssh {
+        let (id, socket) = mounts::parse_ssh_flag(flag).map_err(BuildError::Usage)?;
+        ssh.insert(id, socket);
+    }
     let opts = BuildOptions {
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter,
+        secrets,
+        ssh,
         context: args.context,
         dockerfile: args.file,
         tags: args.tags,
@@ -258,8 +329,10 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             CompressionArg::Gzip => Compression::Gzip,
             CompressionArg::Zstd => Compression::Zstd,
         },
+        pinned: BTreeMap::new(),
     };
     let quiet = args.quiet;
+    let explain = args.explain;
     let mut stderr = std::io::stderr();
     let mut on_event = |event: Event<'_>| match event {
         Event::Step {
@@ -269,6 +342,16 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             text,
         } if !quiet => {
             let _ = writeln!(stderr, "[{stage} {number}/{total}] {text}");
+        }
+        Event::Cached { stage, number } if !quiet => {
+            let _ = writeln!(stderr, "[{stage} {number}] CACHED");
+        }
+        Event::Miss {
+            stage,
+            number,
+            reason,
+        } if explain && !quiet => {
+            let _ = writeln!(stderr, "[{stage} {number}] not cached: {reason}");
         }
         Event::Output {
             stage,

@@ -67,6 +67,12 @@ impl Root {
         self.resolve(rel, OFlags::PATH | OFlags::DIRECTORY)
     }
 
+    /// An `O_PATH` handle of `rel`, whatever its type (symlinks followed, confined to the
+    /// root): `/proc/self/fd/N` of it names the resolved host path.
+    pub fn open_path(&self, rel: &Path) -> io::Result<OwnedFd> {
+        self.resolve(rel, OFlags::PATH)
+    }
+
     /// Opens the file at `rel` for reading (symlinks followed, confined to the root).
     pub fn open_file(&self, rel: &Path) -> io::Result<File> {
         Ok(File::from(self.resolve(rel, OFlags::RDONLY)?))

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! dockerfile  text -> typed instructions with spans; ARG/ENV expansion; .dockerignore
+//! cache       step cache keys -> the layers they produced
 //! build       Dockerfile + context -> image: per stage, per step
 //! sandbox     one RUN: overlay mount, namespaces, pivot_root, exec, wait
 //! layer       overlay upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer value;
@@ -16,6 +17,7 @@
 //! addresses, and file operations that cannot escape an image's root.
 
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod container;
 pub mod digest;

@@ -14,9 +14,10 @@
 //! [`digest_sources`] hashes for the builder's step cache key. Both walk the sources with
 //! the same private walker, so they agree on what a COPY reads.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use sha2::{Digest as _, Sha256};
 
 use super::copy::CopyError;
+use crate::cache::FileDigests;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;
 use crate::fsroot::Root;
@@ -491,11 +493,17 @@ pub(crate) fn read_xattrs(fd: &impl AsFd) -> io::Result<Vec<(OsString, Vec<u8>)>
 /// permission bits, link target, device number, xattrs and file contents, plus its owner
 /// when owners are kept (`--from`). Modification times are left out, as in BuildKit, so
 /// touching a file does not invalidate the cache.
-pub fn digest_sources(set: &SourceSet) -> Result<Digest, CopyError> {
+pub fn digest_sources(
+    set: &SourceSet,
+    memo: &mut FileDigests,
+) -> Result<(Digest, BTreeMap<String, String>), CopyError> {
     let mut hasher = Hasher {
         sha: Sha256::new(),
-        keep_owner: set.origin.is_some_and(|o| o.keep_owner),
+        keep_owner: set.origin.as_ref().is_some_and(|o| o.keep_owner),
         path: PathBuf::new(),
+        item: String::new(),
+        memo,
+        files: BTreeMap::new(),
     };
     for source in &set.sources {
         hasher.field(b"pattern", source.pattern.as_bytes());
@@ -509,22 +517,30 @@ pub fn digest_sources(set: &SourceSet) -> Result<Digest, CopyError> {
                     let origin = set.origin.as_ref().expect("path items come with an origin");
                     hasher.field(b"item", name.as_bytes());
                     hasher.path = origin.root.path().join(rel);
+                    hasher.item = rel.display().to_string();
                     origin.walk(rel, &mut hasher)?;
                 }
             }
         }
     }
-    Ok(Digest::from_hasher(hasher.sha))
+    let files = std::mem::take(&mut hasher.files);
+    Ok((Digest::from_hasher(hasher.sha), files))
 }
 
-struct Hasher {
+struct Hasher<'m> {
     sha: Sha256,
     keep_owner: bool,
-    /// The item being hashed, for messages.
+    /// The item being hashed (host path), for messages and the memo.
     path: PathBuf,
+    /// The item's path relative to its origin, naming files in `files`.
+    item: String,
+    /// Known content digests of unchanged files.
+    memo: &'m mut FileDigests,
+    /// Content digest of every file seen, by origin-relative path (for `--explain`).
+    files: BTreeMap<String, String>,
 }
 
-impl Hasher {
+impl Hasher<'_> {
     fn field(&mut self, tag: &[u8], value: &[u8]) {
         self.sha.update(tag);
         self.sha.update((value.len() as u64).to_le_bytes());
@@ -557,22 +573,28 @@ impl Hasher {
     }
 }
 
-impl Visitor for Hasher {
+impl Visitor for Hasher<'_> {
     fn visit(&mut self, rel: &Path, st: &Stat, node: Node<'_>) -> Result<(), CopyError> {
         match node {
             Node::Dir(fd) => self.meta(rel, st, Some(fd)),
             Node::File(mut file) => {
                 self.meta(rel, st, Some(&file))?;
-                let mut content = Sha256::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = file.read(&mut buf).map_err(|e| self.io(rel, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    content.update(&buf[..n]);
-                }
-                self.field(b"content", &content.finalize());
+                let host = self.path.join(rel);
+                let digest = self
+                    .memo
+                    .digest(&host, st, || {
+                        let mut content = Sha256::new();
+                        std::io::copy(&mut file, &mut content)?;
+                        Ok(hex::encode(content.finalize()))
+                    })
+                    .map_err(|e| self.io(rel, e))?;
+                self.field(b"content", digest.as_bytes());
+                let name = if rel.as_os_str().is_empty() {
+                    self.item.clone()
+                } else {
+                    Path::new(&self.item).join(rel).display().to_string()
+                };
+                self.files.insert(name, digest);
                 Ok(())
             }
             Node::Symlink(target) => {

@@ -11,11 +11,13 @@
 pub mod args;
 pub mod context;
 pub mod copy;
+pub mod mounts;
 mod stage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::cache::StepCache;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{self, Dockerfile, DockerfileError};
@@ -43,6 +45,17 @@ pub struct BuildOptions {
     pub network: Network,
     /// Compression of new layers.
     pub compression: Compression,
+    /// `--secret` sources by id, for `RUN --mount=type=secret`.
+    pub secrets: BTreeMap<String, mounts::SecretSource>,
+    /// `--ssh` agent sockets by id, for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// Image names that must resolve to one exact manifest (`FROM base` in a family
+    /// builds on the digest its parent's build just produced, whatever the tag says now).
+    pub pinned: BTreeMap<String, Digest>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// `--no-cache-filter`: run every step of these stages.
+    pub no_cache_filter: Vec<String>,
 }
 
 /// A finished build.
@@ -76,6 +89,22 @@ pub enum Event<'a> {
         number: usize,
         /// The line, without its newline.
         line: &'a [u8],
+    },
+    /// The step's result came from the cache.
+    Cached {
+        /// The stage label.
+        stage: &'a str,
+        /// 1-based step number.
+        number: usize,
+    },
+    /// The step is not in the cache and runs; `reason` says why (for `--explain`).
+    Miss {
+        /// The stage label.
+        stage: &'a str,
+        /// 1-based step number.
+        number: usize,
+        /// Why the cache missed.
+        reason: &'a str,
     },
     /// The image was written and tagged.
     Done {
@@ -174,9 +203,10 @@ pub fn build(
     }
 
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
-    let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts);
+    let cache = StepCache::open(store.root()).map_err(io_err(store.root()))?;
+    let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts, cache);
     let built = builder.build_stage(target, events)?;
-    builder.publish(&built)?;
+    builder.publish()?;
     let (descriptor, image) = built.commit(store)?;
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;

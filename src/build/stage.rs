@@ -18,9 +18,11 @@ use crate::sandbox::{self, Network, Overlay, RunSpec};
 
 use super::args::{host_platform, platform_args, ArgScope};
 use super::context::Context;
-use super::context::SourceSet;
+use super::context::{digest_sources, SourceSet};
 use super::copy;
+use super::mounts::{self, MountGuards, MountSource, MountType, Resolver, SecretDir};
 use super::{io_err, BuildError, BuildOptions, Event};
+use crate::cache::{CacheKey, CachedStep, FileDigests, KeyBuilder, StepCache, StepInputs};
 
 /// Docker's default PATH, which BuildKit puts in the config of images built FROM scratch.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -41,6 +43,8 @@ pub struct BuiltStage {
     layers: Vec<StageLayer>,
     config: ImageConfig,
     annotations: BTreeMap<String, String>,
+    /// Cache key of the last step that touched the file system (or of the base).
+    key: CacheKey,
 }
 
 impl BuiltStage {
@@ -62,6 +66,9 @@ impl BuiltStage {
                 ..ImageConfig::default()
             },
             annotations: BTreeMap::new(),
+            key: KeyBuilder::new("scratch")
+                .field("platform", arch.as_bytes())
+                .finish(),
         }
     }
 
@@ -100,10 +107,14 @@ impl BuiltStage {
         // base's own build, not the child's.
         config.extra.clear();
         config.config.extra.clear();
+        let key = KeyBuilder::new("image")
+            .field("digest", image.digest.as_str().as_bytes())
+            .finish();
         Ok(BuiltStage {
             layers,
             config,
             annotations,
+            key,
         })
     }
 
@@ -158,6 +169,23 @@ pub(super) struct StageBuilder<'a> {
     built: HashMap<usize, BuiltStage>,
     building: Vec<usize>,
     pending: RefCell<HashMap<Digest, Pending>>,
+    /// The tmpfs secrets are written to, made on the first RUN that mounts something.
+    secret_dir: RefCell<Option<SecretDir>>,
+    /// The store's step cache.
+    cache: StepCache,
+    /// Content digests of context files, by stat.
+    memo: RefCell<FileDigests>,
+    /// Cache entries of the steps this build ran, written by [`StageBuilder::publish`].
+    records: RefCell<Vec<Probe>>,
+}
+
+/// A layer step's cache lookup: its key, what it ran with, and the cached result if any.
+struct Probe {
+    key: CacheKey,
+    identity: Digest,
+    inputs: StepInputs,
+    hit: Option<Option<StageLayer>>,
+    result: Option<CachedStep>,
 }
 
 /// The evolving state of the stage being built.
@@ -221,6 +249,7 @@ impl<'a> StageBuilder<'a> {
         dockerfile: &'a Dockerfile,
         context: &'a Context,
         opts: &'a BuildOptions,
+        cache: StepCache,
     ) -> Self {
         let mut globals = ArgScope::default();
         for (name, value) in platform_args() {
@@ -234,6 +263,10 @@ impl<'a> StageBuilder<'a> {
             globals,
             built: HashMap::new(),
             pending: RefCell::default(),
+            secret_dir: RefCell::default(),
+            memo: RefCell::new(cache.file_digests()),
+            cache,
+            records: RefCell::default(),
             building: Vec::new(),
         };
         for decl in &dockerfile.global_args {
@@ -333,7 +366,12 @@ impl<'a> StageBuilder<'a> {
 
     /// An image of the store as a stage, or a located error if it is not there.
     fn image_stage(&self, reference: &str, span: Span) -> Result<BuiltStage, BuildError> {
-        match self.store.image(reference) {
+        let found = match self.opts.pinned.get(reference) {
+            // A family parent: exactly the image its build just produced.
+            Some(digest) => self.store.image_by_digest(digest),
+            None => self.store.image(reference),
+        };
+        match found {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
             Err(crate::image::StoreError::UnknownImage(_)) => Err(self
                 .dockerfile
@@ -375,7 +413,7 @@ impl<'a> StageBuilder<'a> {
             }
             Instruction::Copy(c) | Instruction::Add(c) => {
                 let is_add = matches!(instruction.value, Instruction::Add(_));
-                layer = Some(self.copy(state, c, is_add, span, events)?);
+                layer = Some(self.copy(state, c, is_add, span, number, events)?);
             }
             Instruction::Env(pairs) => {
                 // Every value sees the environment from before this instruction, as
@@ -409,24 +447,29 @@ impl<'a> StageBuilder<'a> {
                 created_by = format!("WORKDIR {dir}");
                 if dir != "/" {
                     let user = state.built.config.config.user.clone().unwrap_or_default();
-                    layer = Some(self.mutate_rootfs(state, |root| {
-                        let owner = if user.is_empty() {
-                            (0, 0)
-                        } else {
-                            let u = sandbox::resolve_user(root, &user)
-                                .map_err(|e| self.dockerfile.source.error(span, e))?;
-                            (u.uid, u.gid)
-                        };
-                        root.mkdir_all(
-                            Path::new(&dir),
-                            DirSpec {
-                                mode: 0o755,
-                                uid: owner.0,
-                                gid: owner.1,
-                            },
-                        )
-                        .map_err(io_err(Path::new(&dir)))?;
-                        Ok(())
+                    let text = format!("WORKDIR {dir}");
+                    let probe =
+                        self.probe(state, number, "WORKDIR", text, b"", BTreeMap::new(), events)?;
+                    layer = Some(self.through_cache(state, probe, |state| {
+                        self.mutate_rootfs(state, |root| {
+                            let owner = if user.is_empty() {
+                                (0, 0)
+                            } else {
+                                let u = sandbox::resolve_user(root, &user)
+                                    .map_err(|e| self.dockerfile.source.error(span, e))?;
+                                (u.uid, u.gid)
+                            };
+                            root.mkdir_all(
+                                Path::new(&dir),
+                                DirSpec {
+                                    mode: 0o755,
+                                    uid: owner.0,
+                                    gid: owner.1,
+                                },
+                            )
+                            .map_err(io_err(Path::new(&dir)))?;
+                            Ok(())
+                        })
                     })?);
                 }
             }
@@ -560,8 +603,8 @@ impl<'a> StageBuilder<'a> {
 
     /// Runs a RUN step in the sandbox and turns its changes into a layer.
     fn run(
-        &self,
-        state: &State<'_>,
+        &mut self,
+        state: &mut State<'_>,
         run: &crate::dockerfile::Run,
         span: Span,
         number: usize,
@@ -575,54 +618,296 @@ impl<'a> StageBuilder<'a> {
             }
         }
         let mut network = self.opts.network;
+        let mut requests = Vec::new();
         for flag in &run.flags {
-            match (flag.name.as_str(), flag.value.as_str()) {
+            let value = self.expand(state, &flag.value, flag.span)?;
+            let located = |message: String| {
+                BuildError::from(self.dockerfile.source.error(flag.span, message))
+            };
+            match (flag.name.as_str(), value.as_str()) {
                 ("network", "none") => network = Network::None,
                 ("network", "host") => network = Network::Host,
                 ("network", "default") => {}
+                ("network", other) => {
+                    return Err(located(format!(
+                        "RUN --network={other}: expected default, none or host"
+                    )))
+                }
+                ("mount", value) => {
+                    requests.push((mounts::parse(value).map_err(located)?, flag.span))
+                }
+                // The sandbox never grants more than the default set of capabilities.
+                ("security", "sandbox") => {}
                 (name, value) => {
-                    return Err(self
-                        .dockerfile
-                        .source
-                        .error(flag.span, format!("RUN --{name}={value} is not supported"))
-                        .into())
+                    return Err(located(format!("RUN --{name}={value} is not supported")))
                 }
             }
         }
-        let dirs = StepDirs::new(self.store)?;
-        let spec = RunSpec {
-            lower: state.built.lower_dirs(),
-            upper: dirs.upper.clone(),
-            work: dirs.work.clone(),
-            args,
-            env,
-            cwd: state.workdir(),
-            user: state.built.config.config.user.clone().unwrap_or_default(),
-            network,
-            hostname: "strata".into(),
-            stdin,
-            mounts: Vec::new(),
-        };
-        let label = state.label.clone();
-        let mut on_line = |line: &[u8]| {
-            events(Event::Output {
-                stage: &label,
-                number,
-                line,
-            })
-        };
-        let code = sandbox::run(&spec, sandbox::Output::Lines(&mut on_line))?;
-        if code != 0 {
-            return Err(self
-                .dockerfile
-                .source
-                .error(
-                    span,
-                    format!("RUN failed: the command exited with code {code}"),
-                )
-                .into());
+        // Stages and images that mounts read from are built (or loaded) first; what a
+        // bind mount shows is part of the step's key, what a cache mount holds is not.
+        let mut sources = Vec::new();
+        let mut mount_inputs = KeyBuilder::new("mounts");
+        for (request, flag_span) in &requests {
+            let lower = match &request.from {
+                Some(from) => {
+                    let (lower, key) = self.layers_of(state, from, *flag_span, events)?;
+                    mount_inputs = mount_inputs.field("from", key.0.as_str().as_bytes());
+                    Some(lower)
+                }
+                None if request.kind == MountType::Bind => {
+                    let source = request.source.clone().unwrap_or_else(|| ".".into());
+                    let located = |e: copy::CopyError| {
+                        BuildError::from(self.dockerfile.source.error(*flag_span, e.to_string()))
+                    };
+                    let set = self.context.select(&[source]).map_err(located)?;
+                    let (digest, _) =
+                        digest_sources(&set, &mut self.memo.borrow_mut()).map_err(located)?;
+                    mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
+                    None
+                }
+                None => None,
+            };
+            sources.push(lower);
         }
-        self.finish_layer(dirs).map(Some)
+        let flags: Vec<(&str, String)> = run
+            .flags
+            .iter()
+            .map(|f| Ok((f.name.as_str(), self.expand(state, &f.value, f.span)?)))
+            .collect::<Result<_, BuildError>>()?;
+        let mut text = String::from("RUN");
+        for (name, value) in &flags {
+            text.push_str(&format!(" --{name}={value}"));
+        }
+        text.push(' ');
+        text.push_str(&args.join(" "));
+        let content = mount_inputs
+            .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+            .field("stdin", stdin.as_deref().unwrap_or_default())
+            .finish();
+        let probe = self.probe(
+            state,
+            number,
+            "RUN",
+            text,
+            content.0.as_str().as_bytes(),
+            BTreeMap::new(),
+            events,
+        )?;
+        self.through_cache(state, probe, |state| {
+            let mut guards = MountGuards::default();
+            let mut sandbox_mounts = Vec::new();
+            {
+                let mut secret_dir = self.secret_dir.borrow_mut();
+                if secret_dir.is_none() && !requests.is_empty() {
+                    *secret_dir = Some(SecretDir::new(self.store).map_err(BuildError::Usage)?);
+                }
+                for ((request, flag_span), lower) in requests.iter().zip(sources) {
+                    let Some(secret_dir) = secret_dir.as_mut() else {
+                        break;
+                    };
+                    let mut resolver = Resolver {
+                        store: self.store,
+                        secrets: &self.opts.secrets,
+                        ssh: &self.opts.ssh,
+                        secret_dir,
+                    };
+                    let source = match lower {
+                        Some(lower) => MountSource::Layers(lower),
+                        None => MountSource::Context(self.context.dir()),
+                    };
+                    let resolved = resolver
+                        .resolve(request, source, &mut guards)
+                        .map_err(|e| {
+                            BuildError::from(self.dockerfile.source.error(*flag_span, e))
+                        })?;
+                    sandbox_mounts.extend(resolved.mounts);
+                    env.extend(resolved.env);
+                }
+            }
+            let dirs = StepDirs::new(self.store)?;
+            let spec = RunSpec {
+                lower: state.built.lower_dirs(),
+                upper: dirs.upper.clone(),
+                work: dirs.work.clone(),
+                args,
+                env,
+                cwd: state.workdir(),
+                user: state.built.config.config.user.clone().unwrap_or_default(),
+                network,
+                hostname: "strata".into(),
+                stdin,
+                mounts: sandbox_mounts,
+            };
+            let label = state.label.clone();
+            let mut on_line = |line: &[u8]| {
+                events(Event::Output {
+                    stage: &label,
+                    number,
+                    line,
+                })
+            };
+            let code = sandbox::run(&spec, sandbox::Output::Lines(&mut on_line))?;
+            if code != 0 {
+                return Err(self
+                    .dockerfile
+                    .source
+                    .error(
+                        span,
+                        format!("RUN failed: the command exited with code {code}"),
+                    )
+                    .into());
+            }
+            self.finish_layer(dirs).map(Some)
+        })
+    }
+
+    /// Computes the cache key of a layer step from what it runs with and looks it up.
+    /// `instruction` is the step after expansion, `content` the digest of its sources.
+    #[allow(clippy::too_many_arguments)]
+    fn probe(
+        &self,
+        state: &State<'_>,
+        number: usize,
+        kind: &str,
+        instruction: String,
+        content: &[u8],
+        files: BTreeMap<String, String>,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Probe, BuildError> {
+        let args: BTreeMap<String, String> = state
+            .args
+            .run_env(&self.opts.build_args)
+            .into_iter()
+            .collect();
+        let config = serde_json::to_vec(&state.built.config.config).unwrap_or_default();
+        let key = KeyBuilder::new(kind)
+            .field("parent", state.built.key.0.as_str().as_bytes())
+            .field("instruction", instruction.as_bytes())
+            .field("config", &config)
+            .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+            .field("content", content)
+            .field("compression", self.opts.compression.media_type().as_bytes())
+            .finish();
+        let identity = KeyBuilder::new("identity")
+            .field(
+                "dockerfile",
+                self.dockerfile.source.path.to_string_lossy().as_bytes(),
+            )
+            .field("stage", &state.stage.index.to_le_bytes())
+            .field("step", &number.to_le_bytes())
+            .finish()
+            .0;
+        let inputs = StepInputs {
+            parent: Some(state.built.key.clone()),
+            instruction,
+            args,
+            files,
+        };
+        let use_cache = !self.opts.no_cache
+            && !state.stage.name.as_ref().is_some_and(|n| {
+                self.opts
+                    .no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            });
+        let hit = if use_cache { self.lookup(&key)? } else { None };
+        match &hit {
+            Some(_) => events(Event::Cached {
+                stage: &state.label,
+                number,
+            }),
+            None => {
+                let reason = if !use_cache {
+                    "cache disabled (--no-cache)".to_owned()
+                } else {
+                    match self.cache.last_inputs(&identity) {
+                        Some(old) => inputs.explain(&old),
+                        None => "not built before".to_owned(),
+                    }
+                };
+                events(Event::Miss {
+                    stage: &state.label,
+                    number,
+                    reason: &reason,
+                });
+            }
+        }
+        Ok(Probe {
+            key,
+            identity,
+            inputs,
+            hit,
+            result: None,
+        })
+    }
+
+    /// The cached result of `key`, if its layer is still in the store.
+    fn lookup(&self, key: &CacheKey) -> Result<Option<Option<StageLayer>>, BuildError> {
+        let Some(step) = self.cache.get(key) else {
+            return Ok(None);
+        };
+        let Some((descriptor, diff_id)) = step.layer else {
+            return Ok(Some(None));
+        };
+        if !self.store.blob_path(&descriptor.digest).is_file() {
+            return Ok(None);
+        }
+        let snapshot = self.store.snapshot(&descriptor, &diff_id)?;
+        Ok(Some(Some(StageLayer {
+            descriptor,
+            diff_id,
+            snapshot,
+        })))
+    }
+
+    /// Runs `exec` unless the probe hit, records the result for the cache, and moves the
+    /// stage's key forward.
+    fn through_cache(
+        &self,
+        state: &mut State<'_>,
+        mut probe: Probe,
+        exec: impl FnOnce(&State<'_>) -> Result<Option<StageLayer>, BuildError>,
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let layer = match probe.hit.take() {
+            Some(layer) => layer,
+            None => {
+                let layer = exec(state)?;
+                probe.result = Some(CachedStep {
+                    layer: layer
+                        .as_ref()
+                        .map(|l| (l.descriptor.clone(), l.diff_id.clone())),
+                });
+                layer
+            }
+        };
+        state.built.key = probe.key.clone();
+        if probe.result.is_some() {
+            self.records.borrow_mut().push(probe);
+        }
+        Ok(layer)
+    }
+
+    /// The layers (overlay lower dirs) of `from`, a stage of this Dockerfile or an image,
+    /// with its cache key.
+    fn layers_of(
+        &mut self,
+        state: &State<'_>,
+        from: &str,
+        span: Span,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(Vec<PathBuf>, CacheKey), BuildError> {
+        let built = match self.stage_named(from, usize::MAX) {
+            Some(index) if index == state.stage.index => {
+                return Err(self
+                    .dockerfile
+                    .source
+                    .error(span, format!("--from={from} refers to its own stage"))
+                    .into())
+            }
+            Some(index) => self.build_stage(index, events)?,
+            None => self.image_stage(from, span)?,
+        };
+        Ok((built.lower_dirs(), built.key))
     }
 
     /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
@@ -683,26 +968,39 @@ impl<'a> StageBuilder<'a> {
         })
     }
 
-    /// Moves the new layers of `built` into the store: blobs into `blobs/`, upper dirs
-    /// into `snapshots/`. Layers of stages the result does not use are dropped.
-    pub(super) fn publish(&self, built: &BuiltStage) -> Result<(), BuildError> {
-        let mut pending = self.pending.borrow_mut();
-        for layer in &built.layers {
-            if let Some(p) = pending.remove(&layer.descriptor.digest) {
-                self.store.commit_blob(&p.blob, &p.layer.digest)?;
-                self.store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
-            }
+    /// Moves the layers this build made into the store (blobs into `blobs/`, upper dirs
+    /// into `snapshots/`) and records its cache entries. Called once the build succeeded.
+    pub(super) fn publish(&self) -> Result<(), BuildError> {
+        // Every stage's layers go in (not only the target's): the cache entries of
+        // intermediate stages point at them.
+        for (digest, p) in self.pending.borrow_mut().drain() {
+            self.store.commit_blob(&p.blob, &digest)?;
+            self.store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
         }
+        let cache_dir = self.store.root().join("cache");
+        for probe in self.records.borrow_mut().drain(..) {
+            if let Some(result) = &probe.result {
+                self.cache
+                    .put(&probe.key, result)
+                    .map_err(io_err(&cache_dir))?;
+            }
+            self.cache
+                .record_inputs(&probe.identity, &probe.inputs)
+                .map_err(io_err(&cache_dir))?;
+        }
+        self.memo.borrow().save().map_err(io_err(&cache_dir))?;
         Ok(())
     }
 
     /// COPY and ADD.
+    #[allow(clippy::too_many_arguments)]
     fn copy(
         &mut self,
-        state: &State<'_>,
+        state: &mut State<'_>,
         c: &crate::dockerfile::Copy,
         is_add: bool,
         span: Span,
+        number: usize,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Option<StageLayer>, BuildError> {
         let escape = self.dockerfile.escape;
@@ -759,50 +1057,93 @@ impl<'a> StageBuilder<'a> {
             .iter()
             .map(|s| expand(s))
             .collect::<Result<_, _>>()?;
+        let docs: Vec<(String, Vec<u8>)> = c
+            .heredocs
+            .iter()
+            .map(|doc| {
+                let body = if doc.expand {
+                    expand(&doc.content)?
+                } else {
+                    doc.content.clone()
+                };
+                Ok((doc.name.clone(), body.into_bytes()))
+            })
+            .collect::<Result<_, BuildError>>()?;
 
-        self.mutate_rootfs(state, |root| {
-            let owner = match &chown {
-                None => None,
-                Some(spec) => Some(resolve_chown(root, spec).map_err(|e| source.error(span, e))?),
-            };
-            let opts = copy::CopyOptions {
-                chown: owner,
-                chmod,
-                unpack_archives: is_add,
-            };
-            let dest = Path::new(&dest);
-            let fail = |e: copy::CopyError| BuildError::from(source.error(span, e.to_string()));
-            if !c.heredocs.is_empty() {
-                let docs = c
-                    .heredocs
-                    .iter()
-                    .map(|doc| {
-                        let body = if doc.expand {
-                            expand(&doc.content)?
-                        } else {
-                            doc.content.clone()
-                        };
-                        Ok((doc.name.clone(), body.into_bytes()))
-                    })
-                    .collect::<Result<_, BuildError>>()?;
-                copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
-            } else if let Some(stage) = &from_stage {
-                let dirs = StepDirs::new(self.store)?;
-                let overlay =
-                    Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
-                let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
-                let place = format!(
-                    "stage or image {:?}",
-                    from_name.as_deref().unwrap_or_default()
-                );
-                let set =
-                    SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place).map_err(fail)?;
-                copy::copy(&set, root, dest, &opts).map_err(fail)?;
-            } else {
+        // The key covers what is copied: the content of context sources, or the key of
+        // the stage or image they come from, or the heredoc bodies.
+        let fail = |e: copy::CopyError| BuildError::from(source.error(span, e.to_string()));
+        let (content, files) = match (&from_stage, docs.is_empty()) {
+            (_, false) => (
+                KeyBuilder::new("heredocs")
+                    .field("docs", &serde_json::to_vec(&docs).unwrap_or_default())
+                    .finish()
+                    .0,
+                BTreeMap::new(),
+            ),
+            (Some(stage), true) => (stage.key.0.clone(), BTreeMap::new()),
+            (None, true) => {
                 let set = self.context.select(&sources).map_err(fail)?;
-                copy::copy(&set, root, dest, &opts).map_err(fail)?;
+                digest_sources(&set, &mut self.memo.borrow_mut()).map_err(fail)?
             }
-            Ok(())
+        };
+        let keyword = if is_add { "ADD" } else { "COPY" };
+        let text = format!(
+            "{keyword} {}{}{}{} {dest}",
+            from_name
+                .as_deref()
+                .map(|f| format!("--from={f} "))
+                .unwrap_or_default(),
+            chown
+                .as_deref()
+                .map(|o| format!("--chown={o} "))
+                .unwrap_or_default(),
+            chmod.map(|m| format!("--chmod={m:o} ")).unwrap_or_default(),
+            sources.join(" ")
+        );
+        let probe = self.probe(
+            state,
+            number,
+            keyword,
+            text,
+            content.as_str().as_bytes(),
+            files,
+            events,
+        )?;
+        self.through_cache(state, probe, |state| {
+            self.mutate_rootfs(state, |root| {
+                let owner = match &chown {
+                    None => None,
+                    Some(spec) => {
+                        Some(resolve_chown(root, spec).map_err(|e| source.error(span, e))?)
+                    }
+                };
+                let opts = copy::CopyOptions {
+                    chown: owner,
+                    chmod,
+                    unpack_archives: is_add,
+                };
+                let dest = Path::new(&dest);
+                if !docs.is_empty() {
+                    copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
+                } else if let Some(stage) = &from_stage {
+                    let dirs = StepDirs::new(self.store)?;
+                    let overlay =
+                        Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+                    let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
+                    let place = format!(
+                        "stage or image {:?}",
+                        from_name.as_deref().unwrap_or_default()
+                    );
+                    let set = SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place)
+                        .map_err(fail)?;
+                    copy::copy(&set, root, dest, &opts).map_err(fail)?;
+                } else {
+                    let set = self.context.select(&sources).map_err(fail)?;
+                    copy::copy(&set, root, dest, &opts).map_err(fail)?;
+                }
+                Ok(())
+            })
         })
     }
 }

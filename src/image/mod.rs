@@ -9,7 +9,7 @@ pub mod store;
 
 pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};
 pub use reference::{BadName, ImageName};
-pub use store::{Store, StoreError, TagEntry};
+pub use store::{PruneReport, Store, StoreError, TagEntry};
 
 use serde::{Deserialize, Serialize};
 

@@ -100,6 +100,40 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_
     }
 }
 
+/// What [`Store::prune`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Snapshot dirs removed.
+    pub snapshots: usize,
+    /// Bytes freed (file sizes), blobs, snapshots and temp files together.
+    pub bytes: u64,
+}
+
+/// Bytes of the regular files at or below `path`.
+fn tree_size(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Removes a file or a whole directory tree (snapshots hold read-only dirs and devices).
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().unwrap_or_default();
+    let dir = rustix::fs::open(
+        parent,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )?;
+    crate::fsroot::remove_at(&dir, name)
+}
+
 /// One tag of `strata images`.
 #[derive(Clone, Debug)]
 pub struct TagEntry {
@@ -438,10 +472,85 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the store as in use until the returned lock is dropped: builds and runs hold
+    /// it (shared) so that [`Store::prune`], which takes it exclusively, never removes a
+    /// blob or snapshot a running build is about to tag or has mounted.
+    pub fn in_use(&self) -> Result<File, StoreError> {
+        self.lock_as("gc.lock", rustix::fs::FlockOperation::LockShared)
+    }
+
+    /// Removes what no tag needs: unreferenced blobs, snapshots of layers no tagged
+    /// image has, and leftovers in `tmp/`; `keep` names further layers (blob and diff_id)
+    /// to keep, such as those of the step cache. Waits for running builds to finish first.
+    pub fn prune(&self, keep: &[(Descriptor, Digest)]) -> Result<PruneReport, StoreError> {
+        let _exclusive = self.lock_as("gc.lock", rustix::fs::FlockOperation::LockExclusive)?;
+        let mut keep_blobs = std::collections::HashSet::new();
+        let mut keep_snapshots = std::collections::HashSet::new();
+        for tag in self.tags()? {
+            let image = self.image_by_digest(&tag.descriptor.digest)?;
+            keep_blobs.insert(image.digest.hex().to_owned());
+            keep_blobs.insert(image.manifest.config.digest.hex().to_owned());
+            keep_blobs.extend(
+                image
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|l| l.digest.hex().to_owned()),
+            );
+            keep_snapshots.extend(
+                image
+                    .config
+                    .rootfs
+                    .diff_ids
+                    .iter()
+                    .map(|d| d.hex().to_owned()),
+            );
+        }
+        for (layer, diff_id) in keep {
+            keep_blobs.insert(layer.digest.hex().to_owned());
+            keep_snapshots.insert(diff_id.hex().to_owned());
+        }
+        let mut report = PruneReport::default();
+        let mounted = mount_points();
+        for (dir, keep, count) in [
+            ("blobs/sha256", &keep_blobs, &mut report.blobs),
+            ("snapshots", &keep_snapshots, &mut report.snapshots),
+        ] {
+            let dir = self.root.join(dir);
+            for entry in fs_err::read_dir(&dir).map_err(|e| io_error(&dir)(e))? {
+                let path = entry.map_err(|e| io_error(&dir)(e))?.path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if keep.contains(name) || mounted.iter().any(|m| m.starts_with(&path)) {
+                    continue;
+                }
+                report.bytes += tree_size(&path);
+                *count += 1;
+                remove_tree(&path).map_err(io_error(&path))?;
+            }
+        }
+        let tmp = self.root.join("tmp");
+        for entry in fs_err::read_dir(&tmp).map_err(|e| io_error(&tmp)(e))? {
+            let path = entry.map_err(|e| io_error(&tmp)(e))?.path();
+            if !mounted.iter().any(|m| m.starts_with(&path)) {
+                report.bytes += tree_size(&path);
+                remove_tree(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(report)
+    }
+
     /// Takes the exclusive lock `locks/<name>`, held until the returned file is dropped.
     /// `flock` locks belong to the open file, so threads of one process exclude each other
     /// too.
     fn lock(&self, name: &str) -> Result<File, StoreError> {
+        self.lock_as(name, rustix::fs::FlockOperation::LockExclusive)
+    }
+
+    /// Takes `locks/<name>` with `op` (shared or exclusive), waiting for it.
+    fn lock_as(&self, name: &str, op: rustix::fs::FlockOperation) -> Result<File, StoreError> {
         let path = self.root.join("locks").join(name);
         let file = OpenOptions::new()
             .create(true)
@@ -450,7 +559,7 @@ impl Store {
             .open(&path)
             .map_err(io_error(&path))?;
         loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+            match rustix::fs::flock(&file, op) {
                 Ok(()) => return Ok(file),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(io_error(&path)(e.into())),

@@ -1,0 +1,297 @@
+//! The step cache: content-addressed keys for build steps, and what each key produced.
+//!
+//! A step's [`CacheKey`] is the digest of the previous layer step's key, the instruction
+//! after expansion, the container config and ARG values it runs with, and for COPY/ADD the
+//! content of its sources (names, modes, ownership, bytes). Equal keys mean equal layers,
+//! so a hit reuses the layer without running anything.
+//!
+//! Everything lives in the store's `cache/` dir, one small JSON file per entry written
+//! atomically (temp file + rename), so concurrent builds never see a half-written entry:
+//! - `cache/steps/<key>`: the layer a key produced ([`CachedStep`]);
+//! - `cache/inputs/<identity>`: what a step of a given Dockerfile last ran with
+//!   ([`StepInputs`]), so `--explain` can say why it missed;
+//! - `cache/files.json`: content digests of context files by (path, size, mtime, ctime,
+//!   inode) ([`FileDigests`]), so unchanged files are never read twice.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::image::Descriptor;
+
+/// The cache key of a build step.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CacheKey(pub Digest);
+
+/// Accumulates the inputs of a step into a [`CacheKey`]. Every field is tagged and
+/// length-prefixed, so different inputs can never hash alike by concatenation.
+pub struct KeyBuilder(Sha256);
+
+impl KeyBuilder {
+    /// Starts a key of the given kind (`"scratch"`, `"image"`, `"RUN"`, ...).
+    pub fn new(kind: &str) -> KeyBuilder {
+        KeyBuilder(Sha256::new()).field("kind", kind.as_bytes())
+    }
+
+    /// Adds one named input.
+    #[must_use]
+    pub fn field(mut self, name: &str, value: &[u8]) -> KeyBuilder {
+        for part in [name.as_bytes(), value] {
+            self.0.update((part.len() as u64).to_le_bytes());
+            self.0.update(part);
+        }
+        self
+    }
+
+    /// The finished key.
+    pub fn finish(self) -> CacheKey {
+        CacheKey(Digest::from_hasher(self.0))
+    }
+}
+
+/// What a cached step produced: its layer, or none (a WORKDIR whose dir existed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedStep {
+    /// The layer blob's descriptor and its diff_id.
+    pub layer: Option<(Descriptor, Digest)>,
+}
+
+/// The inputs a step last ran with, for explaining a cache miss.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInputs {
+    /// The key of the step before it (or of the base).
+    pub parent: Option<CacheKey>,
+    /// The instruction after expansion.
+    pub instruction: String,
+    /// ARG values in scope.
+    pub args: BTreeMap<String, String>,
+    /// Digest of every source file, by path (COPY/ADD).
+    pub files: BTreeMap<String, String>,
+}
+
+impl StepInputs {
+    /// Why `self` (the new inputs) missed where `old` had been built: the first difference
+    /// a person would look for.
+    pub fn explain(&self, old: &StepInputs) -> String {
+        if self.instruction != old.instruction {
+            return format!("instruction changed (was: {})", old.instruction);
+        }
+        for (name, value) in &self.args {
+            match old.args.get(name) {
+                Some(v) if v == value => {}
+                Some(_) => return format!("build arg {name} changed"),
+                None => return format!("build arg {name} added"),
+            }
+        }
+        if let Some(name) = old.args.keys().find(|k| !self.args.contains_key(*k)) {
+            return format!("build arg {name} removed");
+        }
+        let mut changes = Vec::new();
+        for (path, digest) in &self.files {
+            match old.files.get(path) {
+                Some(d) if d == digest => {}
+                Some(_) => changes.push(format!("file {path} changed")),
+                None => changes.push(format!("file {path} added")),
+            }
+        }
+        changes.extend(
+            old.files
+                .keys()
+                .filter(|p| !self.files.contains_key(*p))
+                .map(|p| format!("file {p} removed")),
+        );
+        if !changes.is_empty() {
+            let more = if changes.len() > 3 {
+                format!(" and {} more", changes.len() - 3)
+            } else {
+                String::new()
+            };
+            changes.truncate(3);
+            return format!("{}{more}", changes.join(", "));
+        }
+        if self.parent != old.parent {
+            return "parent rebuilt".into();
+        }
+        "file metadata or context changed".into()
+    }
+}
+
+/// The step cache of one store.
+#[derive(Clone, Debug)]
+pub struct StepCache {
+    dir: PathBuf,
+}
+
+impl StepCache {
+    /// The cache in `store_root/cache`, created if missing.
+    pub fn open(store_root: &Path) -> std::io::Result<StepCache> {
+        let dir = store_root.join("cache");
+        for sub in ["steps", "inputs"] {
+            fs_err::create_dir_all(dir.join(sub))?;
+        }
+        Ok(StepCache { dir })
+    }
+
+    /// The entry of `key`, if any.
+    pub fn get(&self, key: &CacheKey) -> Option<CachedStep> {
+        read_json(&self.dir.join("steps").join(key.0.hex()))
+    }
+
+    /// Records what `key` produced.
+    pub fn put(&self, key: &CacheKey, step: &CachedStep) -> std::io::Result<()> {
+        write_json(&self.dir.join("steps").join(key.0.hex()), step)
+    }
+
+    /// What the step called `identity` last ran with.
+    pub fn last_inputs(&self, identity: &Digest) -> Option<StepInputs> {
+        read_json(&self.dir.join("inputs").join(identity.hex()))
+    }
+
+    /// Remembers what the step called `identity` ran with.
+    pub fn record_inputs(&self, identity: &Digest, inputs: &StepInputs) -> std::io::Result<()> {
+        write_json(&self.dir.join("inputs").join(identity.hex()), inputs)
+    }
+
+    /// Every cached layer, for `prune` (which keeps the blobs they name).
+    pub fn layers(&self) -> Vec<(Descriptor, Digest)> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("steps")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| read_json::<CachedStep>(&e.path()))
+            .filter_map(|s| s.layer)
+            .collect()
+    }
+
+    /// Removes every entry (`prune --all`).
+    pub fn clear(&self) -> std::io::Result<()> {
+        for sub in ["steps", "inputs"] {
+            let dir = self.dir.join(sub);
+            fs_err::remove_dir_all(&dir)?;
+            fs_err::create_dir_all(&dir)?;
+        }
+        let _ = std::fs::remove_file(self.dir.join("files.json"));
+        Ok(())
+    }
+
+    /// The file-digest memo of this store.
+    pub fn file_digests(&self) -> FileDigests {
+        let path = self.dir.join("files.json");
+        let known = read_json(&path).unwrap_or_default();
+        FileDigests {
+            path,
+            known,
+            used: BTreeMap::new(),
+        }
+    }
+}
+
+/// Content digests of files by (path, size, mtime, ctime, inode): a file whose stat is
+/// unchanged is not read again. Only entries used in this build are saved, so files that
+/// left the context drop out.
+pub struct FileDigests {
+    path: PathBuf,
+    known: BTreeMap<String, String>,
+    used: BTreeMap<String, String>,
+}
+
+impl FileDigests {
+    /// The content digest (hex) of the file `path` with stat `st`, computed by `hash` only
+    /// when unknown.
+    pub fn digest(
+        &mut self,
+        path: &Path,
+        st: &rustix::fs::Stat,
+        hash: impl FnOnce() -> std::io::Result<String>,
+    ) -> std::io::Result<String> {
+        let key = format!(
+            "{}\0{}\0{}.{}\0{}.{}\0{}",
+            path.display(),
+            st.st_size,
+            st.st_mtime,
+            st.st_mtime_nsec,
+            st.st_ctime,
+            st.st_ctime_nsec,
+            st.st_ino
+        );
+        let digest = match self.known.get(&key) {
+            Some(d) => d.clone(),
+            None => hash()?,
+        };
+        self.used.insert(key, digest.clone());
+        Ok(digest)
+    }
+
+    /// Saves the entries used in this build (atomically).
+    pub fn save(&self) -> std::io::Result<()> {
+        if self.used == self.known {
+            return Ok(());
+        }
+        write_json(&self.path, &self.used)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes `value` as JSON to a temp file beside `path` and renames it into place.
+fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_their_fields() {
+        let a = KeyBuilder::new("RUN").field("x", b"ab").field("y", b"c");
+        let b = KeyBuilder::new("RUN").field("x", b"a").field("y", b"bc");
+        assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn explain_names_the_first_difference() {
+        let old = StepInputs {
+            instruction: "COPY app /app".into(),
+            args: [("V".to_string(), "1".to_string())].into(),
+            files: [
+                ("app/a".to_string(), "1".to_string()),
+                ("app/b".to_string(), "2".to_string()),
+            ]
+            .into(),
+            ..StepInputs::default()
+        };
+        let mut new = old.clone();
+        new.files.insert("app/b".into(), "3".into());
+        assert_eq!(new.explain(&old), "file app/b changed");
+        new.args.insert("V".into(), "2".into());
+        assert_eq!(new.explain(&old), "build arg V changed");
+        let mut parent_only = old.clone();
+        parent_only.parent = Some(CacheKey(Digest::of(b"x")));
+        assert_eq!(parent_only.explain(&old), "parent rebuilt");
+    }
+
+    #[test]
+    fn entries_round_trip_and_clear() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = StepCache::open(tmp.path()).unwrap();
+        let key = KeyBuilder::new("x").finish();
+        assert!(cache.get(&key).is_none());
+        cache.put(&key, &CachedStep { layer: None }).unwrap();
+        assert_eq!(cache.get(&key), Some(CachedStep { layer: None }));
+        cache.clear().unwrap();
+        assert!(cache.get(&key).is_none());
+    }
+}
