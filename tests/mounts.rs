@@ -93,6 +93,14 @@ fn build_ok(
     out
 }
 
+/// A store holding one image, so "untouched" is checked against an initialised layout.
+fn seeded_store() -> Store {
+    let store = Store::new();
+    let seed = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
+    build_ok(&store, seed.path(), "seed:1", &[], &[]);
+    store
+}
+
 /// Builds a Dockerfile that must fail with exit code 2 and leave the store untouched;
 /// returns stderr.
 fn build_fails(store: &Store, dockerfile: &str, flags: &[&str]) -> String {
@@ -380,7 +388,7 @@ fn secrets_are_readable_and_leave_no_trace() {
 #[test]
 fn missing_required_secret_is_an_error() {
     require_environment();
-    let store = Store::new();
+    let store = seeded_store();
     for required in ["required", "required=true"] {
         let stderr = build_fails(
             &store,
@@ -611,9 +619,7 @@ fn per_step_network() {
 #[test]
 fn mount_option_errors_name_line_and_option() {
     require_environment();
-    let store = Store::new();
-    let seed = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
-    build_ok(&store, seed.path(), "seed:1", &[], &[]);
+    let store = seeded_store();
     let cases = [
         ("--mount=type=nfs,target=/x", "nfs"),
         ("--mount=type=cache,target=/x,frobnicate=1", "frobnicate"),
