@@ -150,6 +150,14 @@ fn entries_matching(store: &Store, roots: &[&str], names: &[&str]) -> Vec<String
         .collect()
 }
 
+/// The manifest digest of an image of the store.
+fn manifest_digest(store: &Store, reference: &str) -> String {
+    let image = format!("oci:{}:{reference}", store.path().display());
+    let out = run_ok(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}", &image]));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Lower-case hex sha256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -364,6 +372,26 @@ fn secrets_are_readable_and_leave_no_trace() {
             );
         }
     }
+
+    // The secret is not part of the step cache key: another value rebuilds nothing.
+    fs::write(&src, format!("{file_secret}-rotated")).unwrap();
+    build_ok(
+        &store,
+        ctx.path(),
+        "secret:3",
+        &[
+            "--secret",
+            &secret_flag,
+            "--secret",
+            "id=tok2,env=STRATA_TEST_SECRET_VAR",
+        ],
+        &[("STRATA_TEST_SECRET_VAR", "rotated")],
+    );
+    assert_eq!(
+        manifest_digest(&store, "secret:3"),
+        manifest_digest(&store, "secret:1"),
+        "a changed secret invalidated the step cache"
+    );
 
     // A failing step's error names the command, not the secret.
     let failing = context_with(&format!(
