@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use strata::sandbox::{run, Network, Output, Overlay, RunSpec, SandboxError};
+use strata::sandbox::{run, Mount, Network, Output, Overlay, RunSpec, SandboxError};
 
-const APPLETS: [&str; 11] = [
-    "sh", "cat", "echo", "id", "ls", "hostname", "mkdir", "pwd", "kill", "printf", "sleep",
+const APPLETS: [&str; 18] = [
+    "sh", "cat", "echo", "id", "ls", "hostname", "mkdir", "pwd", "kill", "printf", "sleep", "test",
+    "touch", "grep", "stat", "dd", "df", "rm",
 ];
 
 /// A busybox image of one lower dir plus a fresh upper and work dir.
@@ -58,6 +59,30 @@ impl Sandbox {
     /// Runs `script` and returns its exit code and output lines.
     fn sh(&self, script: &str) -> (i32, Vec<String>) {
         run_lines(&self.spec(script))
+    }
+
+    /// Runs `script` with `mounts`.
+    fn sh_with(&self, script: &str, mounts: Vec<Mount>) -> (i32, Vec<String>) {
+        let mut spec = self.spec(script);
+        spec.mounts = mounts;
+        run_lines(&spec)
+    }
+
+    /// Runs `true` with `mounts` and returns the setup error.
+    fn setup_error(&self, mounts: Vec<Mount>) -> String {
+        let mut spec = self.spec("true");
+        spec.mounts = mounts;
+        match run(&spec, Output::Lines(&mut |_| {})) {
+            Err(SandboxError::Setup(message)) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A fresh host dir under the test's temp dir.
+    fn host_dir(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(name);
+        fs_err::create_dir(&dir).unwrap();
+        dir
     }
 
     /// Every path in the upper dir, relative.
@@ -382,4 +407,321 @@ fn opaque_etc_in_a_lower_layer() {
     assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
     assert_eq!(sb.sh("echo x > /etc/foo").0, 0);
     assert_eq!(sb.upper_entries(), set(&["etc", "etc/foo"]));
+}
+
+fn bind(source: &std::path::Path, target: &str, readonly: bool) -> Mount {
+    Mount::Bind {
+        source: source.to_owned(),
+        target: target.into(),
+        readonly,
+    }
+}
+
+fn tmpfs(target: &str, size: Option<u64>) -> Mount {
+    Mount::Tmpfs {
+        target: target.into(),
+        size,
+    }
+}
+
+/// A cache mount: writes land in the host dir; neither they nor the mountpoint (nor its
+/// missing parents /var, /var/cache) reach the upper dir.
+#[test]
+fn rw_bind_of_a_host_dir() {
+    let sb = Sandbox::new();
+    let cache = sb.host_dir("cache");
+    fs_err::write(cache.join("old"), "from before\n").unwrap();
+    let (code, lines) = sb.sh_with(
+        "cat /var/cache/apt/old && echo new > /var/cache/apt/new && echo x > /keep",
+        vec![bind(&cache, "/var/cache/apt", false)],
+    );
+    assert_eq!((code, lines), (0, vec!["from before".to_owned()]));
+    assert_eq!(fs_err::read_to_string(cache.join("new")).unwrap(), "new\n");
+    assert_eq!(sb.upper_entries(), set(&["keep"]));
+}
+
+#[test]
+fn readonly_bind_cannot_be_written() {
+    let sb = Sandbox::new();
+    let dir = sb.host_dir("context");
+    fs_err::write(dir.join("f"), "content\n").unwrap();
+    let (code, lines) = sb.sh_with(
+        "cat /src/f; echo x > /src/g; touch /src/f; echo x > /src/f",
+        vec![bind(&dir, "/src", true)],
+    );
+    assert_ne!(code, 0);
+    assert_eq!(lines[0], "content");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("Read-only file system")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        fs_err::read_dir(&dir).unwrap().count(),
+        1,
+        "nothing written to the host dir"
+    );
+    assert_eq!(fs_err::read_to_string(dir.join("f")).unwrap(), "content\n");
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+}
+
+/// Secrets: read-only file binds at /run/secrets/ID (on the sandbox's /run tmpfs) and at a
+/// path of the image's root (a stub file of the skeleton); nothing of either in the upper dir.
+#[test]
+fn file_bind_like_a_secret_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let secrets = sb.host_dir("secrets");
+    let secret = secrets.join("x");
+    fs_err::write(&secret, "s3cr3t\n").unwrap();
+    fs_err::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let (code, lines) = sb.sh_with(
+        "cat /run/secrets/x /secrets/token; stat -c %a /run/secrets/x; \
+         echo x > /run/secrets/x || echo refused",
+        vec![
+            bind(&secret, "/run/secrets/x", true),
+            bind(&secret, "/secrets/token", true),
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(lines[..3], ["s3cr3t", "s3cr3t", "400"]);
+    assert_eq!(lines.last().unwrap(), "refused");
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+    assert!(!sb.upper().join("run").exists() && !sb.upper().join("secrets").exists());
+    assert_eq!(fs_err::read_to_string(&secret).unwrap(), "s3cr3t\n");
+}
+
+#[test]
+fn tmpfs_contents_are_gone_after_the_step() {
+    let sb = Sandbox::new();
+    let (code, lines) = sb.sh_with(
+        "echo hi > /scratch/a && cat /scratch/a && stat -c %a /scratch \
+         && df -k /scratch | grep -c ' 1024 ' \
+         && ! dd if=/dev/zero of=/scratch/big bs=1024 count=2048 2>/dev/null && echo full",
+        vec![tmpfs("/scratch", Some(1024 * 1024))],
+    );
+    assert_eq!(
+        (code, lines),
+        (
+            0,
+            vec!["hi".into(), "1777".into(), "1".into(), "full".into()]
+        )
+    );
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+    let (code, lines) = sb.sh_with("ls -A /scratch", vec![tmpfs("/scratch", None)]);
+    assert_eq!((code, lines), (0, vec![]));
+    assert_eq!(
+        sb.sh("test -e /scratch || echo absent"),
+        (0, vec!["absent".into()])
+    );
+}
+
+/// apt's two cache dirs, and mounts inside earlier mounts (their mountpoints are made in
+/// the earlier mount, as runc does).
+#[test]
+fn nested_mounts() {
+    let sb = Sandbox::new();
+    let archives = sb.host_dir("archives");
+    let lists = sb.host_dir("lists");
+    let (code, lines) = sb.sh_with(
+        "echo a > /var/cache/apt/a && echo t > /var/cache/t && echo l > /var/lib/apt/lists/l \
+         && echo p > /var/cache/apt/partial/p && ls /var/cache /var/cache/apt",
+        vec![
+            tmpfs("/var/cache", None),
+            bind(&archives, "/var/cache/apt", false),
+            bind(&lists, "/var/lib/apt/lists", false),
+            tmpfs("/var/cache/apt/partial", None),
+        ],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(
+        lines,
+        [
+            "/var/cache:",
+            "apt",
+            "t",
+            "",
+            "/var/cache/apt:",
+            "a",
+            "partial"
+        ]
+    );
+    assert_eq!(fs_err::read_to_string(archives.join("a")).unwrap(), "a\n");
+    assert!(archives.join("partial").is_dir());
+    assert!(!archives.join("partial/p").exists());
+    assert_eq!(fs_err::read_to_string(lists.join("l")).unwrap(), "l\n");
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+}
+
+/// A target under a symlink of the image follows it, inside the root: `/cache ->
+/// /var/cache` (dangling in the image) and a link to an absolute host path.
+#[test]
+fn targets_under_symlinks_stay_inside_the_root() {
+    let sb = Sandbox::new();
+    let lower = &sb.lower[0];
+    fs_err::create_dir(lower.join("var")).unwrap();
+    std::os::unix::fs::symlink("/var/cache", lower.join("cache")).unwrap();
+    let host = sb.host_dir("host-side");
+    std::os::unix::fs::symlink(&host, lower.join("evil")).unwrap();
+    std::os::unix::fs::symlink("../../../../..", lower.join("up")).unwrap();
+    let script = format!(
+        "echo c > /cache/apt/c && grep -c ' /var/cache/apt ' /proc/mounts \
+         && echo e > /evil/inside/e && grep -c ' {host}/inside ' /proc/mounts \
+         && test -d /tmp/up && cat /var/cache/apt/c",
+        host = host.display()
+    );
+    let (code, lines) = sb.sh_with(
+        &script,
+        vec![
+            tmpfs("/cache/apt", None),
+            tmpfs("/evil/inside", None),
+            tmpfs("/up/up/tmp/up", None),
+        ],
+    );
+    assert_eq!((code, lines), (0, vec!["1".into(), "1".into(), "c".into()]));
+    assert!(!host.join("inside").exists());
+    assert!(!std::path::Path::new("/tmp/up").exists());
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+}
+
+/// An ssh agent: a unix socket bound onto an empty stub file.
+#[test]
+fn socket_bind() {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::new();
+    let socket = sb.tmp.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let inode = fs_err::metadata(&socket).unwrap().ino();
+    let (code, lines) = sb.sh_with(
+        "test -S /run/buildkit/ssh_agent.0 && stat -c %i /run/buildkit/ssh_agent.0 \
+         && test -S /agent && stat -c %i /agent",
+        vec![
+            bind(&socket, "/run/buildkit/ssh_agent.0", false),
+            bind(&socket, "/agent", true),
+        ],
+    );
+    assert_eq!(
+        (code, lines),
+        (0, vec![inode.to_string(), inode.to_string()])
+    );
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+}
+
+/// The image's own non-empty dir is hidden during the step and unchanged after it.
+#[test]
+fn mount_over_a_non_empty_image_dir() {
+    let sb = Sandbox::new();
+    let apt = sb.lower[0].join("var/cache/apt");
+    fs_err::create_dir_all(&apt).unwrap();
+    fs_err::write(apt.join("image-file"), "image\n").unwrap();
+    let cache = sb.host_dir("cache");
+    let (code, lines) = sb.sh_with(
+        "ls -A /var/cache/apt; echo n > /var/cache/apt/new; rm -f /var/cache/apt/image-file; \
+         echo k > /var/cache/keep",
+        vec![bind(&cache, "/var/cache/apt", false)],
+    );
+    assert_eq!((code, lines), (0, vec![]));
+    assert_eq!(
+        sb.upper_entries(),
+        set(&["var", "var/cache", "var/cache/keep"])
+    );
+    assert_eq!(
+        fs_err::read_to_string(apt.join("image-file")).unwrap(),
+        "image\n"
+    );
+    assert_eq!(
+        sb.sh("ls -A /var/cache/apt"),
+        (0, vec!["image-file".to_owned()])
+    );
+}
+
+/// A lower layer whose /var/cache is opaque hides the skeleton's stub: the mountpoint is
+/// made in the merged dir and removed from the upper dir afterwards, with the copied-up
+/// parents, unless the command wrote there too.
+#[test]
+fn opaque_dir_on_the_way_to_a_target() {
+    let mut sb = Sandbox::new();
+    fs_err::create_dir_all(sb.lower[0].join("var/cache/old")).unwrap();
+    let top = sb.tmp.path().join("top");
+    fs_err::create_dir_all(top.join("var/cache")).unwrap();
+    xattr::set(top.join("var/cache"), "trusted.overlay.opaque", b"y").unwrap();
+    sb.lower.insert(0, top);
+    let cache = sb.host_dir("cache");
+    let mounts = || {
+        vec![
+            bind(&cache, "/var/cache/apt/archives", false),
+            tmpfs("/var/cache/tmp", None),
+        ]
+    };
+    let (code, lines) = sb.sh_with(
+        "echo a > /var/cache/apt/archives/a && ls /var/cache",
+        mounts(),
+    );
+    assert_eq!((code, lines), (0, vec!["apt".into(), "tmp".into()]));
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+    assert_eq!(fs_err::read_to_string(cache.join("a")).unwrap(), "a\n");
+    let (code, _) = sb.sh_with("echo f > /var/cache/apt/f", mounts());
+    assert_eq!(code, 0);
+    assert_eq!(
+        sb.upper_entries(),
+        set(&["var", "var/cache", "var/cache/apt", "var/cache/apt/f"])
+    );
+}
+
+#[test]
+fn mount_errors_name_the_target() {
+    let sb = Sandbox::new();
+    fs_err::write(sb.lower[0].join("file"), "").unwrap();
+    let dir = sb.host_dir("dir");
+    let message = sb.setup_error(vec![bind(&sb.tmp.path().join("missing"), "/m", false)]);
+    assert!(
+        message.contains("mount target /m") && message.contains("missing"),
+        "{message}"
+    );
+    let message = sb.setup_error(vec![tmpfs("relative/t", None)]);
+    assert!(message.contains("relative/t"), "{message}");
+    let message = sb.setup_error(vec![tmpfs("/", None)]);
+    assert!(message.contains("mount target \"/\""), "{message}");
+    let message = sb.setup_error(vec![bind(&dir, "/file", false)]);
+    assert!(
+        message.contains("mount target /file") && message.contains("not a directory"),
+        "{message}"
+    );
+    let message = sb.setup_error(vec![tmpfs("/file/below", None)]);
+    assert!(message.contains("mount target /file/below"), "{message}");
+    let message = sb.setup_error(vec![
+        bind(&dir.join("../dir"), "/bin", false),
+        bind(&sb.lower[0].join("file"), "/bin", false),
+    ]);
+    assert!(
+        message.contains("mount target /bin") && message.contains("is a directory"),
+        "{message}"
+    );
+    assert!(sb.upper_entries().is_empty(), "{:?}", sb.upper_entries());
+}
+
+/// The skeleton provides the mountpoints: the upper dir stays empty while the command
+/// runs, not only after the cleanup.
+#[test]
+fn mountpoints_come_from_the_skeleton() {
+    let sb = Sandbox::new();
+    let cache = sb.host_dir("cache");
+    let secret = sb.tmp.path().join("secret");
+    fs_err::write(&secret, "s").unwrap();
+    let mut spec = sb.spec("echo ready; sleep 1");
+    spec.mounts = vec![
+        bind(&cache, "/var/cache/apt", false),
+        bind(&secret, "/secrets/x", true),
+        tmpfs("/tmp", None),
+    ];
+    let mut during = None;
+    let code = run(
+        &spec,
+        Output::Lines(&mut |_| during = Some(sb.upper_entries())),
+    )
+    .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(during, Some(BTreeSet::new()));
 }

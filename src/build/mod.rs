@@ -106,6 +106,17 @@ pub enum Event<'a> {
         /// Why the cache missed.
         reason: &'a str,
     },
+    /// A step finished.
+    StepDone {
+        /// The stage label.
+        stage: &'a str,
+        /// 1-based step number.
+        number: usize,
+        /// How long it took.
+        elapsed: std::time::Duration,
+        /// Bytes of the new layer it wrote (0 when cached or metadata-only).
+        bytes: u64,
+    },
     /// The image was written and tagged.
     Done {
         /// The manifest digest.

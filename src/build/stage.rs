@@ -335,7 +335,21 @@ impl<'a> StageBuilder<'a> {
                 total,
                 text: &text,
             });
+            let started = std::time::Instant::now();
+            let layers_before = state.built.layers.len();
             self.step(&mut state, instruction, i + 1, events)?;
+            let bytes = match state.built.layers[layers_before..].first() {
+                Some(layer) if self.pending.borrow().contains_key(&layer.descriptor.digest) => {
+                    layer.descriptor.size
+                }
+                _ => 0,
+            };
+            events(Event::StepDone {
+                stage: &state.label,
+                number: i + 1,
+                elapsed: started.elapsed(),
+                bytes,
+            });
         }
         self.building.pop();
         self.built.insert(index, state.built.clone());

@@ -11,10 +11,12 @@
 //! - `child`: the processes of a sandbox (supervisor, pid 1, command) and their protocol.
 //! - `rootfs`: the overlay root, `pivot_root`, and the special mounts; how mountpoints are
 //!   kept out of the upper dir (a skeleton lower dir) is explained there.
+//! - `mounts`: the extra mounts of `RUN --mount` ([`Mount`]), resolved inside the image.
 //! - `overlay`: [`Overlay`] mounts with any number of lower dirs.
 //! - `user`: [`resolve_user`], USER as docker reads it.
 
 mod child;
+mod mounts;
 mod overlay;
 mod rootfs;
 mod user;

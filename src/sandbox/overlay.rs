@@ -120,7 +120,7 @@ pub(super) fn mount_overlay(
     work: &Path,
     target: &Path,
 ) -> Result<(), SandboxError> {
-    let describe = |e: &dyn std::fmt::Display| {
+    mount_any(lower, Some((upper, work)), target).map_err(|e| {
         SandboxError::Setup(format!(
             "mounting overlay at {} (upper {}, work {}, {} lower dirs): {e}",
             target.display(),
@@ -128,13 +128,30 @@ pub(super) fn mount_overlay(
             work.display(),
             lower.len()
         ))
-    };
-    match mount_with_fsconfig(lower, upper, work, target) {
+    })
+}
+
+/// Mounts a read-only overlay of `lower` alone (top-most first, at least two) at `target`:
+/// the image as the command will see it, for looking paths up before the real root exists.
+pub(super) fn mount_lower_only(lower: &[PathBuf], target: &Path) -> Result<(), String> {
+    mount_any(lower, None, target).map_err(|e| {
+        format!(
+            "mounting a read-only overlay of {} lower dirs at {}: {e}",
+            lower.len(),
+            target.display()
+        )
+    })
+}
+
+/// An upper dir and its work dir.
+type Upper<'a> = Option<(&'a Path, &'a Path)>;
+
+/// The new mount API if the kernel has `lowerdir+`, else `mount(2)`.
+fn mount_any(lower: &[PathBuf], upper: Upper<'_>, target: &Path) -> Result<(), String> {
+    match mount_with_fsconfig(lower, upper, target) {
         Ok(()) => Ok(()),
-        Err(FsconfigError::LowerdirPlusUnsupported) => {
-            mount_legacy(lower, upper, work, target).map_err(|e| describe(&e))
-        }
-        Err(FsconfigError::Other(e)) => Err(describe(&e)),
+        Err(FsconfigError::LowerdirPlusUnsupported) => mount_legacy(lower, upper, target),
+        Err(FsconfigError::Other(e)) => Err(e),
     }
 }
 
@@ -146,8 +163,7 @@ enum FsconfigError {
 
 fn mount_with_fsconfig(
     lower: &[PathBuf],
-    upper: &Path,
-    work: &Path,
+    upper: Upper<'_>,
     target: &Path,
 ) -> Result<(), FsconfigError> {
     let other = |what: &str, e: rustix::io::Errno| FsconfigError::Other(format!("{what}: {e}"));
@@ -162,8 +178,10 @@ fn mount_with_fsconfig(
             Err(e) => return Err(other(&format!("lower dir {}", dir.display()), e)),
         }
     }
-    rmount::fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| other("upperdir", e))?;
-    rmount::fsconfig_set_string(&fs, "workdir", work).map_err(|e| other("workdir", e))?;
+    if let Some((upper, work)) = upper {
+        rmount::fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| other("upperdir", e))?;
+        rmount::fsconfig_set_string(&fs, "workdir", work).map_err(|e| other("workdir", e))?;
+    }
     for (key, value) in OPTIONS {
         rmount::fsconfig_set_string(&fs, key, value)
             .map_err(|e| other(&format!("{key}={value}"), e))?;
@@ -183,7 +201,7 @@ fn mount_with_fsconfig(
 
 /// `mount(2)` with each lower dir named through an open fd, so long store paths do not
 /// count against the one page of options.
-fn mount_legacy(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), String> {
+fn mount_legacy(lower: &[PathBuf], upper: Upper<'_>, target: &Path) -> Result<(), String> {
     let fds = lower
         .iter()
         .map(|dir| {
@@ -200,10 +218,13 @@ fn mount_legacy(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> 
         .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
         .collect::<Vec<_>>()
         .join(":");
-    let mut data = OsString::from(format!("lowerdir={lowerdir},upperdir="));
-    data.push(escape(upper));
-    data.push(",workdir=");
-    data.push(escape(work));
+    let mut data = OsString::from(format!("lowerdir={lowerdir}"));
+    if let Some((upper, work)) = upper {
+        data.push(",upperdir=");
+        data.push(escape(upper));
+        data.push(",workdir=");
+        data.push(escape(work));
+    }
     for (key, value) in OPTIONS {
         data.push(format!(",{key}={value}"));
     }
@@ -248,12 +269,12 @@ mod tests {
         }
         type MountFn = fn(&[PathBuf], &Path, &Path, &Path) -> Result<(), String>;
         let fsconfig: MountFn = |l, u, w, t| {
-            mount_with_fsconfig(l, u, w, t).map_err(|e| match e {
+            mount_with_fsconfig(l, Some((u, w)), t).map_err(|e| match e {
                 FsconfigError::LowerdirPlusUnsupported => "lowerdir+ unsupported".to_owned(),
                 FsconfigError::Other(e) => e,
             })
         };
-        let legacy: MountFn = mount_legacy;
+        let legacy: MountFn = |l, u, w, t| mount_legacy(l, Some((u, w)), t);
         for (name, mount) in [("fsconfig", fsconfig), ("legacy", legacy)] {
             let (upper, work, target) = (
                 tmp.path().join(format!("{name}-u")),

@@ -3,8 +3,8 @@
 //!
 //! # Mountpoints never reach the upper dir
 //!
-//! `/proc`, `/dev`, `/sys`, `/run`, `/etc/resolv.conf` and `/etc/hosts` need something to
-//! mount on, and an image (FROM scratch, busybox) may lack them. Creating them in the merged
+//! `/proc`, `/dev`, `/sys`, `/run`, `/etc/resolv.conf`, `/etc/hosts` and the targets of
+//! `RUN --mount` (see `mounts`) need something to mount on, and an image (FROM scratch, busybox) may lack them. Creating them in the merged
 //! dir would write them to the upper dir and so into the layer, which docker never does.
 //! Instead, a *skeleton* holding exactly these entries (empty dirs and files, on a tmpfs
 //! private to the sandbox) is added as the bottom-most lower dir: the image's own entries
@@ -20,9 +20,14 @@
 //! symlink) is left alone rather than created or replaced.
 //!
 //! One case escapes the skeleton: a lower layer whose `/etc` is opaque hides the
-//! skeleton's files. Then `/etc/resolv.conf` and `/etc/hosts`, if missing, are created in
-//! the merged dir and [`Cleanup`] removes them (and `/etc`, if that leaves it empty) from
-//! the upper dir once the command has exited.
+//! skeleton's files (and likewise an opaque dir or a whiteout on the way to a mount
+//! target). Then `/etc/resolv.conf` and `/etc/hosts`, if missing, are created in the merged
+//! dir, and so are the missing parts of a mount target; [`Cleanup`] removes exactly those
+//! entries from the upper dir once the command has exited, if they are still empty, and
+//! then the dirs above them that this leaves empty (the upper dir was empty before the
+//! command, so these were copied up only for the entries; the command cannot have emptied
+//! them, as they held a mountpoint throughout, though a mere `chmod` of such a dir by the
+//! command would be lost with it).
 
 use std::ffi::CString;
 use std::fs;
@@ -30,9 +35,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
 use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
+use super::mounts;
 use super::overlay::{make_private, mount_overlay};
 use super::RunSpec;
 
@@ -73,6 +79,10 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
     }
     for file in HOST_FILES {
         create_file(&skeleton.join(file.trim_start_matches('/')), 0o644)?;
+    }
+    let planned = mounts::plan(&spec.mounts, &spec.lower, scratch)?;
+    for mount in &planned {
+        mount.stub(&skeleton)?;
     }
     let mut lower = spec.lower.clone();
     lower.push(skeleton);
@@ -132,44 +142,82 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
         let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
         mount("proc", Path::new("/proc"), flags, "")?;
     }
+    mounts::attach(planned, &mut cleanup.created)?;
     Ok(cleanup)
 }
 
-/// Mountpoint files the sandbox had to create in the upper dir, to remove again.
+/// Mountpoints the sandbox had to create in the upper dir, to remove again.
 pub(super) struct Cleanup {
     upper: OwnedFd,
+    /// Absolute paths in the image, parents before children.
     created: Vec<PathBuf>,
 }
 
 impl Cleanup {
-    /// Removes the created files from the upper dir, and their parent dirs if that leaves
-    /// them empty (the upper dir was empty before the command, so such a dir was copied up
-    /// only for them).
+    /// Removes the created entries from the upper dir if they are still empty (dirs) or
+    /// empty regular files, children first, then every dir above them that this leaves
+    /// empty (see the module doc).
     pub(super) fn run(self) -> Result<(), String> {
-        for path in &self.created {
+        for path in self.created.iter().rev() {
             let rel = path.strip_prefix("/").unwrap_or(path);
-            match rustix::fs::unlinkat(&self.upper, rel, AtFlags::empty()) {
-                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(format!(
-                        "removing {} from the upper dir: {e}",
-                        path.display()
-                    ))
-                }
-            }
-            if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-                match rustix::fs::unlinkat(&self.upper, parent, AtFlags::REMOVEDIR) {
-                    Ok(()) | Err(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::NOENT) => {}
-                    Err(e) => {
-                        return Err(format!(
-                            "removing {} from the upper dir: {e}",
-                            parent.display()
-                        ))
-                    }
+            self.remove(rel, true)?;
+        }
+        for path in self.created.iter().rev() {
+            let rel = path.strip_prefix("/").unwrap_or(path);
+            for parent in rel.ancestors().skip(1) {
+                if parent.as_os_str().is_empty() || !self.remove(parent, false)? {
+                    break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Removes `rel` from the upper dir if it is an empty dir or (with `files`) an empty
+    /// regular file; returns whether it is gone. Symlinks are never followed.
+    fn remove(&self, rel: &Path, files: bool) -> Result<bool, String> {
+        let fail = |e: rustix::io::Errno| {
+            format!(
+                "removing {} from the upper dir: {e}",
+                Path::new("/").join(rel).display()
+            )
+        };
+        let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
+            return Ok(false);
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let dir = match rustix::fs::openat2(
+            &self.upper,
+            parent,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+        ) {
+            Ok(dir) => dir,
+            Err(rustix::io::Errno::NOENT) => return Ok(true),
+            Err(e) => return Err(fail(e)),
+        };
+        let st = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return Ok(true),
+            Err(e) => return Err(fail(e)),
+        };
+        let removed = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::Directory => rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR),
+            rustix::fs::FileType::RegularFile if files && st.st_size == 0 => {
+                rustix::fs::unlinkat(&dir, name, AtFlags::empty())
+            }
+            _ => return Ok(false),
+        };
+        match removed {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(true),
+            Err(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST) => Ok(false),
+            Err(e) => Err(fail(e)),
+        }
     }
 }
 

@@ -10,13 +10,17 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::build::{self, mounts, BuildError, BuildOptions, Event};
+use crate::build::{self, mounts, BuildError, BuildOptions};
 use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
 use crate::image::archive::{self, ArchiveFormat};
 use crate::image::Store;
 use crate::layer::Compression;
 use crate::sandbox::{self, Network};
+
+mod progress;
+
+use progress::{human_size, Progress, Style};
 
 /// strata: build, check and ship families of layered OCI images, without a daemon.
 #[derive(Debug, Parser)]
@@ -94,6 +98,9 @@ struct BuildArgs {
     /// Say for every step why it was or was not taken from the cache.
     #[arg(long)]
     explain: bool,
+    /// How to show progress: a live view on a terminal, or one line per event.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    progress: ProgressArg,
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
@@ -151,6 +158,29 @@ struct InspectArgs {
 enum NetworkArg {
     Host,
     None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    /// Live on a terminal (unless CI is set), plain otherwise.
+    Auto,
+    /// One line per event.
+    Plain,
+    /// The live view.
+    Tty,
+}
+
+impl ProgressArg {
+    fn style(self, quiet: bool) -> Style {
+        let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        match self {
+            _ if quiet => Style::Quiet,
+            ProgressArg::Plain => Style::Plain,
+            ProgressArg::Tty => Style::Live,
+            ProgressArg::Auto if live => Style::Live,
+            ProgressArg::Auto => Style::Plain,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -331,48 +361,10 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         },
         pinned: BTreeMap::new(),
     };
-    let quiet = args.quiet;
-    let explain = args.explain;
-    let mut stderr = std::io::stderr();
-    let mut on_event = |event: Event<'_>| match event {
-        Event::Step {
-            stage,
-            number,
-            total,
-            text,
-        } if !quiet => {
-            let _ = writeln!(stderr, "[{stage} {number}/{total}] {text}");
-        }
-        Event::Cached { stage, number } if !quiet => {
-            let _ = writeln!(stderr, "[{stage} {number}] CACHED");
-        }
-        Event::Miss {
-            stage,
-            number,
-            reason,
-        } if explain && !quiet => {
-            let _ = writeln!(stderr, "[{stage} {number}] not cached: {reason}");
-        }
-        Event::Output {
-            stage,
-            number,
-            line,
-        } if !quiet => {
-            let _ = write!(stderr, "[{stage} {number}] ");
-            let _ = stderr.write_all(line);
-            let _ = writeln!(stderr);
-        }
-        Event::Done { digest, tags } => {
-            if !quiet {
-                for tag in tags {
-                    let _ = writeln!(stderr, "tagged {tag}");
-                }
-            }
-            println!("{digest}");
-        }
-        _ => {}
-    };
-    build::build(store, &opts, &mut on_event)?;
+    let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
+    let result = build::build(store, &opts, &mut |event| progress.event("", &event));
+    progress.finish();
+    println!("{}", result?.descriptor.digest);
     Ok(0)
 }
 
@@ -407,31 +399,9 @@ fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
     container::run(store, &args.image, &opts)
 }
 
-/// Sizes as people read them: `1.5 MB`.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(999), "999 B");
-        assert_eq!(human_size(1_500_000), "1.5 MB");
-    }
 
     #[test]
     fn cli_parses_docker_like_build() {
