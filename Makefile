@@ -7,8 +7,9 @@ SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 DEMO_DEPS := busybox-static
 TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar
+BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build demo test bench lint deps-demo deps-test
+.PHONY: build demo test bench bench-mounts lint deps-demo deps-test deps-bench-mounts
 
 build:
 	$(CARGO) build --release
@@ -30,6 +31,9 @@ deps-demo:
 deps-test:
 	$(call apt_install,$(TEST_DEPS))
 
+deps-bench-mounts:
+	$(call apt_install,$(BENCH_MOUNTS_DEPS))
+
 demo: deps-demo build
 	cp /bin/busybox examples/hello/busybox
 	$(STRATA) build -t hello:latest examples/hello
@@ -48,6 +52,11 @@ test: deps-test
 
 bench: deps-test build
 	bench/build.sh
+
+# Rebuild of a Debian-based runtime after a base change, with and without RUN --mount
+# caches for apt. Needs the host's Debian mirror (read from its apt sources).
+bench-mounts: deps-bench-mounts build
+	bench/mounts.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -10,6 +10,11 @@
 //! - buildah creates VOLUME directories in the image; BuildKit only records them;
 //! - buildah skips WORKDIR directories no later step uses; BuildKit creates every one
 //!   (declared per case as `buildkit_only` in `case.json`);
+//! - buildah removes a `RUN --mount` target it created but leaves the parent directories
+//!   it made for it (`/run/secrets` for secrets, `/a/b` for a target `/a/b/c`); BuildKit
+//!   removes those too (`MountStubsCleaner` walks up the created parents), so strata must
+//!   not have them (declared per case as `mount_stubs` in `case.json`, forgiven only when
+//!   empty);
 //! - buildah writes `WorkingDir: ""` where BuildKit writes `/`;
 //! - buildah ignores SHELL for shell-form CMD and ENTRYPOINT; BuildKit (and the Dockerfile
 //!   reference) run them through it (`buildkit_config` in `case.json`);
@@ -21,6 +26,12 @@
 //! Layer counts are not compared across builders (they split metadata-only steps
 //! differently); strata's own history must have one non-empty entry per layer.
 //! Heredoc cases (`"buildah": false`) are checked against expected contents only.
+//!
+//! Mount cases (`mount-*`) run the same Dockerfile through both builders. buildah 1.28
+//! has no `RUN --network`, no `env=` for secrets, spells the tmpfs size `tmpfs-size`, and
+//! writes a `rw` context bind mount through to the context directory (BuildKit discards
+//! such writes): those features are covered by `tests/mounts.rs` against the documented
+//! behaviour instead.
 
 mod common;
 
@@ -42,7 +53,8 @@ fn conformance(name: &str) {
         .prefix("strata-conf-")
         .tempdir()
         .unwrap();
-    let flags = spec.build_flags();
+    let mut flags = spec.build_flags();
+    flags.extend(spec.secret_flags(work.path()));
 
     let store = Store::new();
     store.build(ctx.path(), "case:x", &flags);
@@ -72,6 +84,7 @@ fn conformance(name: &str) {
                 })
                 .unwrap_or_default(),
             strata_only: spec.buildkit_only.clone(),
+            mount_stubs: spec.mount_stubs.clone(),
         };
         let mut expected = normalise_config(ref_config);
         expected.extend(spec.buildkit_config.clone());
@@ -121,6 +134,10 @@ cases! {
     heredoc => "heredoc",
     links => "links",
     metadata => "metadata",
+    mount_bind => "mount-bind",
+    mount_cache => "mount-cache",
+    mount_secret => "mount-secret",
+    mount_tmpfs => "mount-tmpfs",
     multistage => "multistage",
     names => "names",
     opaque => "opaque",

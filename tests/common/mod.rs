@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
+use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -220,6 +221,12 @@ pub struct CaseSpec {
     /// Config fields where buildah 1.28 departs from BuildKit: the value BuildKit writes,
     /// which replaces buildah's in the comparison (the case's `_comment` says why).
     pub buildkit_config: BTreeMap<String, Value>,
+    /// Build secrets, id -> content: written to files outside the context at test time
+    /// and passed to both builders as `--secret id=ID,src=FILE`.
+    pub secrets: BTreeMap<String, String>,
+    /// Empty directories buildah 1.28 leaves behind as parents of `RUN --mount` targets
+    /// (`/run/secrets`); BuildKit removes the mount stubs it created, parents included.
+    pub mount_stubs: Vec<String>,
 }
 
 impl CaseSpec {
@@ -233,6 +240,18 @@ impl CaseSpec {
         if let Some(target) = &self.target {
             flags.push("--target".to_owned());
             flags.push(target.clone());
+        }
+        flags
+    }
+
+    /// Writes the case's secrets into `dir` and returns the matching `--secret` flags.
+    pub fn secret_flags(&self, dir: &Path) -> Vec<String> {
+        let mut flags = Vec::new();
+        for (id, content) in &self.secrets {
+            let file = dir.join(format!("secret-{id}"));
+            fs::write(&file, content).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            flags.push("--secret".to_owned());
+            flags.push(format!("id={id},src={}", file.display()));
         }
         flags
     }
@@ -469,6 +488,9 @@ pub struct Allowances {
     pub reference_only: Vec<String>,
     /// Directories only strata has that BuildKit creates too (unused WORKDIRs).
     pub strata_only: Vec<String>,
+    /// Empty directories only the reference has: parents of `RUN --mount` targets that
+    /// buildah creates and leaves, where BuildKit removes every stub it made.
+    pub mount_stubs: Vec<String>,
 }
 
 /// Mount points buildah's chroot isolation leaves in RUN layers as empty dirs and files;
@@ -495,13 +517,14 @@ pub fn diff_trees(strata: &Tree, reference: &Tree, allow: &Allowances) -> Vec<St
             }
             Some(_) => {}
             None => {
+                let is_stub = |p: &str| {
+                    BUILDAH_MOUNT_STUBS.contains(&p) || allow.mount_stubs.iter().any(|s| s == p)
+                };
                 // A stub dir counts as empty when all it holds is other stubs (`/etc`).
                 let empty = r.kind == Kind::Dir
-                    && !reference
-                        .keys()
-                        .any(|k| is_child(k, path) && !BUILDAH_MOUNT_STUBS.contains(&k.as_str()))
+                    && !reference.keys().any(|k| is_child(k, path) && !is_stub(k))
                     || r.kind == Kind::File && r.content == EMPTY_SHA;
-                let stub = BUILDAH_MOUNT_STUBS.contains(&path.as_str()) && empty;
+                let stub = is_stub(path) && empty;
                 let volume = allow.reference_only.contains(path) && r.kind == Kind::Dir;
                 if !stub && !volume {
                     diffs.push(format!("{path}: missing in strata (reference: {r})"));
@@ -690,4 +713,111 @@ pub fn assert_same_fingerprint(
         "{what}: store changed:\n{}",
         changed.join("\n")
     );
+}
+
+/// gzip and zstd frame magic numbers: layer blobs start with one of them.
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// Opens `path` decompressed when it starts with a gzip or zstd magic number; `None`
+/// for any other file.
+pub fn open_decompressed(path: &Path) -> Option<Box<dyn Read>> {
+    let mut magic = [0u8; 4];
+    let n = fs::File::open(path)
+        .and_then(|mut f| f.read(&mut magic))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = io::BufReader::new(fs::File::open(path).unwrap());
+    if magic[..n].starts_with(GZIP_MAGIC) {
+        Some(Box::new(flate2::read::MultiGzDecoder::new(file)))
+    } else if magic[..n].starts_with(ZSTD_MAGIC) {
+        Some(Box::new(
+            zstd::stream::read::Decoder::with_buffer(file).unwrap(),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Whether a stream holds `needle`, read in chunks (blobs are never held whole).
+pub fn stream_contains(mut reader: impl Read, needle: &[u8]) -> io::Result<bool> {
+    assert!(!needle.is_empty());
+    let mut window: Vec<u8> = Vec::with_capacity(64 * 1024 + needle.len());
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        window.extend_from_slice(&chunk[..n]);
+        if window.windows(needle.len()).any(|w| w == needle) {
+            return Ok(true);
+        }
+        // Keep the tail that could start a match spanning the next chunk.
+        let keep = window.len().min(needle.len() - 1);
+        window.drain(..window.len() - keep);
+    }
+}
+
+/// Every regular file under `dir` (blobs, snapshots, caches, temp files) whose bytes hold
+/// `needle`, raw or after gzip/zstd decompression; paths relative to `dir`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for item in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let item = item.unwrap_or_else(|e| panic!("walk {}: {e}", dir.display()));
+        if !item.file_type().is_file() {
+            continue;
+        }
+        let path = item.path();
+        let rel = path.strip_prefix(dir).unwrap().display().to_string();
+        let raw = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if stream_contains(io::BufReader::new(raw), needle)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        {
+            hits.push(rel.clone());
+        }
+        if let Some(decoded) = open_decompressed(path) {
+            // A file that merely starts like gzip but is not: its raw bytes were scanned.
+            if stream_contains(decoded, needle).unwrap_or(false) {
+                hits.push(format!("{rel} (decompressed)"));
+            }
+        }
+    }
+    hits
+}
+
+/// The entry paths (relative, without `./` or a trailing `/`, e.g. `etc/passwd`) of every tar layer blob in a store's
+/// `blobs/` directory, gzip, zstd or uncompressed, as `(blob file name, entry path)`.
+pub fn layer_entries(store: &Path) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    for item in walkdir::WalkDir::new(store.join("blobs")).sort_by_file_name() {
+        let item = item.unwrap();
+        if !item.file_type().is_file() {
+            continue;
+        }
+        let path = item.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let reader = match open_decompressed(path) {
+            Some(decoded) => decoded,
+            None => {
+                // Uncompressed: a tar has "ustar" at offset 257; JSON blobs do not.
+                let mut head = [0u8; 262];
+                let n = fs::File::open(path).unwrap().read(&mut head).unwrap();
+                if n < 262 || &head[257..262] != b"ustar" {
+                    continue;
+                }
+                Box::new(io::BufReader::new(fs::File::open(path).unwrap())) as Box<dyn Read>
+            }
+        };
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive
+            .entries()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        {
+            let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let entry_path = entry.path().unwrap().to_string_lossy().into_owned();
+            let entry_path = entry_path.trim_start_matches("./").trim_end_matches('/');
+            entries.push((name.clone(), entry_path.to_owned()));
+        }
+    }
+    entries
 }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Cache-mount benchmark on a Debian-based family: a base image from an mmdebstrap minbase
+# rootfs (bookworm, from the host's own apt mirror) plus a marker file, and a runtime
+# image installing a few packages with apt-get, in two variants:
+#   cache: RUN --mount=type=cache for /var/cache/apt and /var/lib/apt/lists (locked),
+#          with apt told to keep downloaded packages;
+#   plain: the same install without mounts, lists removed in the same layer.
+# Each runtime is built once (cold), then the base changes (new marker content, so a new
+# base digest invalidates the runtime's steps) and each runtime is rebuilt. Prints the
+# rebuild times and the plain/cache ratio. Needs root and network access to the mirror;
+# nothing else is downloaded. The mirror URL is read from the host's apt sources at run
+# time and never written into this repository.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA=${STRATA:-$ROOT/target/release/strata}
+PACKAGES=${PACKAGES:-"python3 ca-certificates"}
+WORK=$(mktemp -d /var/tmp/strata-bench-mounts.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+[ "$(id -u)" = 0 ] || { echo "bench/mounts.sh must run as root" >&2; exit 1; }
+[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "mmdebstrap missing: run make bench-mounts as root (installs it)" >&2; exit 1; }
+
+# The host's Debian mirror for bookworm: the first URI of an enabled deb822 stanza (or
+# one-line `deb` entry) whose suites include bookworm itself.
+host_mirror() {
+    local files=()
+    [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && files+=("$f")
+    done
+    [ ${#files[@]} -gt 0 ] || return 1
+    awk '
+        # One-line format: deb [options] URI SUITE COMPONENTS...
+        /^[[:space:]]*deb[[:space:]]/ {
+            n = split($0, w, /[[:space:]]+/); i = 2
+            if (w[i] == "") i++
+            if (w[i] ~ /^\[/) { while (i <= n && w[i] !~ /\]$/) i++; i++ }
+            if (w[i + 1] == "bookworm") { print w[i]; exit }
+            next
+        }
+        # deb822: blank lines separate stanzas.
+        /^[[:space:]]*$/ { flush(); next }
+        /^[[:space:]]*#/ { next }
+        { key = tolower($1); sub(/:$/, "", key); $1 = ""; f[key] = f[key] $0 }
+        function flush(  s, n, k) {
+            if (f["types"] ~ /(^|[[:space:]])deb([[:space:]]|$)/ && f["enabled"] !~ /no/) {
+                n = split(f["suites"], s, /[[:space:]]+/)
+                for (k = 1; k <= n; k++) if (s[k] == "bookworm") {
+                    split(f["uris"], u, /[[:space:]]+/)
+                    for (k = 1; k <= length(u); k++) if (u[k] != "") { print u[k]; found = 1; exit }
+                }
+            }
+            delete f
+        }
+        END { if (!found) flush() }
+    ' "${files[@]}" | head -n1
+}
+MIRROR=$(host_mirror) || true
+[ -n "$MIRROR" ] || { echo "no bookworm mirror found in the host's apt sources" >&2; exit 1; }
+
+seconds() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
+now() { date +%s.%N; }
+STORE=$WORK/store
+strata() { "$STRATA" --store "$STORE" "$@"; }
+
+# --- base: mmdebstrap rootfs + marker ----------------------------------------------------
+BASE_CTX=$WORK/base
+mkdir -p "$BASE_CTX"
+echo "mmdebstrap: bookworm minbase from the host's mirror"
+t0=$(now)
+mmdebstrap --quiet --variant=minbase bookworm "$BASE_CTX/base.tar" "$MIRROR"
+echo "  rootfs tarball: $(du -h "$BASE_CTX/base.tar" | cut -f1) in $(seconds "$t0" "$(now)")s"
+cat >"$BASE_CTX/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+ADD base.tar /
+COPY marker /etc/strata-base-marker
+CMD ["/bin/bash"]
+DOCKERFILE
+echo "base 1" >"$BASE_CTX/marker"
+strata build -q -t bench-base:latest "$BASE_CTX" >/dev/null
+
+# --- runtime variants ----------------------------------------------------------------
+mkdir -p "$WORK/cache" "$WORK/plain"
+cat >"$WORK/cache/Dockerfile" <<DOCKERFILE
+FROM bench-base:latest
+RUN rm -f /etc/apt/apt.conf.d/docker-clean \\
+ && echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' > /etc/apt/apt.conf.d/keep-cache
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES
+DOCKERFILE
+cat >"$WORK/plain/Dockerfile" <<DOCKERFILE
+FROM bench-base:latest
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $PACKAGES \\
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+DOCKERFILE
+
+# Builds a runtime variant and prints its wall time in seconds.
+timed_build() {
+    local variant=$1 t0
+    sync
+    t0=$(now)
+    strata build -q -t "bench-$variant:latest" "$WORK/$variant" >"$WORK/$variant.log" 2>&1 \
+        || { cat "$WORK/$variant.log" >&2; echo "build of $variant failed" >&2; exit 1; }
+    seconds "$t0" "$(now)"
+}
+
+COLD_CACHE=$(timed_build cache)
+COLD_PLAIN=$(timed_build plain)
+echo "cold build:  cache mounts ${COLD_CACHE}s, plain ${COLD_PLAIN}s"
+
+# A new base digest: every runtime step must run again.
+echo "base 2" >"$BASE_CTX/marker"
+strata build -q -t bench-base:latest "$BASE_CTX" >/dev/null
+
+WARM_CACHE=$(timed_build cache)
+WARM_PLAIN=$(timed_build plain)
+echo "rebuild after base change:"
+echo "  with cache mounts:    ${WARM_CACHE}s"
+echo "  without cache mounts: ${WARM_PLAIN}s"
+awk -v p="$WARM_PLAIN" -v c="$WARM_CACHE" 'BEGIN { printf "  ratio (without / with): %.2fx\n", p / c }'
+
+# The cache never reaches the image: no .deb under /var/cache/apt in any layer.
+if strata run bench-cache:latest -- sh -c 'ls /var/cache/apt/archives/*.deb' >/dev/null 2>&1; then
+    echo "error: downloaded packages reached the cache-mount image" >&2
+    exit 1
+fi
