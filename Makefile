@@ -6,7 +6,7 @@ STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar
+TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git
 BENCH_MOUNTS_DEPS := mmdebstrap
 
 .PHONY: build demo test bench bench-mounts lint deps-demo deps-test deps-bench-mounts
