@@ -53,6 +53,10 @@ pub struct BuildOptions {
     /// Image names that must resolve to one exact manifest (`FROM base` in a family
     /// builds on the digest its parent's build just produced, whatever the tag says now).
     pub pinned: BTreeMap<String, Digest>,
+    /// How to reach registries for `FROM host/repo:tag` images not in the store.
+    pub registry: crate::registry::RegistryOptions,
+    /// `--platform` for images pulled from a multi-platform index (default: this host).
+    pub platform: Option<String>,
     /// `--no-cache`: run every step.
     pub no_cache: bool,
     /// `--no-cache-filter`: run every step of these stages.
@@ -140,6 +144,9 @@ pub enum BuildError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A registry failed (pull, push, login).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// A layer could not be written.
     #[error(transparent)]
     Layer(#[from] LayerError),

@@ -14,6 +14,7 @@ use crate::image::{
     ContainerConfig, Descriptor, HealthConfig, History, Image, ImageConfig, RootFs, Store,
 };
 use crate::layer;
+use crate::registry::{Client, Platform, Reference};
 use crate::sandbox::{self, Network, Overlay, RunSpec};
 
 use super::args::{host_platform, platform_args, ArgScope};
@@ -383,6 +384,12 @@ impl<'a> StageBuilder<'a> {
         };
         match found {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
+            Err(crate::image::StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
+                let image = self.pull(reference).map_err(|e| {
+                    BuildError::from(self.dockerfile.source.error(span, format!("pulling {reference}: {e}")))
+                })?;
+                BuiltStage::from_image(self.store, image, reference)
+            }
             Err(crate::image::StoreError::UnknownImage(_)) => Err(self
                 .dockerfile
                 .source
@@ -390,6 +397,23 @@ impl<'a> StageBuilder<'a> {
                 .into()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Pulls `reference` (which names a registry) into the store.
+    fn pull(&self, reference: &str) -> Result<Image, BuildError> {
+        let parsed = Reference::parse(reference)?;
+        let platform = self
+            .opts
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()?;
+        let pulled = Client::new(self.opts.registry.clone())?.pull(
+            self.store,
+            &parsed,
+            platform.as_ref(),
+        )?;
+        Ok(self.store.image_by_digest(&pulled.digest)?)
     }
 
     /// The index of an earlier stage called `name` (or numbered `name`), if any.

@@ -21,6 +21,7 @@ use crate::layer::Compression;
 use crate::sandbox::{self, Network};
 
 mod progress;
+mod registry;
 
 use progress::{human_size, Progress, Style};
 
@@ -31,6 +32,8 @@ pub struct Cli {
     /// The local image store, an OCI image layout [default: $XDG_DATA_HOME/strata/store].
     #[arg(long, global = true, env = "STRATA_STORE", value_name = "DIR")]
     store: Option<PathBuf>,
+    #[command(flatten)]
+    registry: registry::RegistryFlags,
     #[command(subcommand)]
     command: Commands,
 }
@@ -41,6 +44,14 @@ enum Commands {
     Build(BuildArgs),
     /// List the tagged images of the store.
     Images,
+    /// Pull an image from a registry into the store.
+    Pull(registry::PullArgs),
+    /// Push an image of the store to a registry.
+    Push(registry::PushArgs),
+    /// Save credentials for a registry (checked against it first).
+    Login(registry::LoginArgs),
+    /// Remove saved credentials of a registry.
+    Logout(registry::LogoutArgs),
     /// Draw a family's tree with tiers and stale images.
     Graph(GraphArgs),
     /// Print a family's build waves (for CI matrices).
@@ -110,6 +121,13 @@ struct BuildArgs {
     /// Print only the image digest.
     #[arg(short, long)]
     quiet: bool,
+    /// Push the result: every `-t` tag (which must name a registry), or for a family
+    /// every image to `<family registry>/<image>:<tag>`.
+    #[arg(long)]
+    push: bool,
+    /// The platform of images pulled for FROM (`os/arch[/variant]`; default: this host).
+    #[arg(long)]
+    platform: Option<String>,
     /// Family: build only these images and what they need (repeatable).
     #[arg(long, value_name = "IMAGE", num_args = 1..)]
     only: Vec<String>,
@@ -291,8 +309,12 @@ fn dispatch(cli: Cli) -> CliResult {
         None
     };
     match cli.command {
-        Commands::Build(args) => cmd_build(&store, args),
+        Commands::Build(args) => cmd_build(&store, &cli.registry, args),
         Commands::Images => cmd_images(&store),
+        Commands::Pull(args) => registry::pull(&store, &cli.registry, args),
+        Commands::Push(args) => registry::push(&store, &cli.registry, args),
+        Commands::Login(args) => registry::login(&cli.registry, args),
+        Commands::Logout(args) => registry::logout(&cli.registry, args),
         Commands::Graph(args) => {
             let family = load_family(&args.dir)?;
             let stale = build::family::staleness(&store, &family);
@@ -409,7 +431,11 @@ fn report(error: &BuildError) {
     }
 }
 
-fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
+fn cmd_build(
+    store: &Store,
+    registry_flags: &registry::RegistryFlags,
+    args: BuildArgs,
+) -> CliResult {
     let mut build_args = BTreeMap::new();
     for pair in &args.build_args {
         match pair.split_once('=') {
@@ -447,6 +473,8 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
             CompressionArg::Zstd => Compression::Zstd,
         },
         pinned: BTreeMap::new(),
+        registry: registry_flags.options(),
+        platform: args.platform.clone(),
     };
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
     if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
@@ -469,8 +497,27 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
         );
         let progress = shared.into_inner().unwrap_or_else(|p| p.into_inner());
         progress.finish();
-        for (name, built) in result? {
-            println!("{name} {}", built.descriptor.digest);
+        let built = result?;
+        for (name, result) in &built {
+            println!("{name} {}", result.descriptor.digest);
+        }
+        if args.push {
+            let registry_host = family.registry.clone().ok_or_else(|| {
+                BuildError::Usage(format!(
+                    "--push needs `registry` in the [family] table of {}",
+                    family.manifest.path.display()
+                ))
+            })?;
+            let mut pushes = Vec::new();
+            for name in built.keys() {
+                for tag in family.tags(&family.images[name]) {
+                    pushes.push((
+                        tag.clone(),
+                        format!("{}/{tag}", registry_host.trim_end_matches('/')),
+                    ));
+                }
+            }
+            registry::push_all(store, registry_flags, &pushes, jobs)?;
         }
         return Ok(0);
     }
@@ -484,6 +531,16 @@ fn cmd_build(store: &Store, args: BuildArgs) -> CliResult {
     let result = build::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish();
     println!("{}", result?.descriptor.digest);
+    if args.push {
+        let pushes: Vec<(String, String)> =
+            opts.tags.iter().map(|t| (t.clone(), t.clone())).collect();
+        if pushes.is_empty() {
+            return Err(BuildError::Usage(
+                "--push needs a -t tag that names a registry (host/repo:tag)".into(),
+            ));
+        }
+        registry::push_all(store, registry_flags, &pushes, 4)?;
+    }
     Ok(0)
 }
 

@@ -1,0 +1,267 @@
+//! The registry commands (`pull`, `push`, `login`, `logout`) and the flags every command
+//! that talks to a registry shares.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::build::BuildError;
+use crate::digest::Digest;
+use crate::image::Store;
+use crate::registry::{
+    BlobOutcome, Client, Direction, Platform, Progress, PushOptions, Reference, RegistryOptions,
+};
+
+use super::progress::human_size;
+
+/// How to reach registries; global, so every subcommand takes them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryFlags {
+    /// Verify registry TLS certificates.
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    tls_verify: bool,
+    /// PEM file of CA certificates to trust for registries (private CAs, self-signed).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Credentials file to read (and `login` to write) before $REGISTRY_AUTH_FILE and
+    /// the docker config.
+    #[arg(long, global = true, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// Allow plain HTTP to registries other than localhost.
+    #[arg(long, global = true)]
+    plain_http: bool,
+}
+
+impl RegistryFlags {
+    /// The client options these flags ask for.
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            tls_verify: self.tls_verify,
+            ca_file: self.ca_file.clone(),
+            insecure: self.plain_http,
+            auth_file: self.authfile.clone(),
+            ..RegistryOptions::default()
+        }
+    }
+}
+
+/// `strata pull REF`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// `host[:port]/repo[:tag][@digest]`.
+    reference: String,
+    /// The platform to pick from a multi-platform image (`os/arch[/variant]`).
+    #[arg(long)]
+    platform: Option<String>,
+}
+
+/// `strata push NAME:TAG DEST`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The image in the store.
+    image: String,
+    /// Where to push it: `host[:port]/repo[:tag]` [default: the image's name].
+    destination: Option<String>,
+}
+
+/// `strata login HOST`.
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The registry, `host[:port]`.
+    registry: String,
+    /// User name.
+    #[arg(short, long)]
+    username: String,
+    /// Password (prefer --password-stdin).
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// `strata logout HOST`.
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// The registry, `host[:port]`.
+    registry: String,
+}
+
+/// A client with transfer progress drawn on a terminal (plain lines per blob otherwise).
+pub fn client(flags: &RegistryFlags) -> Result<Client, BuildError> {
+    Ok(Client::new(flags.options())?.with_progress(Arc::new(Transfers::new())))
+}
+
+pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32, BuildError> {
+    let reference = Reference::parse(&args.reference)?;
+    let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
+    let pulled = client(flags)?.pull(store, &reference, platform.as_ref())?;
+    eprintln!(
+        "pulled {}: {} blobs downloaded, {} already here",
+        args.reference, pulled.downloaded, pulled.skipped
+    );
+    println!("{}", pulled.digest);
+    Ok(0)
+}
+
+pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32, BuildError> {
+    let target = args.destination.as_deref().unwrap_or(&args.image);
+    let destination = Reference::parse(target)?;
+    let pushed = client(flags)?.push(store, &args.image, &destination, &PushOptions::default())?;
+    eprintln!(
+        "pushed {target}: {} blobs uploaded ({}), {} mounted, {} already there",
+        pushed.uploaded,
+        human_size(pushed.bytes_uploaded),
+        pushed.mounted,
+        pushed.skipped
+    );
+    println!("{}", pushed.digest);
+    Ok(0)
+}
+
+/// Pushes `jobs` (store image, destination) with one shared client, `parallel` at once;
+/// the first failure is the error.
+pub fn push_all(
+    store: &Store,
+    flags: &RegistryFlags,
+    jobs: &[(String, String)],
+    parallel: usize,
+) -> Result<(), BuildError> {
+    let jobs = jobs
+        .iter()
+        .map(|(image, dest)| Ok((image.clone(), Reference::parse(dest)?)))
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let results = client(flags)?.push_many(store, &jobs, &PushOptions::default(), parallel.max(1));
+    for ((image, dest), result) in jobs.iter().zip(results) {
+        let pushed = result?;
+        eprintln!(
+            "pushed {image} to {}/{}:{} ({}): {} uploaded, {} mounted, {} already there",
+            dest.registry,
+            dest.repository,
+            dest.tag.as_deref().unwrap_or("latest"),
+            pushed.digest.short(),
+            pushed.uploaded,
+            pushed.mounted,
+            pushed.skipped
+        );
+    }
+    Ok(())
+}
+
+pub fn login(flags: &RegistryFlags, args: LoginArgs) -> Result<i32, BuildError> {
+    let password = match (args.password, args.password_stdin) {
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| BuildError::Usage(format!("reading the password: {e}")))?;
+            text.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        _ => {
+            return Err(BuildError::Usage(
+                "give --password or --password-stdin (not both)".into(),
+            ))
+        }
+    };
+    let file = Client::new(flags.options())?.login(
+        &args.registry,
+        &args.username,
+        &password,
+        flags.authfile.as_deref(),
+    )?;
+    eprintln!("login succeeded; credentials saved in {}", file.display());
+    Ok(0)
+}
+
+pub fn logout(flags: &RegistryFlags, args: LogoutArgs) -> Result<i32, BuildError> {
+    let removed =
+        Client::new(flags.options())?.logout(&args.registry, flags.authfile.as_deref())?;
+    if removed {
+        eprintln!("removed the credentials of {}", args.registry);
+    } else {
+        eprintln!("no credentials were stored for {}", args.registry);
+    }
+    Ok(0)
+}
+
+/// Transfer progress: a bar per blob on a terminal, a line per finished blob otherwise.
+struct Transfers {
+    multi: MultiProgress,
+    live: bool,
+    bars: Mutex<std::collections::HashMap<Digest, ProgressBar>>,
+}
+
+impl Transfers {
+    fn new() -> Transfers {
+        let live = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        Transfers {
+            multi: MultiProgress::with_draw_target(if live {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
+            live,
+            bars: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl Progress for Transfers {
+    fn blob_started(&self, repository: &str, digest: &Digest, size: u64, direction: Direction) {
+        if !self.live {
+            return;
+        }
+        let bar = self.multi.add(ProgressBar::new(size));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let verb = if direction == Direction::Upload {
+            "push"
+        } else {
+            "pull"
+        };
+        bar.set_message(format!("{verb} {repository} {}", digest.short()));
+        if let Ok(mut bars) = self.bars.lock() {
+            bars.insert(digest.clone(), bar);
+        }
+    }
+
+    fn blob_progress(&self, digest: &Digest, done: u64) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(digest).cloned()) {
+            bar.set_position(done);
+        }
+    }
+
+    fn blob_finished(&self, digest: &Digest, outcome: BlobOutcome) {
+        let bar = self.bars.lock().ok().and_then(|mut b| b.remove(digest));
+        match bar {
+            Some(bar) => bar.finish_and_clear(),
+            None if !self.live => eprintln!(
+                "{} {}",
+                digest.short(),
+                match outcome {
+                    BlobOutcome::Transferred => "transferred",
+                    BlobOutcome::Skipped => "already there",
+                    BlobOutcome::Mounted => "mounted",
+                }
+            ),
+            None => {}
+        }
+    }
+
+    fn retrying(&self, what: &str, attempt: u32, delay: std::time::Duration) {
+        let line = format!(
+            "retrying {what} (attempt {attempt}) in {:.1}s",
+            delay.as_secs_f64()
+        );
+        if self.live {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
