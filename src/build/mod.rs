@@ -70,6 +70,9 @@ pub struct BuildResult {
     pub descriptor: Descriptor,
     /// The image.
     pub image: Image,
+    /// The cache key and result of every step that wrote files, run or cached: what
+    /// `--cache-to` exports.
+    pub cache_entries: Vec<(crate::cache::CacheKey, crate::cache::CachedStep)>,
 }
 
 /// Progress the builder reports; the CLI decides how to show it.
@@ -234,7 +237,11 @@ pub fn build(
         digest: &descriptor.digest,
         tags: &opts.tags,
     });
-    Ok(BuildResult { descriptor, image })
+    Ok(BuildResult {
+        descriptor,
+        image,
+        cache_entries: builder.used_entries(),
+    })
 }
 
 /// The index of the stage `--target` names, or the last stage.

@@ -174,6 +174,17 @@ pub(super) struct StageBuilder<'a> {
     memo: RefCell<FileDigests>,
     /// Cache entries of the steps this build ran, written by [`StageBuilder::publish`].
     records: RefCell<Vec<Probe>>,
+    /// Every layer step's key and result, run or cached (for `--cache-to`).
+    used: RefCell<Vec<(CacheKey, CachedStep)>>,
+}
+
+/// The cache entry of a step that produced `layer`.
+fn cached_step(layer: &Option<StageLayer>) -> CachedStep {
+    CachedStep {
+        layer: layer
+            .as_ref()
+            .map(|l| (l.descriptor.clone(), l.diff_id.clone())),
+    }
 }
 
 /// A layer step's cache lookup: its key, what it ran with, and the cached result if any.
@@ -264,6 +275,7 @@ impl<'a> StageBuilder<'a> {
             memo: RefCell::new(cache.file_digests()),
             cache,
             records: RefCell::default(),
+            used: RefCell::default(),
             building: Vec::new(),
         };
         for decl in &dockerfile.global_args {
@@ -906,15 +918,14 @@ impl<'a> StageBuilder<'a> {
             Some(layer) => layer,
             None => {
                 let layer = exec(state)?;
-                probe.result = Some(CachedStep {
-                    layer: layer
-                        .as_ref()
-                        .map(|l| (l.descriptor.clone(), l.diff_id.clone())),
-                });
+                probe.result = Some(cached_step(&layer));
                 layer
             }
         };
         state.built.key = probe.key.clone();
+        self.used
+            .borrow_mut()
+            .push((probe.key.clone(), cached_step(&layer)));
         if probe.result.is_some() {
             self.records.borrow_mut().push(probe);
         }
@@ -1000,6 +1011,11 @@ impl<'a> StageBuilder<'a> {
             diff_id,
             snapshot: kept.dirs.upper.clone(),
         }))
+    }
+
+    /// The key and result of every layer step this build went through.
+    pub(super) fn used_entries(&self) -> Vec<(CacheKey, CachedStep)> {
+        self.used.borrow().clone()
     }
 
     /// Moves the layers this build made into the store (blobs into `blobs/`, upper dirs

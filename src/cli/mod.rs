@@ -125,6 +125,12 @@ struct BuildArgs {
     /// every image to `<family registry>/<image>:<tag>`.
     #[arg(long)]
     push: bool,
+    /// Export the step cache of this build to a registry, as an OCI artifact at REF.
+    #[arg(long, value_name = "REF")]
+    cache_to: Option<String>,
+    /// Import a step cache exported with --cache-to before building (repeatable).
+    #[arg(long, value_name = "REF")]
+    cache_from: Vec<String>,
     /// The platform of images pulled for FROM (`os/arch[/variant]`; default: this host).
     #[arg(long)]
     platform: Option<String>,
@@ -476,6 +482,16 @@ fn cmd_build(
         registry: registry_flags.options(),
         platform: args.platform.clone(),
     };
+    if !args.cache_from.is_empty() {
+        let client = registry::client(registry_flags)?;
+        let cache = StepCache::open(store.root()).map_err(build::io_err(store.root()))?;
+        for source in &args.cache_from {
+            let added = crate::registry::cache::import(&client, store, &cache, source)?;
+            if !args.quiet {
+                eprintln!("imported {added} cache entries from {source}");
+            }
+        }
+    }
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
     if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
         let family = load_family(&args.context)?;
@@ -501,6 +517,11 @@ fn cmd_build(
         for (name, result) in &built {
             println!("{name} {}", result.descriptor.digest);
         }
+        let entries: Vec<_> = built
+            .values()
+            .flat_map(|r| r.cache_entries.iter().cloned())
+            .collect();
+        export_cache(store, registry_flags, args.cache_to.as_deref(), &entries)?;
         if args.push {
             let registry_host = family.registry.clone().ok_or_else(|| {
                 BuildError::Usage(format!(
@@ -530,7 +551,14 @@ fn cmd_build(
     }
     let result = build::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish();
-    println!("{}", result?.descriptor.digest);
+    let result = result?;
+    println!("{}", result.descriptor.digest);
+    export_cache(
+        store,
+        registry_flags,
+        args.cache_to.as_deref(),
+        &result.cache_entries,
+    )?;
     if args.push {
         let pushes: Vec<(String, String)> =
             opts.tags.iter().map(|t| (t.clone(), t.clone())).collect();
@@ -542,6 +570,26 @@ fn cmd_build(
         registry::push_all(store, registry_flags, &pushes, 4)?;
     }
     Ok(0)
+}
+
+/// `--cache-to`: pushes the cache entries of the build, if asked.
+fn export_cache(
+    store: &Store,
+    flags: &registry::RegistryFlags,
+    destination: Option<&str>,
+    entries: &[(crate::cache::CacheKey, crate::cache::CachedStep)],
+) -> Result<(), BuildError> {
+    if let Some(destination) = destination {
+        let client = registry::client(flags)?;
+        let pushed = crate::registry::cache::export(&client, store, entries, destination)?;
+        eprintln!(
+            "exported {} cache entries to {destination} ({} blobs uploaded, {} already there)",
+            entries.len(),
+            pushed.uploaded,
+            pushed.skipped
+        );
+    }
+    Ok(())
 }
 
 /// Loads the family in `dir`, its errors rendered like Dockerfile errors.

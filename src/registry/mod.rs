@@ -16,6 +16,7 @@
 //! Progress is reported through the [`Progress`] trait; the CLI renders it.
 
 pub mod auth;
+pub mod cache;
 mod pull;
 mod push;
 pub mod reference;
