@@ -508,13 +508,12 @@ impl Resolver<'_> {
             }
             MountType::Secret => {
                 let Some(origin) = self.secrets.get(&req.id) else {
-                    if req.required {
-                        return Err(format!(
-                            "secret {:?} is required but was not given (strata build --secret id={},src=FILE)",
-                            req.id, req.id
-                        ));
-                    }
-                    return Ok(out);
+                    return absent(
+                        req,
+                        "secret",
+                        &format!("--secret id={},src=FILE", req.id),
+                        out,
+                    );
                 };
                 let bytes = match origin {
                     SecretSource::File(path) => std::fs::read(path).map_err(|e| {
@@ -551,13 +550,7 @@ impl Resolver<'_> {
             }
             MountType::Ssh => {
                 let Some(socket) = self.ssh.get(&req.id) else {
-                    if req.required {
-                        return Err(format!(
-                            "ssh agent {:?} is required but was not given (strata build --ssh {})",
-                            req.id, req.id
-                        ));
-                    }
-                    return Ok(out);
+                    return absent(req, "ssh agent", &format!("--ssh {}", req.id), out);
                 };
                 out.mounts.push(Mount::Bind {
                     source: socket.clone(),
@@ -693,6 +686,18 @@ impl Resolver<'_> {
     }
 }
 
+/// A secret or agent the build was not given: no mount, or an error if `required`.
+fn absent(req: &MountRequest, what: &str, flag: &str, out: Resolved) -> Result<Resolved, String> {
+    if req.required {
+        Err(format!(
+            "{what} {:?} is required but was not given (strata build {flag})",
+            req.id
+        ))
+    } else {
+        Ok(out)
+    }
+}
+
 /// The directory of the store holding cache mounts.
 pub fn cache_root(store: &Store) -> PathBuf {
     store.root().join("cache-mounts")
@@ -713,21 +718,10 @@ pub fn prune_caches(store: &Store) -> std::io::Result<u64> {
         if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_err() {
             continue; // in use by a running build
         }
-        freed += disk_usage(&base);
+        freed += crate::image::store::disk_usage(&base);
         std::fs::remove_dir_all(&base)?;
     }
     Ok(freed)
-}
-
-/// Bytes of the regular files below `dir`.
-pub fn disk_usage(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {

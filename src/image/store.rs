@@ -111,8 +111,8 @@ pub struct PruneReport {
     pub bytes: u64,
 }
 
-/// Bytes of the regular files at or below `path`.
-fn tree_size(path: &Path) -> u64 {
+/// Bytes of the regular files at or below `path` (what removing it frees).
+pub fn disk_usage(path: &Path) -> u64 {
     walkdir::WalkDir::new(path)
         .into_iter()
         .filter_map(Result::ok)
@@ -526,7 +526,7 @@ impl Store {
                 if keep.contains(name) || mounted.iter().any(|m| m.starts_with(&path)) {
                     continue;
                 }
-                report.bytes += tree_size(&path);
+                report.bytes += disk_usage(&path);
                 *count += 1;
                 remove_tree(&path).map_err(io_error(&path))?;
             }
@@ -535,7 +535,7 @@ impl Store {
         for entry in fs_err::read_dir(&tmp).map_err(|e| io_error(&tmp)(e))? {
             let path = entry.map_err(|e| io_error(&tmp)(e))?.path();
             if !mounted.iter().any(|m| m.starts_with(&path)) {
-                report.bytes += tree_size(&path);
+                report.bytes += disk_usage(&path);
                 remove_tree(&path).map_err(io_error(&path))?;
             }
         }

@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
 use super::write::{OPAQUE_MARKER, WHITEOUT_PREFIX};
-use super::{Compression, LayerError};
+use super::{io_error, Compression, LayerError};
 use crate::digest::Digest;
 use crate::fsroot::{remove_at, DirSpec, Root};
 
@@ -587,13 +587,6 @@ impl From<io::Error> for EntryError {
 impl From<rustix::io::Errno> for EntryError {
     fn from(e: rustix::io::Errno) -> Self {
         EntryError::Io(e.into())
-    }
-}
-
-fn io_error(path: &Path, source: io::Error) -> LayerError {
-    LayerError::Io {
-        path: path.display().to_string(),
-        source,
     }
 }
 

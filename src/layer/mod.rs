@@ -90,3 +90,11 @@ pub enum LayerError {
         reason: String,
     },
 }
+
+/// An I/O error on `path`, as a [`LayerError`].
+fn io_error(path: &std::path::Path, source: std::io::Error) -> LayerError {
+    LayerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}

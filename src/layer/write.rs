@@ -21,7 +21,7 @@ use std::thread;
 
 use tar::{EntryType, Header};
 
-use super::{Compression, Layer, LayerError};
+use super::{io_error, Compression, Layer, LayerError};
 use crate::digest::HashingWriter;
 
 /// Bytes per chunk handed from the tar thread to the compressing thread.
@@ -611,13 +611,6 @@ impl<R: Read> Read for ExactReader<R> {
         }
         self.left -= n as u64;
         Ok(n)
-    }
-}
-
-fn io_error(path: &Path, source: io::Error) -> LayerError {
-    LayerError::Io {
-        path: path.display().to_string(),
-        source,
     }
 }
 
