@@ -292,7 +292,7 @@ impl Origin<'_> {
 
     /// Where `rel` really is in the root, symlinks followed; `None` if it does not exist.
     fn real_path(&self, rel: &Path) -> Result<Option<PathBuf>, CopyError> {
-        let fd = match open_path(self.root, rel) {
+        let fd = match self.root.open_path(rel) {
             Ok(fd) => fd,
             Err(e)
                 if matches!(
@@ -385,7 +385,7 @@ impl Origin<'_> {
                 return self.walk_dir(rel, Path::new(""), &st, &fd, visitor);
             }
             FileType::RegularFile => {
-                Node::File(open_file(self.root, rel).map_err(|e| self.io(rel, e))?)
+                Node::File(self.root.open_file(rel).map_err(|e| self.io(rel, e))?)
             }
             FileType::Socket => return Ok(()),
             _ => Node::Special,
@@ -618,34 +618,6 @@ impl Visitor for Hasher<'_> {
 
 pub(crate) fn file_type(st: &Stat) -> FileType {
     FileType::from_raw_mode(st.st_mode)
-}
-
-/// An `O_PATH` fd of `rel` (of any type, symlinks followed inside the root).
-fn open_path(root: &Root, rel: &Path) -> io::Result<OwnedFd> {
-    open_in(root, rel, OFlags::PATH)
-}
-
-/// The regular file at `rel` opened for reading, symlinks followed inside the root.
-/// (`Root::open_file` asks for `O_RDONLY`, which is 0, and so gets an `O_PATH` fd.)
-pub(crate) fn open_file(root: &Root, rel: &Path) -> io::Result<File> {
-    open_in(root, rel, OFlags::RDONLY | OFlags::NOCTTY).map(File::from)
-}
-
-fn open_in(root: &Root, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
-    let base = root.open_dir(Path::new(""))?;
-    let rel = crate::fsroot::relative(rel);
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        &rel
-    };
-    Ok(rfs::openat2(
-        &base,
-        rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        rfs::ResolveFlags::IN_ROOT | rfs::ResolveFlags::NO_MAGICLINKS,
-    )?)
 }
 
 /// An `O_PATH` directory fd reopened for reading.

@@ -43,7 +43,7 @@ use rustix::fs::{
     self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid,
 };
 
-use super::context::{file_type, open_file, read_xattrs, reopen, Item, Node, SourceSet, Visitor};
+use super::context::{file_type, read_xattrs, reopen, Item, Node, SourceSet, Visitor};
 use crate::fsroot::{DirSpec, Root};
 
 /// What a COPY/ADD changes about the copied files, already resolved by the builder.
@@ -200,7 +200,7 @@ pub fn copy(
                         (Top::Dir(dir), dest.to_owned())
                     } else {
                         if opts.unpack_archives && file_type(&st) == FileType::RegularFile {
-                            let archive = open_file(origin.root, rel).map_err(src_io)?;
+                            let archive = origin.root.open_file(rel).map_err(src_io)?;
                             let fd_path =
                                 PathBuf::from(format!("/proc/self/fd/{}", archive.as_raw_fd()));
                             let extracted = crate::layer::extract_archive(
