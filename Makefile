@@ -8,7 +8,7 @@ SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 DEMO_DEPS := busybox-static
 TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar
 
-.PHONY: build demo test bench lint deps-demo deps-test
+.PHONY: build demo test bench bench-family lint deps-demo deps-test
 
 build:
 	$(CARGO) build --release
@@ -48,6 +48,11 @@ test: deps-test
 
 bench: deps-test build
 	bench/build.sh
+	bench/family.sh
+
+# The family benchmark alone: cold, warm, one file changed, base changed, vs buildah/BuildKit.
+bench-family: deps-test build
+	bench/family.sh
 
 lint:
 	$(CARGO) fmt --check
