@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Family benchmark: strata vs buildah (and BuildKit through dockerd when it can start) on
+# one image family, in four scenarios run one after the other on the same stores:
+#   cold      fresh stores, nothing cached
+#   warm      the same family again, nothing changed
+#   one-file  one file of one application changed
+#   base      one file copied into the base changed (everything below rebuilds)
+# The family, generated deterministically here: base (busybox, users, os-release); a "jre"
+# runtime FROM base with a RUN creating 5,000 files and a COPY of ~20 MB; two apps FROM jre,
+# each COPYing ~10 MB of app files and running a RUN. strata builds it as a family
+# (strata.toml); buildah and BuildKit build each Dockerfile in dependency order, tagging
+# each image so its children's `FROM base` / `FROM jre` find it. Prints wall times and
+# the ratios against the goals of issue 3. Needs root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA=${STRATA:-$ROOT/target/release/strata}
+WORK=$(mktemp -d /var/tmp/strata-bench-family.XXXXXX)
+DOCKERD_PID=""
+cleanup() {
+    if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null || true; wait "$DOCKERD_PID" 2>/dev/null || true; fi
+    # buildah may leave overlay mounts under its root; unmount before removing.
+    if [ -d "$WORK/buildah-root" ]; then
+        grep -o "$WORK/buildah-root[^ ]*" /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "bench/family.sh must run as root" >&2; exit 1; }
+[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
+for tool in buildah openssl; do
+    command -v "$tool" >/dev/null || { echo "$tool missing: run make bench-family as root (installs it)" >&2; exit 1; }
+done
+
+# --- the family ------------------------------------------------------------------------
+FAM=$WORK/family
+mkdir -p "$FAM/base/etc" "$FAM/runtimes/jre/runtime/lib" "$FAM/shop/app" "$FAM/billing/app"
+# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
+# (openssl dies of SIGPIPE when head has enough: not an error.)
+prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
+# COUNT text files of 64 lines (~4.5 KB) under DIR, seeded by SEED: compressible, like code.
+text_files() {
+    awk -v dir="$1" -v count="$2" -v seed="$3" 'BEGIN {
+        srand(seed);
+        for (f = 0; f < count; f++) {
+            sub_dir = sprintf("%s/p%02d", dir, f % 20);
+            if (f < 20) system("mkdir -p " sub_dir);
+            path = sprintf("%s/f%04d.txt", sub_dir, f);
+            for (l = 0; l < 64; l++) printf "line %d of file %d: %08x %08x\n", l, f, int(rand() * 2^31), int(rand() * 2^31) > path;
+            close(path);
+        }
+    }'
+}
+
+cat >"$FAM/strata.toml" <<'TOML'
+[family]
+name = "bench"
+
+[images.base]
+tier = "base"
+
+[images.jre]
+tier = "runtime"
+context = "runtimes/jre"
+
+[images.shop]
+tier = "app"
+
+[images.billing]
+tier = "app"
+TOML
+
+cp /bin/busybox "$FAM/base/busybox"
+printf 'NAME="bench base"\nVERSION_ID=1\n' >"$FAM/base/etc/os-release"
+cat >"$FAM/base/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /etc /tmp /home/app && chmod 1777 /tmp \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd \
+ && echo 'app:x:1000:1000:app:/home/app:/bin/sh' >> /etc/passwd \
+ && printf 'root:x:0:\napp:x:1000:\n' > /etc/group && chown 1000:1000 /home/app
+COPY etc/os-release /etc/os-release
+DOCKERFILE
+
+# runtime: ~20 MB (two 8 MB binaries and ~4.5 MB of text).
+for i in 1 2; do prng "0000000000000000000000000000010$i" $((8 * 1024 * 1024)) >"$FAM/runtimes/jre/runtime/lib/rt$i.so"; done
+text_files "$FAM/runtimes/jre/runtime/src" 1000 1
+cat >"$FAM/runtimes/jre/Dockerfile" <<'DOCKERFILE'
+FROM base
+RUN mkdir -p /opt/jre/modules && cd /opt/jre/modules && i=0 \
+ && while [ $i -lt 5000 ]; do echo "module $i" > "m$i.txt"; i=$((i + 1)); done
+COPY runtime/ /opt/jre/
+ENV JAVA_HOME=/opt/jre
+DOCKERFILE
+
+# applications: ~10 MB each (one 6 MB archive and ~4.5 MB of text).
+seed=10
+for app in shop billing; do
+    seed=$((seed + 1))
+    prng "000000000000000000000000000002$seed" $((6 * 1024 * 1024)) >"$FAM/$app/app/$app.jar"
+    text_files "$FAM/$app/app/src" 1000 "$seed"
+    cat >"$FAM/$app/Dockerfile" <<DOCKERFILE
+FROM jre
+WORKDIR /srv/$app
+COPY app/ /srv/$app/
+RUN find /srv/$app -type f | wc -l > /srv/$app.files && chown -R 1000:1000 /srv/$app
+USER app
+CMD ["cat", "/srv/$app.files"]
+DOCKERFILE
+done
+echo "family: $(du -sh "$FAM" | cut -f1), $(find "$FAM" -type f | wc -l) files"
+
+# Images in dependency order and their contexts, for the one-at-a-time builders.
+ORDER="base jre shop billing"
+context_of() { case $1 in jre) echo "$FAM/runtimes/jre" ;; *) echo "$FAM/$1" ;; esac; }
+
+now() { date +%s.%N; }
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.3f", e - s }'; }
+
+# --- the builders: each prints its wall time ---------------------------------------------
+SSTORE=$WORK/strata-store
+strata_family() {
+    sync
+    local t0 log=$WORK/strata-$1.log
+    t0=$(now)
+    "$STRATA" --store "$SSTORE" build --progress plain "$FAM" >/dev/null 2>"$log"
+    elapsed "$t0"
+}
+
+BROOT=$WORK/buildah-root BRUN=$WORK/buildah-runroot
+buildah_family() {
+    sync
+    local t0 img
+    t0=$(now)
+    for img in $ORDER; do
+        buildah --root "$BROOT" --runroot "$BRUN" --storage-driver overlay bud --isolation chroot \
+            --layers --pull=never -q -t "localhost/$img" "$(context_of "$img")" >/dev/null
+    done
+    elapsed "$t0"
+}
+
+DSOCK=unix://$WORK/docker.sock
+buildkit_family() {
+    sync
+    local t0 img
+    t0=$(now)
+    for img in $ORDER; do
+        DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --network host -q -t "$img" \
+            "$(context_of "$img")" >/dev/null
+    done
+    elapsed "$t0"
+}
+
+# BuildKit through dockerd, when it can be started (a fresh data root: cold).
+HAVE_BUILDKIT=""
+if ! command -v dockerd >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null 2>&1 || true
+fi
+if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
+    dockerd --iptables=false --bridge=none --data-root "$WORK/docker-data" --exec-root "$WORK/docker-exec" \
+        --pidfile "$WORK/docker.pid" -H "$DSOCK" >"$WORK/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 60); do
+        DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    if DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1; then
+        HAVE_BUILDKIT=yes
+    else
+        echo "buildkit: dockerd did not start; skipped"
+        tail -5 "$WORK/dockerd.log"
+    fi
+else
+    echo "buildkit: dockerd unavailable (apt-get install docker.io); skipped"
+fi
+
+# --- the scenarios -----------------------------------------------------------------------
+declare -A S B K
+run_scenario() {
+    local name=$1
+    S[$name]=$(strata_family "$name")
+    B[$name]=$(buildah_family)
+    [ -z "$HAVE_BUILDKIT" ] || K[$name]=$(buildkit_family)
+    printf '%-9s strata %7ss  buildah %7ss' "$name" "${S[$name]}" "${B[$name]}"
+    [ -z "$HAVE_BUILDKIT" ] || printf '  buildkit %7ss' "${K[$name]}"
+    printf '   (strata: %s)\n' "$(grep -h 'steps run' "$WORK/strata-$name.log" | tail -1)"
+}
+
+run_scenario cold
+run_scenario warm
+echo "changed in shop" >>"$FAM/shop/app/src/p00/f0000.txt"
+run_scenario one-file
+printf 'PATCH=1\n' >>"$FAM/base/etc/os-release"
+run_scenario base
+
+# --- ratios and goals --------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "MISSED") }'; }
+echo
+printf '%-9s %14s %15s   %s\n' scenario strata/buildah strata/buildkit "goal (vs buildah)"
+for name in cold warm one-file base; do
+    rb=$(ratio "${S[$name]}" "${B[$name]}")
+    rk=-
+    [ -z "$HAVE_BUILDKIT" ] || rk=$(ratio "${S[$name]}" "${K[$name]}")
+    case $name in
+        cold) goal="<= 0.6x: $(verdict "$rb" 0.6)" ;;
+        warm) goal="<= 0.1x: $(verdict "$rb" 0.1); < 0.3 s: $(verdict "${S[$name]}" 0.2999)" ;;
+        one-file) goal="<= 0.5x: $(verdict "$rb" 0.5)" ;;
+        base) goal="(none)" ;;
+    esac
+    printf '%-9s %14s %15s   %s\n' "$name" "$rb" "$rk" "$goal"
+done
