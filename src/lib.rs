@@ -26,4 +26,5 @@ pub mod family;
 pub mod fsroot;
 pub mod image;
 pub mod layer;
+pub mod lint;
 pub mod sandbox;
