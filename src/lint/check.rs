@@ -12,9 +12,7 @@ use std::path::Path;
 
 use super::shell::{self, Cmd, Join, Word};
 use super::{rules, Finding, Severity};
-use crate::dockerfile::{
-    expand, Command, Copy, Dockerfile, Instruction, Run, Source, Span, Stage,
-};
+use crate::dockerfile::{expand, Command, Copy, Dockerfile, Instruction, Run, Source, Span, Stage};
 use crate::family::{Base, Family, Image};
 
 /// The role an image plays, from its tier.
@@ -85,7 +83,13 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    fn at(&mut self, rule: &'static str, offset: usize, len: usize, message: String) -> &mut Finding {
+    fn at(
+        &mut self,
+        rule: &'static str,
+        offset: usize,
+        len: usize,
+        message: String,
+    ) -> &mut Finding {
         self.findings
             .push(finding(self.source, rule, offset, len, message));
         self.findings.last_mut().expect("just pushed")
@@ -113,7 +117,9 @@ impl Out<'_> {
 /// The length of the part of `span` on its first line.
 fn first_line_len(text: &str, span: Span) -> usize {
     let end = (span.offset + span.len).min(text.len());
-    text[span.offset..end].find('\n').unwrap_or(end - span.offset)
+    text[span.offset..end]
+        .find('\n')
+        .unwrap_or(end - span.offset)
 }
 
 /// The commands of one RUN.
@@ -149,7 +155,9 @@ impl Script {
                     .iter()
                     .find(|(k, _)| matches!(*k, "target" | "dst" | "destination"))
                     .map(|(_, v)| normalize(v));
-                matches!(kind, Some("cache" | "tmpfs")).then_some(target).flatten()
+                matches!(kind, Some("cache" | "tmpfs"))
+                    .then_some(target)
+                    .flatten()
             })
             .collect();
         let mut script = Script {
@@ -166,7 +174,10 @@ impl Script {
                     len: 3,
                 };
                 let is_shell = argv.len() == 3
-                    && matches!(argv[0].rsplit('/').next(), Some("sh" | "bash" | "ash" | "dash"))
+                    && matches!(
+                        argv[0].rsplit('/').next(),
+                        Some("sh" | "bash" | "ash" | "dash")
+                    )
                     && argv[1] == "-c";
                 if is_shell {
                     script.cmds = shell::split(&argv[2], 0, argv[2].len(), '\\');
@@ -260,8 +271,7 @@ fn normalize(path: &str) -> String {
 
 /// Whether removing `removed` (normalized) removes `dir`: the same path or a parent.
 fn covers(removed: &str, dir: &str) -> bool {
-    removed.len() > 1
-        && (dir == removed || dir.starts_with(&format!("{removed}/")))
+    removed.len() > 1 && (dir == removed || dir.starts_with(&format!("{removed}/")))
 }
 
 /// A package manager, grouped by the files it manages.
@@ -286,7 +296,10 @@ pub(super) enum Manager {
 impl Manager {
     /// Whether it installs OS packages (the ones a family parent could share).
     pub fn is_os(self) -> bool {
-        matches!(self, Manager::Apt | Manager::Apk | Manager::Rpm | Manager::Zypper)
+        matches!(
+            self,
+            Manager::Apt | Manager::Apk | Manager::Rpm | Manager::Zypper
+        )
     }
 }
 
@@ -303,9 +316,31 @@ fn value_flags(manager: Manager) -> &'static [&'static str] {
     match manager {
         Manager::Apt => &["-o", "-t", "--target-release", "-c", "--config-file"],
         Manager::Apk => &["-X", "--repository", "--root", "-p"],
-        Manager::Rpm => &["--setopt", "--enablerepo", "--disablerepo", "--installroot", "--releasever"],
+        Manager::Rpm => &[
+            "--setopt",
+            "--enablerepo",
+            "--disablerepo",
+            "--installroot",
+            "--releasever",
+        ],
         Manager::Zypper => &["-r", "--repo", "--from"],
-        Manager::Pip => &["-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url", "--extra-index-url", "-t", "--target", "--prefix", "--root", "-f", "--find-links"],
+        Manager::Pip => &[
+            "-r",
+            "--requirement",
+            "-c",
+            "--constraint",
+            "-e",
+            "--editable",
+            "-i",
+            "--index-url",
+            "--extra-index-url",
+            "-t",
+            "--target",
+            "--prefix",
+            "--root",
+            "-f",
+            "--find-links",
+        ],
         Manager::Npm => &["--prefix", "--registry", "--cache"],
         Manager::Gem => &["-v", "--version", "-i", "--install-dir", "--source"],
     }
@@ -390,8 +425,9 @@ pub(super) fn package_name(word: &str) -> &str {
 pub(super) fn runtime_of(package: &str) -> Option<&'static str> {
     let p = package.to_ascii_lowercase();
     let digits_after = |prefix: &str| {
-        p.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        p.strip_prefix(prefix).is_some_and(|rest| {
+            rest.is_empty() || rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
     };
     if digits_after("python") || p == "pypy3" {
         Some("python")
@@ -410,7 +446,10 @@ pub(super) fn runtime_of(package: &str) -> Option<&'static str> {
         Some("php")
     } else if matches!(p.as_str(), "golang" | "golang-go" | "go") {
         Some("go")
-    } else if p.starts_with("dotnet-runtime") || p.starts_with("dotnet-sdk") || p.starts_with("aspnetcore-runtime") {
+    } else if p.starts_with("dotnet-runtime")
+        || p.starts_with("dotnet-sdk")
+        || p.starts_with("aspnetcore-runtime")
+    {
         Some("dotnet")
     } else if matches!(p.as_str(), "rustc" | "rust" | "cargo") {
         Some("rust")
@@ -450,7 +489,11 @@ impl History {
         if path.starts_with('/') || path.starts_with('$') {
             normalize(path)
         } else {
-            normalize(&format!("{}/{}", self.workdir.trim_end_matches('/'), path.trim_start_matches("./")))
+            normalize(&format!(
+                "{}/{}",
+                self.workdir.trim_end_matches('/'),
+                path.trim_start_matches("./")
+            ))
         }
     }
 }
@@ -524,7 +567,11 @@ static CACHES: &[CacheRule] = &[
         rule: "STR005",
         programs: &["gem"],
         subs: &["install"],
-        dirs: &["/root/.gem", "/usr/local/bundle/cache", "/root/.local/share/gem"],
+        dirs: &[
+            "/root/.gem",
+            "/usr/local/bundle/cache",
+            "/root/.local/share/gem",
+        ],
         cleaners: &[],
         flags: &[],
         env: "",
@@ -534,7 +581,11 @@ static CACHES: &[CacheRule] = &[
         rule: "STR005",
         programs: &["composer"],
         subs: &["install", "require", "update"],
-        dirs: &["/root/.composer/cache", "/root/.cache/composer", "/tmp/cache"],
+        dirs: &[
+            "/root/.composer/cache",
+            "/root/.cache/composer",
+            "/tmp/cache",
+        ],
         cleaners: &[("composer", "clear-cache"), ("composer", "clearcache")],
         flags: &["--no-cache"],
         env: "COMPOSER_CACHE_DIR",
@@ -545,7 +596,13 @@ static CACHES: &[CacheRule] = &[
         programs: &["yum", "dnf", "dnf5", "microdnf", "tdnf"],
         subs: &["install", "groupinstall", "reinstall", "update", "upgrade"],
         dirs: &["/var/cache/yum", "/var/cache/dnf", "/var/cache/tdnf"],
-        cleaners: &[("yum", "clean"), ("dnf", "clean"), ("dnf5", "clean"), ("microdnf", "clean"), ("tdnf", "clean")],
+        cleaners: &[
+            ("yum", "clean"),
+            ("dnf", "clean"),
+            ("dnf5", "clean"),
+            ("microdnf", "clean"),
+            ("tdnf", "clean"),
+        ],
         flags: &[],
         env: "",
         what: "leaves metadata and packages in /var/cache",
@@ -553,7 +610,17 @@ static CACHES: &[CacheRule] = &[
     CacheRule {
         rule: "STR007",
         programs: &["zypper"],
-        subs: &["install", "in", "update", "up", "dist-upgrade", "dup", "patch", "refresh", "ref"],
+        subs: &[
+            "install",
+            "in",
+            "update",
+            "up",
+            "dist-upgrade",
+            "dup",
+            "patch",
+            "refresh",
+            "ref",
+        ],
         dirs: &["/var/cache/zypp"],
         cleaners: &[("zypper", "clean"), ("zypper", "cc")],
         flags: &[],
@@ -593,9 +660,7 @@ fn final_chain(df: &Dockerfile, target: Option<&str>) -> Vec<usize> {
             break;
         }
         chain.push(s.index);
-        stage = df
-            .stage_by_name(&s.base)
-            .filter(|p| p.index < s.index);
+        stage = df.stage_by_name(&s.base).filter(|p| p.index < s.index);
     }
     chain
 }
@@ -626,7 +691,10 @@ fn check_base(df: &Dockerfile, stage: &Stage, ctx: &Ctx, out: &mut Out) {
     let Some(name) = expanded_base(df, stage, ctx.image) else {
         return;
     };
-    if ctx.family.is_some_and(|f| f.image_for_reference(&name).is_some()) {
+    if ctx
+        .family
+        .is_some_and(|f| f.image_for_reference(&name).is_some())
+    {
         return;
     }
     let (offset, len) = out.find(stage.span, &stage.base);
@@ -636,26 +704,51 @@ fn check_base(df: &Dockerfile, stage: &Stage, ctx: &Ctx, out: &mut Out) {
     let last = name.rsplit('/').next().unwrap_or(&name);
     match last.split_once(':') {
         None => {
-            out.at("STR030", offset, len, format!("base image `{name}` has no tag: it means `latest`, which moves"));
+            out.at(
+                "STR030",
+                offset,
+                len,
+                format!("base image `{name}` has no tag: it means `latest`, which moves"),
+            );
         }
         Some((_, "latest")) => {
-            out.at("STR030", offset, len, format!("base image `{name}` uses the moving `latest` tag"));
+            out.at(
+                "STR030",
+                offset,
+                len,
+                format!("base image `{name}` uses the moving `latest` tag"),
+            );
         }
         Some(_) => {
-            out.at("STR031", offset, len, format!("base image `{name}` is not pinned to a digest"));
+            out.at(
+                "STR031",
+                offset,
+                len,
+                format!("base image `{name}` is not pinned to a digest"),
+            );
         }
     }
 }
 
 /// The user the final image runs as: the last USER of the chain, else the family
 /// parent's; None means root by default (or an external base's unknown default).
-fn final_user(df: &Dockerfile, chain: &[usize], family: Option<&Family>, depth: usize) -> Option<(String, Option<Span>)> {
+fn final_user(
+    df: &Dockerfile,
+    chain: &[usize],
+    family: Option<&Family>,
+    depth: usize,
+) -> Option<(String, Option<Span>)> {
     for &index in chain {
         let stage = &df.stages[index];
-        if let Some(user) = stage.instructions.iter().rev().find_map(|i| match &i.value {
-            Instruction::User(u) => Some((u.clone(), i.span)),
-            _ => None,
-        }) {
+        if let Some(user) = stage
+            .instructions
+            .iter()
+            .rev()
+            .find_map(|i| match &i.value {
+                Instruction::User(u) => Some((u.clone(), i.span)),
+                _ => None,
+            })
+        {
             return Some((user.0, Some(user.1)));
         }
     }
@@ -689,7 +782,11 @@ fn check_user(df: &Dockerfile, chain: &[usize], ctx: &Ctx, out: &mut Out) {
         let matches = actual == policy || actual.split(':').next() == Some(policy);
         if !matches {
             let at = span.unwrap_or(from);
-            out.span("STR084", at, format!("the image runs as `{actual}` but its policy says user = \"{policy}\""));
+            out.span(
+                "STR084",
+                at,
+                format!("the image runs as `{actual}` but its policy says user = \"{policy}\""),
+            );
         }
     }
     if !matches!(ctx.role, Role::App | Role::Lone) {
@@ -697,7 +794,9 @@ fn check_user(df: &Dockerfile, chain: &[usize], ctx: &Ctx, out: &mut Out) {
     }
     let message = match user_name {
         Some(u) if u.starts_with('$') || !is_root(u) => return,
-        Some(u) if span.is_some() => format!("the final stage switches to `USER {u}`: the app runs as root"),
+        Some(u) if span.is_some() => {
+            format!("the final stage switches to `USER {u}`: the app runs as root")
+        }
         Some(u) => format!("the image inherits `USER {u}` from its parent: the app runs as root"),
         None => "the final stage has no USER: the app runs as root".to_owned(),
     };
@@ -731,7 +830,7 @@ fn check_stage(
     let mut env_no_pip_cache = false;
     let mut pipefail_shell = false;
     let mut has_healthcheck = false;
-    let mut previous_plain_run = false;
+    let mut previous_plain_run: Option<usize> = None;
     for ins in &stage.instructions {
         let span = ins.span;
         let mut plain_run = false;
@@ -740,15 +839,27 @@ fn check_stage(
                 history.layers += 1;
                 let script = Script::of(run, span, &df.source, df.escape);
                 plain_run = run.flags.is_empty() && matches!(run.command, Command::Shell(_));
-                if plain_run && previous_plain_run {
-                    out.span("STR023", span, "this RUN follows another RUN: together they could be one layer".to_owned());
+                if let (true, Some(previous)) = (plain_run, previous_plain_run) {
+                    out.span("STR023", span, format!("this RUN follows the RUN on line {previous}: the two could be one layer"));
                 }
-                check_run(&script, ctx, env_no_pip_cache, pipefail_shell, &mut history, span, out);
+                check_run(
+                    &script,
+                    ctx,
+                    env_no_pip_cache,
+                    pipefail_shell,
+                    &mut history,
+                    span,
+                    out,
+                );
                 if in_final {
                     for cmd in &script.cmds {
                         if let Some(op) = package_op(cmd).filter(|op| op.install) {
                             for w in op.packages {
-                                facts.installs.push((op.manager, package_name(&w.text).to_owned(), w.clone()));
+                                facts.installs.push((
+                                    op.manager,
+                                    package_name(&w.text).to_owned(),
+                                    w.clone(),
+                                ));
                             }
                         }
                     }
@@ -763,7 +874,13 @@ fn check_stage(
                 check_copy_context(copy, span, ctx, out);
                 let dest = history.resolve(&copy.dest);
                 let is_dir = copy.dest.ends_with('/') || copy.sources.len() > 1;
-                history.paths.push((dest.clone(), is_dir, history.layers, span.line, if is_add { "ADD" } else { "COPY" }));
+                history.paths.push((
+                    dest.clone(),
+                    is_dir,
+                    history.layers,
+                    span.line,
+                    if is_add { "ADD" } else { "COPY" },
+                ));
                 if in_final && copy.from.is_none() {
                     facts.copies.push((copy.sources.clone(), dest, span));
                 }
@@ -795,16 +912,23 @@ fn check_stage(
                 out.span("STR071", span, "MAINTAINER is deprecated".to_owned());
             }
             Instruction::Healthcheck(_) => has_healthcheck = true,
-            Instruction::Entrypoint(Command::Shell(_)) | Instruction::Cmd(Command::Shell(_)) if is_last => {
+            Instruction::Entrypoint(Command::Shell(_)) | Instruction::Cmd(Command::Shell(_))
+                if is_last =>
+            {
                 let keyword = ins.value.keyword();
                 out.span("STR060", span, format!("{keyword} in shell form: /bin/sh becomes PID 1 and signals do not reach the app"));
             }
             _ => {}
         }
-        previous_plain_run = plain_run;
+        previous_plain_run = plain_run.then_some(span.line);
     }
-    if is_last && ctx.role == Role::App && !has_healthcheck && !inherits_healthcheck(df, stage, ctx) {
-        out.span("STR072", stage.span, "this app image has no HEALTHCHECK".to_owned());
+    if is_last && ctx.role == Role::App && !has_healthcheck && !inherits_healthcheck(df, stage, ctx)
+    {
+        out.span(
+            "STR072",
+            stage.span,
+            "this app image has no HEALTHCHECK".to_owned(),
+        );
     }
 }
 
@@ -824,8 +948,12 @@ fn inherits_healthcheck(df: &Dockerfile, stage: &Stage, ctx: &Ctx) -> bool {
     };
     let mut base = image.base.clone();
     for _ in 0..16 {
-        let Base::Family(name) = &base else { return false };
-        let Ok(parent) = family.image(name) else { return false };
+        let Base::Family(name) = &base else {
+            return false;
+        };
+        let Ok(parent) = family.image(name) else {
+            return false;
+        };
         if final_chain(&parent.parsed, parent.target.as_deref())
             .iter()
             .any(|&i| has(&parent.parsed.stages[i]))
@@ -839,26 +967,48 @@ fn inherits_healthcheck(df: &Dockerfile, stage: &Stage, ctx: &Ctx) -> bool {
 
 /// STR040, STR041.
 fn check_add(copy: &Copy, span: Span, out: &mut Out) {
-    const ARCHIVES: &[&str] = &[".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar.zst", ".tzst"];
+    const ARCHIVES: &[&str] = &[
+        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar.zst",
+        ".tzst",
+    ];
     let mut plain = Vec::new();
     for src in &copy.sources {
         let s = src.trim_matches('"');
         if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
             let (o, l) = out.find(span, src);
-            out.at("STR041", o, l, format!("ADD downloads `{s}` unverified into its own layer"));
-        } else if !s.contains('$') && !ARCHIVES.iter().any(|a| s.to_ascii_lowercase().ends_with(a)) {
+            out.at(
+                "STR041",
+                o,
+                l,
+                format!("ADD downloads `{s}` unverified into its own layer"),
+            );
+        } else if !s.contains('$') && !ARCHIVES.iter().any(|a| s.to_ascii_lowercase().ends_with(a))
+        {
             plain.push(src);
         }
     }
     if !plain.is_empty() && (copy.heredocs.is_empty() || plain.len() == copy.sources.len()) {
         let (o, l) = out.find(span, plain[0]);
-        out.at("STR040", o, l, format!("ADD of `{}`, which is not an archive or URL: COPY does the job", plain[0].trim_matches('"')));
+        out.at(
+            "STR040",
+            o,
+            l,
+            format!(
+                "ADD of `{}`, which is not an archive or URL: COPY does the job",
+                plain[0].trim_matches('"')
+            ),
+        );
     }
 }
 
 /// STR073.
 fn check_copy_context(copy: &Copy, span: Span, ctx: &Ctx, out: &mut Out) {
-    if copy.from.is_some() || !copy.sources.iter().any(|s| matches!(s.as_str(), "." | "./")) {
+    if copy.from.is_some()
+        || !copy
+            .sources
+            .iter()
+            .any(|s| matches!(s.as_str(), "." | "./"))
+    {
         return;
     }
     let ignore = ctx.context_dir.join(".dockerignore");
@@ -866,19 +1016,56 @@ fn check_copy_context(copy: &Copy, span: Span, ctx: &Ctx, out: &mut Out) {
         return;
     }
     let (o, l) = out.find(span, " .");
-    out.at("STR073", o + 1, l - 1, format!("copies the whole context, but {} does not exist", ignore.display()));
+    out.at(
+        "STR073",
+        o + 1,
+        l - 1,
+        format!(
+            "copies the whole context, but {} does not exist",
+            ignore.display()
+        ),
+    );
 }
 
 /// STR050.
 fn check_secret(keyword: &str, name: &str, value: Option<&str>, span: Span, out: &mut Out) {
     let upper = name.to_ascii_uppercase();
     let parts: Vec<&str> = upper.split(['_', '-', '.']).collect();
-    let benign = parts
-        .iter()
-        .any(|p| matches!(*p, "FILE" | "PATH" | "DIR" | "URL" | "GPG" | "PUBLIC" | "PUB" | "ID" | "FINGERPRINT" | "KEYRING" | "NAME" | "USER" | "LENGTH" | "SIZE"));
+    let benign = parts.iter().any(|p| {
+        matches!(
+            *p,
+            "FILE"
+                | "PATH"
+                | "DIR"
+                | "URL"
+                | "GPG"
+                | "PUBLIC"
+                | "PUB"
+                | "ID"
+                | "FINGERPRINT"
+                | "KEYRING"
+                | "NAME"
+                | "USER"
+                | "LENGTH"
+                | "SIZE"
+        )
+    });
     let secret_name = !benign
-        && (parts.iter().any(|p| matches!(*p, "PASSWORD" | "PASSWD" | "PASS" | "PWD" | "TOKEN" | "SECRET" | "CREDENTIALS" | "CREDENTIAL" | "APIKEY" | "KEY"))
-            || upper.contains("PASSWORD")
+        && (parts.iter().any(|p| {
+            matches!(
+                *p,
+                "PASSWORD"
+                    | "PASSWD"
+                    | "PASS"
+                    | "PWD"
+                    | "TOKEN"
+                    | "SECRET"
+                    | "CREDENTIALS"
+                    | "CREDENTIAL"
+                    | "APIKEY"
+                    | "KEY"
+            )
+        }) || upper.contains("PASSWORD")
             || upper.contains("SECRET")
             || upper.contains("TOKEN"));
     let value = value.map(|v| v.trim_matches(['"', '\'']));
@@ -902,7 +1089,22 @@ fn check_secret(keyword: &str, name: &str, value: Option<&str>, span: Span, out:
 
 /// Known credential shapes, and long random-looking strings.
 fn looks_like_credential(v: &str) -> bool {
-    const PREFIXES: &[&str] = &["AKIA", "ASIA", "ghp_", "gho_", "ghs_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "sk_live_", "rk_live_", "AIza", "-----BEGIN"];
+    const PREFIXES: &[&str] = &[
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "github_pat_",
+        "glpat-",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "sk_live_",
+        "rk_live_",
+        "AIza",
+        "-----BEGIN",
+    ];
     if PREFIXES.iter().any(|p| v.starts_with(p)) && v.len() >= 16 {
         return true;
     }
@@ -940,10 +1142,21 @@ fn check_run(
             if !matches_program {
                 continue;
             }
-            let args = if pip_module { &cmd.args()[2..] } else { cmd.args() };
+            let args = if pip_module {
+                &cmd.args()[2..]
+            } else {
+                cmd.args()
+            };
             let sub = args.iter().find(|w| !w.text.starts_with('-'));
             let bare_yarn = program == "yarn" && sub.is_none();
-            let Some(sub) = sub.filter(|w| rule.subs.contains(&w.text.as_str())).or(if bare_yarn { cmd.words.get(cmd.program_index()) } else { None }) else {
+            let Some(sub) = sub
+                .filter(|w| rule.subs.contains(&w.text.as_str()))
+                .or(if bare_yarn {
+                    cmd.words.get(cmd.program_index())
+                } else {
+                    None
+                })
+            else {
                 continue;
             };
             if rule.flags.iter().any(|f| args.iter().any(|w| w.text == *f)) {
@@ -953,23 +1166,41 @@ fn check_run(
         }
         let Some((cmd, sub)) = first else { continue };
         let env_set = !rule.env.is_empty()
-            && (script.text.contains(rule.env) || (rule.env == "PIP_NO_CACHE_DIR" && env_no_pip_cache));
+            && (script.text.contains(rule.env)
+                || (rule.env == "PIP_NO_CACHE_DIR" && env_no_pip_cache));
         let cleaned = script.cleans(rule.dirs)
             || script.cmds.iter().any(|c| {
                 rule.cleaners.iter().any(|(p, s)| {
                     c.program() == *p && c.subcommand().is_some_and(|(_, w)| w.text == *s)
                 })
             })
-            || (rule.rule == "STR005" && cmd.program() == "gem" && script.cmds.iter().any(|c| c.program() == "rm" && c.args().iter().any(|w| w.text.contains("/cache"))));
+            || (rule.rule == "STR005"
+                && cmd.program() == "gem"
+                && script.cmds.iter().any(|c| {
+                    c.program() == "rm" && c.args().iter().any(|w| w.text.contains("/cache"))
+                }));
         if env_set || cleaned {
             continue;
         }
         let program_word = &cmd.words[cmd.program_index()];
         let len = sub.offset + sub.len - program_word.offset;
         let len = if len > 200 { program_word.len } else { len };
-        let name = format!("{} {}", program_word.text.rsplit('/').next().unwrap_or(""), sub.text);
-        let name = if sub.offset == program_word.offset { program_word.text.clone() } else { name };
-        out.at(rule.rule, program_word.offset, len, format!("`{name}` {} and nothing removes it in this RUN", rule.what));
+        let name = format!(
+            "{} {}",
+            program_word.text.rsplit('/').next().unwrap_or(""),
+            sub.text
+        );
+        let name = if sub.offset == program_word.offset {
+            program_word.text.clone()
+        } else {
+            name
+        };
+        out.at(
+            rule.rule,
+            program_word.offset,
+            len,
+            format!("`{name}` {} and nothing removes it in this RUN", rule.what),
+        );
         history.caches.push((rule.dirs[0], layer, line));
     }
     // Removing a cache left by an earlier RUN.
@@ -998,7 +1229,11 @@ fn check_run(
             out.word("STR070", &cmd.words[0], "sudo in RUN".to_owned());
         }
         if program == "cd" && !cmd.subshell && script.shell {
-            out.word("STR062", &cmd.words[cmd.program_index()], "`cd` in RUN: the next instruction starts in the WORKDIR again".to_owned());
+            out.word(
+                "STR062",
+                &cmd.words[cmd.program_index()],
+                "`cd` in RUN: the next instruction starts in the WORKDIR again".to_owned(),
+            );
         }
         // apt rules.
         if matches!(program, "apt-get" | "apt") {
@@ -1007,26 +1242,43 @@ fn check_run(
                 let whole = (pw.offset, sub.offset + sub.len - pw.offset);
                 match sub.text.as_str() {
                     "update" => seen_update = Some(cmd),
+                    "upgrade" | "dist-upgrade" | "full-upgrade" | "build-dep" | "source"
+                    | "download" | "install"
+                        if seen_update.is_some() =>
+                    {
+                        installs_after_update = true;
+                    }
+                    _ => {}
+                }
+                match sub.text.as_str() {
                     "install" => {
-                        if seen_update.is_some() {
-                            installs_after_update = true;
-                        }
                         let yes = cmd.args().iter().any(|w| {
-                            matches!(w.text.as_str(), "-y" | "--yes" | "--assume-yes" | "-qq" | "-q=2" | "--quiet=2")
-                                || (w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains('y'))
+                            matches!(
+                                w.text.as_str(),
+                                "-y" | "--yes" | "--assume-yes" | "-qq" | "-q=2" | "--quiet=2"
+                            ) || (w.text.starts_with('-')
+                                && !w.text.starts_with("--")
+                                && w.text.contains('y'))
                         });
                         if !yes {
                             out.at("STR011", whole.0, whole.1, format!("`{program} install` without -y waits for an answer that never comes"));
                         }
                         let no_rec = cmd.args().iter().any(|w| {
-                            w.text == "--no-install-recommends" || w.text.contains("Install-Recommends=false") || w.text.contains("Install-Recommends=0")
+                            w.text == "--no-install-recommends"
+                                || w.text.contains("Install-Recommends=false")
+                                || w.text.contains("Install-Recommends=0")
                         });
                         if !no_rec {
                             out.at("STR012", whole.0, whole.1, format!("`{program} install` without --no-install-recommends also installs recommended packages"));
                         }
                     }
                     "upgrade" | "dist-upgrade" | "full-upgrade" if ctx.role != Role::Base => {
-                        out.at("STR013", whole.0, whole.1, format!("`{program} {}` outside the base tier", sub.text));
+                        out.at(
+                            "STR013",
+                            whole.0,
+                            whole.1,
+                            format!("`{program} {}` outside the base tier", sub.text),
+                        );
                     }
                     _ => {}
                 }
@@ -1043,7 +1295,12 @@ fn check_run(
                 _ => None,
             };
             if let (Some(sub), Some(pw)) = (upgrade, program_word) {
-                out.at("STR013", pw.offset, sub.offset + sub.len - pw.offset, format!("`{program} {}` outside the base tier", sub.text));
+                out.at(
+                    "STR013",
+                    pw.offset,
+                    sub.offset + sub.len - pw.offset,
+                    format!("`{program} {}` outside the base tier", sub.text),
+                );
             }
         }
         // Pipes: curl | sh, pipefail.
@@ -1052,24 +1309,51 @@ fn check_run(
             let shells = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
             if matches!(prev.program(), "curl" | "wget") && shells.contains(&program) {
                 let pw = program_word.expect("program exists");
-                out.word("STR042", pw, format!("pipes a download from {} straight into {program}", prev.program()));
+                out.word(
+                    "STR042",
+                    pw,
+                    format!(
+                        "pipes a download from {} straight into {program}",
+                        prev.program()
+                    ),
+                );
             }
         }
-        if matches!(program, "sh" | "bash") && cmd.args().iter().any(|w| w.text.contains("$(curl") || w.text.contains("$(wget")) {
+        if matches!(program, "sh" | "bash")
+            && cmd
+                .args()
+                .iter()
+                .any(|w| w.text.contains("$(curl") || w.text.contains("$(wget"))
+        {
             let pw = program_word.expect("program exists");
-            out.word("STR042", pw, format!("runs a script downloaded by a command substitution with {program}"));
+            out.word(
+                "STR042",
+                pw,
+                format!("runs a script downloaded by a command substitution with {program}"),
+            );
         }
         // Packages: sorted, unique, later removal.
         if let Some(op) = package_op(cmd) {
             if op.install {
                 check_package_list(&op, out);
                 for w in &op.packages {
-                    history.packages.push((op.manager, package_name(&w.text).to_owned(), layer, line));
+                    history.packages.push((
+                        op.manager,
+                        package_name(&w.text).to_owned(),
+                        layer,
+                        line,
+                    ));
                 }
                 if op.manager == Manager::Apk {
-                    if let Some(pos) = cmd.args().iter().position(|w| w.text == "--virtual" || w.text == "-t") {
+                    if let Some(pos) = cmd
+                        .args()
+                        .iter()
+                        .position(|w| w.text == "--virtual" || w.text == "-t")
+                    {
                         if let Some(v) = cmd.args().get(pos + 1) {
-                            history.packages.push((op.manager, v.text.clone(), layer, line));
+                            history
+                                .packages
+                                .push((op.manager, v.text.clone(), layer, line));
                         }
                     }
                 }
@@ -1094,35 +1378,65 @@ fn check_run(
                 for w in cmd.args().iter().filter(|w| !w.text.starts_with('-')) {
                     let target = history.resolve(&w.text);
                     let glob = w.text.ends_with('*');
-                    if let Some((path, _, at, at_line, what)) = history.paths.iter().find(|(p, is_dir, at, _, _)| {
-                        *at < layer
-                            && (covers(&target, p) || (glob && p.starts_with(&target)) || (*is_dir && covers(p, &target)))
-                    }) {
+                    if let Some((_, _, at, at_line, what)) =
+                        history.paths.iter().find(|(p, is_dir, at, _, _)| {
+                            *at < layer
+                                && (covers(&target, p)
+                                    || (glob && p.starts_with(&target))
+                                    || (*is_dir && covers(p, &target)))
+                        })
+                    {
                         let apart = layer - at;
-                        out.word("STR020", w, format!("removes {path}, added by the {what} on line {at_line} ({apart} layer{} earlier): that layer still ships it", plural(apart)))
+                        out.word("STR020", w, format!("removes {}, added by the {what} on line {at_line} ({apart} layer{} earlier): that layer still ships it", w.text, plural(apart)))
                             .hint = format!("do not add it (or use it and remove it in one RUN, merging with line {at_line})");
                     }
                 }
             }
             "chown" | "chmod" if cmd.has_flag(&["-R", "--recursive"]) => {
-                let targets = cmd.args().iter().filter(|w| !w.text.starts_with('-')).skip(1);
+                let targets = cmd
+                    .args()
+                    .iter()
+                    .filter(|w| !w.text.starts_with('-'))
+                    .skip(1);
                 for w in targets {
                     let target = history.resolve(&w.text);
-                    if let Some((path, _, at, at_line, what)) = history.paths.iter().find(|(p, _, at, _, what)| {
-                        *at < layer && *what != "download" && (covers(&target, p) || target == *p)
-                    }) {
+                    if let Some((path, _, at, at_line, what)) =
+                        history.paths.iter().find(|(p, _, at, _, what)| {
+                            *at < layer
+                                && *what != "download"
+                                && (covers(&target, p) || target == *p)
+                        })
+                    {
                         let apart = layer - at;
-                        let flag = if program == "chown" { "--chown" } else { "--chmod" };
+                        let flag = if program == "chown" {
+                            "--chown"
+                        } else {
+                            "--chmod"
+                        };
                         out.word("STR020", w, format!("`{program} -R` over {path}, added by the {what} on line {at_line} ({apart} layer{} earlier), copies every file into a new layer", plural(apart)))
                             .hint = format!("use {what} {flag}=... on line {at_line}");
                     }
                 }
             }
             "curl" | "wget" => {
-                let flag = if program == "curl" { ["-o", "--output"] } else { ["-O", "--output-document"] };
-                if let Some(pos) = cmd.args().iter().position(|w| flag.contains(&w.text.as_str())) {
+                let flag = if program == "curl" {
+                    ["-o", "--output"]
+                } else {
+                    ["-O", "--output-document"]
+                };
+                if let Some(pos) = cmd
+                    .args()
+                    .iter()
+                    .position(|w| flag.contains(&w.text.as_str()))
+                {
                     if let Some(dest) = cmd.args().get(pos + 1).filter(|w| w.text != "-") {
-                        history.paths.push((history.resolve(&dest.text), false, layer, line, "download"));
+                        history.paths.push((
+                            history.resolve(&dest.text),
+                            false,
+                            layer,
+                            line,
+                            "download",
+                        ));
                     }
                 }
             }
@@ -1139,16 +1453,29 @@ fn check_run(
             } else {
                 "`apt-get update` not followed by an install in the same RUN"
             };
-            out.at("STR010", pw.offset, sub.offset + sub.len - pw.offset, message.to_owned());
+            out.at(
+                "STR010",
+                pw.offset,
+                sub.offset + sub.len - pw.offset,
+                message.to_owned(),
+            );
         }
     }
     // pipefail.
     if script.shell && !pipefail_shell {
-        let set_pipefail = script.cmds.iter().any(|c| c.program() == "set" && c.args().iter().any(|w| w.text.contains("pipefail")));
+        let set_pipefail = script
+            .cmds
+            .iter()
+            .any(|c| c.program() == "set" && c.args().iter().any(|w| w.text.contains("pipefail")));
         if let Some(pipe) = script.cmds.iter().find(|c| c.join == Join::Pipe) {
             if !set_pipefail {
                 let w = &pipe.words[0];
-                out.word("STR074", w, "a pipe without pipefail: only the last command's failure fails the RUN".to_owned());
+                out.word(
+                    "STR074",
+                    w,
+                    "a pipe without pipefail: only the last command's failure fails the RUN"
+                        .to_owned(),
+                );
             }
         }
     }
@@ -1164,7 +1491,11 @@ fn check_package_list(op: &PackageOp, out: &mut Out) {
     for (i, (name, w)) in names.iter().enumerate() {
         if let Some((_, first)) = names[..i].iter().find(|(n, _)| n == name) {
             let line = out.source.span_at(first.offset, 0).line;
-            out.word("STR022", w, format!("`{name}` is already in this list (line {line})"));
+            out.word(
+                "STR022",
+                w,
+                format!("`{name}` is already in this list (line {line})"),
+            );
         }
     }
     if !op.manager.is_os() || names.len() < 2 {
@@ -1176,11 +1507,18 @@ fn check_package_list(op: &PackageOp, out: &mut Out) {
         return;
     }
     if let Some(pair) = names.windows(2).find(|p| p[1].0 < p[0].0) {
-        let message = format!("`{}` comes after `{}`: the list is not sorted", pair[1].0, pair[0].0);
+        let message = format!(
+            "`{}` comes after `{}`: the list is not sorted",
+            pair[1].0, pair[0].0
+        );
         out.word("STR021", pair[1].1, message);
     }
 }
 
 fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

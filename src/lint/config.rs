@@ -64,7 +64,13 @@ struct Table {
 pub(super) fn parse(manifest: &Source) -> (FamilySettings, Vec<Finding>) {
     let mut problems = Vec::new();
     let mut error = |at: std::ops::Range<usize>, message: String| {
-        problems.push(check::finding(manifest, "STR000", at.start, at.len(), message));
+        problems.push(check::finding(
+            manifest,
+            "STR000",
+            at.start,
+            at.len(),
+            message,
+        ));
     };
     let file: File = match toml::from_str(&manifest.text) {
         Ok(file) => file,

@@ -27,7 +27,10 @@ pub(super) fn check(
             Role::Runtime => {
                 for (sources, dest, span) in &f.copies {
                     if let Some(what) = app_code(sources, dest) {
-                        let len = source.text[span.offset..].find('\n').unwrap_or(span.len).min(span.len);
+                        let len = source.text[span.offset..]
+                            .find('\n')
+                            .unwrap_or(span.len)
+                            .min(span.len);
                         findings.push(finding(
                             source,
                             "STR081",
@@ -52,7 +55,9 @@ pub(super) fn check(
                 }
             }
             Role::App => {
-                let Base::Family(parent) = &image.base else { continue };
+                let Base::Family(parent) = &image.base else {
+                    continue;
+                };
                 let on_base = family
                     .images
                     .get(parent)
@@ -61,11 +66,15 @@ pub(super) fn check(
                     continue;
                 }
                 for (_, package, word) in &f.installs {
-                    let Some(runtime) = runtime_of(package) else { continue };
+                    let Some(runtime) = runtime_of(package) else {
+                        continue;
+                    };
                     let provider = family.images.iter().find(|(n, i)| {
                         Role::of(family, &i.tier) == Role::Runtime
                             && facts.get(*n).is_some_and(|rf| {
-                                rf.installs.iter().any(|(_, p, _)| runtime_of(p) == Some(runtime))
+                                rf.installs
+                                    .iter()
+                                    .any(|(_, p, _)| runtime_of(p) == Some(runtime))
                             })
                     });
                     if let Some((provider, _)) = provider {
@@ -103,7 +112,8 @@ fn siblings(
         for child in &children {
             let Some(f) = facts.get(*child) else { continue };
             for (manager, package, _) in &f.installs {
-                if manager.is_os() {
+                // A runtime's place is a runtime-tier image, not the parent (STR083).
+                if manager.is_os() && runtime_of(package).is_none() {
                     let list = users.entry(package).or_default();
                     if !list.contains(child) {
                         list.push(child);

@@ -205,7 +205,11 @@ pub enum LintError {
 /// a file is one Dockerfile.
 pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, LintError> {
     let default = [PathBuf::from(".")];
-    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let mut report = Report::default();
     for path in paths {
         if path.is_file() {
@@ -215,9 +219,7 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, Li
         if !path.is_dir() {
             return Err(LintError::NotFound { path: path.clone() });
         }
-        let mut walk = walkdir::WalkDir::new(path)
-            .sort_by_file_name()
-            .into_iter();
+        let mut walk = walkdir::WalkDir::new(path).sort_by_file_name().into_iter();
         while let Some(entry) = walk.next() {
             let entry = entry.map_err(|source| LintError::Walk {
                 path: path.clone(),
@@ -297,7 +299,10 @@ fn lint_family(dir: &Path, options: &LintOptions, report: &mut Report) -> Result
             context_dir: &image.context,
         };
         let findings = by_image.entry(image.name.clone()).or_default();
-        facts.insert(image.name.clone(), check::dockerfile(&image.parsed, &ctx, findings));
+        facts.insert(
+            image.name.clone(),
+            check::dockerfile(&image.parsed, &ctx, findings),
+        );
     }
     family::check(&family, &facts, &mut by_image);
     for image in family.images.values() {
@@ -327,7 +332,9 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
         return;
     }
     let text: Arc<str> = Arc::from(
-        std::fs::read_to_string(&e.path).unwrap_or_default().as_str(),
+        std::fs::read_to_string(&e.path)
+            .unwrap_or_default()
+            .as_str(),
     );
     let source = Source {
         path: PathBuf::from(&e.path),
@@ -341,7 +348,11 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
     finding.line = e.line;
     finding.column = e.column;
     finding.end_line = finding.end_line.max(e.line);
-    finding.severity = cli.severity.get("STR000").copied().unwrap_or(Severity::Error);
+    finding.severity = cli
+        .severity
+        .get("STR000")
+        .copied()
+        .unwrap_or(Severity::Error);
     report.add_source(&source);
     report.findings.push(finding);
 }

@@ -198,7 +198,11 @@ pub fn render_sarif(report: &Report) -> String {
 
 /// GitHub workflow commands: `::warning file=F,line=L,col=C,title=ID::message`.
 pub fn render_github(report: &Report) -> String {
-    let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
     let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
     let mut out = String::new();
     for f in &report.findings {

@@ -152,7 +152,10 @@ impl Lexer<'_> {
             let line = &self.text[next..self.end];
             let eol = line.find('\n').map_or(line.len(), |i| i + 1);
             let trimmed = line[..eol].trim_start();
-            if (trimmed.is_empty() || trimmed.starts_with('#')) && eol > 0 && line[..eol].ends_with('\n') {
+            if (trimmed.is_empty() || trimmed.starts_with('#'))
+                && eol > 0
+                && line[..eol].ends_with('\n')
+            {
                 next += eol;
             } else {
                 return Some(next);
@@ -233,7 +236,8 @@ impl Lexer<'_> {
                 _ => {
                     let digits_then_redirect = {
                         let rest = &self.text[self.pos..self.end];
-                        let n = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                        let n = rest.len()
+                            - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
                         n > 0 && matches!(rest[n..].chars().next(), Some('<' | '>'))
                     };
                     if digits_then_redirect {
@@ -387,7 +391,10 @@ mod tests {
         let cmds = split(text, 4, text.len(), '\\');
         let rm = &cmds[1].words[2];
         assert_eq!(rm.text, "/var/lib/apt/lists/*");
-        assert_eq!(&text[rm.offset..rm.offset + rm.len], "\"/var/lib/apt/lists/\"*");
+        assert_eq!(
+            &text[rm.offset..rm.offset + rm.len],
+            "\"/var/lib/apt/lists/\"*"
+        );
     }
 
     #[test]
