@@ -838,7 +838,9 @@ fn check_stage(
             Instruction::Run(run) => {
                 history.layers += 1;
                 let script = Script::of(run, span, &df.source, df.escape);
-                plain_run = run.flags.is_empty() && matches!(run.command, Command::Shell(_));
+                plain_run = run.flags.is_empty()
+                    && run.heredocs.is_empty()
+                    && matches!(run.command, Command::Shell(_));
                 if let (true, Some(previous)) = (plain_run, previous_plain_run) {
                     out.span("STR023", span, format!("this RUN follows the RUN on line {previous}: the two could be one layer"));
                 }
@@ -886,7 +888,8 @@ fn check_stage(
                 }
             }
             Instruction::Workdir(dir) => {
-                if !dir.starts_with(['/', '$']) && !dir.starts_with("\"/") {
+                let windows_absolute = dir.as_bytes().get(1) == Some(&b':');
+                if !dir.starts_with(['/', '$']) && !dir.starts_with("\"/") && !windows_absolute {
                     out.span("STR061", span, format!("WORKDIR `{dir}` is relative"));
                 }
                 history.workdir = history.resolve(dir);

@@ -115,11 +115,15 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-/// A path as a SARIF URI reference: forward slashes, characters outside the unreserved
-/// and path sets percent-encoded.
+/// A path as a SARIF URI: relative paths stay relative references (GitHub resolves them
+/// against the repository), absolute ones become `file://` URIs; forward slashes, and
+/// characters outside the unreserved and path sets percent-encoded.
 fn uri(path: &std::path::Path) -> String {
     let text = path.display().to_string();
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len() + 7);
+    if path.is_absolute() {
+        out.push_str("file://");
+    }
     for b in text.trim_start_matches("./").bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             out.push(char::from(b));
