@@ -35,6 +35,18 @@ fn found(report: &Report, path: &Path) -> BTreeSet<(String, usize)> {
         .collect()
 }
 
+/// Adds a failure when the findings on `file` differ from its `# expect:` comments.
+fn compare(report: &Report, file: &Path, failures: &mut Vec<String>) {
+    let want = expected(file);
+    let got = found(report, file);
+    if want != got {
+        failures.push(format!(
+            "{}:\n  want {want:?}\n  got  {got:?}",
+            file.display()
+        ));
+    }
+}
+
 /// Every Dockerfile of the corpus: `*.Dockerfile` files and `*/Dockerfile` folders.
 fn corpus_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(CORPUS)
@@ -56,14 +68,7 @@ fn corpus_findings_are_exact() {
     let report = lint(&files);
     let mut failures = Vec::new();
     for file in &files {
-        let want = expected(file);
-        let got = found(&report, file);
-        if want != got {
-            failures.push(format!(
-                "{}:\n  want {want:?}\n  got  {got:?}",
-                file.display()
-            ));
-        }
+        compare(&report, file, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -133,14 +138,7 @@ fn family_findings_are_exact() {
             p.file_name()
                 .is_some_and(|n| n == "Dockerfile" || n == "strata.toml")
         }) {
-            let want = expected(file);
-            let got = found(&report, file);
-            if want != got {
-                failures.push(format!(
-                    "{}:\n  want {want:?}\n  got  {got:?}",
-                    file.display()
-                ));
-            }
+            compare(&report, file, &mut failures);
         }
         for file in files {
             assert!(

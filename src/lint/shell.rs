@@ -163,6 +163,17 @@ impl Lexer<'_> {
         }
     }
 
+    /// The character at `pos`, past any line continuation there.
+    fn current(&mut self) -> Option<char> {
+        if self.pos >= self.end {
+            return None;
+        }
+        if let Some(next) = self.continuation(self.pos) {
+            self.pos = next;
+        }
+        self.peek(self.pos)
+    }
+
     fn finish_command(&mut self, next: Join) {
         let words = std::mem::take(&mut self.words);
         let words: Vec<Word> = words
@@ -184,12 +195,7 @@ impl Lexer<'_> {
 
     fn run(&mut self) {
         let mut skip_next_word = false;
-        while self.pos < self.end {
-            if let Some(next) = self.continuation(self.pos) {
-                self.pos = next;
-                continue;
-            }
-            let Some(c) = self.peek(self.pos) else { break };
+        while let Some(c) = self.current() {
             match c {
                 ' ' | '\t' | '\r' => self.pos += 1,
                 '\n' => {
@@ -265,12 +271,7 @@ impl Lexer<'_> {
         let start = self.pos;
         let mut text = String::new();
         let mut depth = 0usize;
-        while self.pos < self.end {
-            if let Some(next) = self.continuation(self.pos) {
-                self.pos = next;
-                continue;
-            }
-            let Some(c) = self.peek(self.pos) else { break };
+        while let Some(c) = self.current() {
             match c {
                 ' ' | '\t' | '\n' | '\r' | ';' | '&' | '|' | '<' | '>' | '(' | ')'
                     if depth == 0 =>
