@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use super::check::{finding, runtime_of, Facts, Role};
+use super::check::{finding, Facts, Role};
+use super::run::runtime_of;
 use super::Finding;
 use crate::family::{Base, Family};
 

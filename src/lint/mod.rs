@@ -36,6 +36,7 @@ mod config;
 mod family;
 mod render;
 mod rules;
+mod run;
 pub mod shell;
 
 use std::collections::BTreeMap;
