@@ -126,7 +126,7 @@ static RULES: &[Rule] = &[
         bad: "RUN dnf install -y httpd",
         good: "RUN dnf install -y httpd && dnf clean all",
         hint: "end the same RUN with `&& dnf clean all` (yum, microdnf alike)",
-        hadolint: &["DL3032", "DL3040", "DL3041"],
+        hadolint: &["DL3032", "DL3040"],
     },
     Rule {
         id: "STR007",
@@ -181,7 +181,7 @@ static RULES: &[Rule] = &[
         bad: "# tier: app\nRUN apt-get update && apt-get upgrade -y && rm -rf /var/lib/apt/lists/*",
         good: "# in the base image\nRUN apt-get update && apt-get upgrade -y && rm -rf /var/lib/apt/lists/*",
         hint: "upgrade in the family's base image and rebuild the children",
-        hadolint: &["DL3005"],
+        hadolint: &[],
     },
     Rule {
         id: "STR020",
@@ -291,7 +291,7 @@ static RULES: &[Rule] = &[
         bad: "ENV DB_PASSWORD=hunter2",
         good: "RUN --mount=type=secret,id=db_password ./configure",
         hint: "pass secrets with `RUN --mount=type=secret` or at run time",
-        hadolint: &[],
+        hadolint: &["DL3064"],
     },
     Rule {
         id: "STR060",
@@ -466,7 +466,7 @@ pub fn markdown() -> String {
             r.summary.replace('|', "\\|")
         );
     }
-    out.push_str("\n## hadolint\n\nWhich of our rules cover which hadolint rules. hadolint's DL3008 (pin apt versions) and\nDL3018 (pin apk versions) are deliberately not covered: Debian and Alpine mirrors drop old\nversions, so pins break builds; pin the base image digest (STR031) instead.\n\n| hadolint | strata |\n|---|---|\n");
+    out.push_str("\n## hadolint\n\nWhich of our rules cover which hadolint rules. hadolint's DL3008 (pin apt versions) and\nDL3018 (pin apk versions), and the other version-pinning rules (DL3013, DL3028, DL3037,\nDL3041), are deliberately not covered: Debian and Alpine mirrors drop old\nversions, so pins break builds; pin the base image digest (STR031) instead.\n\n| hadolint | strata |\n|---|---|\n");
     let mut pairs: Vec<(&str, &str)> = RULES
         .iter()
         .flat_map(|r| r.hadolint.iter().map(move |h| (*h, r.id)))
@@ -475,7 +475,7 @@ pub fn markdown() -> String {
     for (h, id) in pairs {
         let _ = writeln!(out, "| {h} | [{id}](#{id}) |");
     }
-    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR050, STR072, STR073, and the family rules STR080 to STR084.\n");
+    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR072, STR073, and the family rules STR080 to STR084.\n");
     for r in RULES {
         let _ = write!(
             out,
