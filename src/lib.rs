@@ -27,4 +27,5 @@ pub mod fsroot;
 pub mod image;
 pub mod layer;
 pub mod registry;
+pub mod lint;
 pub mod sandbox;

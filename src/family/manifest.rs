@@ -27,6 +27,9 @@ pub(super) struct Manifest {
     /// `[policy.TIER]`.
     #[serde(default)]
     pub policy: BTreeMap<Spanned<String>, PolicySection>,
+    /// `[lint]`: accepted here, read with its spans by `crate::lint` from the text.
+    #[serde(rename = "lint")]
+    pub _lint: Option<de::IgnoredAny>,
 }
 
 /// `[family]`.
@@ -97,6 +100,9 @@ pub(super) struct ImageSection {
     pub max_size: Option<ByteSize>,
     pub min_efficiency: Option<Efficiency>,
     pub max_wasted: Option<ByteSize>,
+    /// `[images.NAME.lint]`: accepted here, read by `crate::lint` from the text.
+    #[serde(rename = "lint")]
+    pub _lint: Option<de::IgnoredAny>,
 }
 
 impl ImageSection {

@@ -1,0 +1,3 @@
+FROM debian:12-slim@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+RUN apt-get update && apt-get install -y --only-upgrade --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
+USER 1000:1000

@@ -1,0 +1,7 @@
+# expect: STR021:5
+FROM debian:12-slim@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+RUN apt-get update && apt-get install -y --no-install-recommends \
+    git \
+    curl \
+ && rm -rf /var/lib/apt/lists/*
+USER 1000:1000

@@ -1,0 +1,3 @@
+# expect: STR030:2
+FROM debian
+USER 1000:1000

@@ -1,0 +1,2 @@
+FROM debian:12-slim@sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee
+USER 1000:1000

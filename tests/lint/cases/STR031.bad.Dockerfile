@@ -1,0 +1,3 @@
+# expect: STR031:2
+FROM debian:12-slim
+USER 1000:1000

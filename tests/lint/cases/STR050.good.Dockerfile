@@ -1,0 +1,4 @@
+FROM debian:12-slim@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+ENV POSTGRES_PASSWORD_FILE=/run/secrets/db GPG_KEY=A5D32F012649A5A9 NODE_SHA256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+ARG VERSION=1.2
+USER 1000:1000
