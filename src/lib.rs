@@ -15,6 +15,7 @@
 //! `digest` and `fsroot` are the two small vocabularies everything shares: content
 //! addresses, and file operations that cannot escape an image's root.
 
+pub mod audit;
 pub mod build;
 pub mod cli;
 pub mod container;
