@@ -34,6 +34,17 @@ pub enum Ecosystem {
     Pypi,
 }
 
+impl Ecosystem {
+    /// `deb`, `apk` or `pypi`, as in purls and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ecosystem::Deb => "deb",
+            Ecosystem::Apk => "apk",
+            Ecosystem::Pypi => "pypi",
+        }
+    }
+}
+
 /// One installed package.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Package {
