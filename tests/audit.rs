@@ -218,7 +218,7 @@ fn setuid_binaries_added_in_the_app_tier_are_found() {
     require_environment();
     let store = Store::new();
     build(&store, "base:1", &clean_base(), &[]);
-    let app = "FROM base:1\nUSER 0\nRUN cp /bin/busybox /usr/bin/tool 2>/dev/null || (mkdir -p /usr/bin && cp /bin/busybox /usr/bin/tool); chmod 4755 /usr/bin/tool\nUSER 1000\n";
+    let app = "FROM base:1\nUSER 0\nRUN mkdir -p /usr/bin && cp /bin/busybox /usr/bin/tool && chmod 4755 /usr/bin/tool\nUSER 1000\n";
     build(&store, "app:1", app, &[]);
 
     let report = audit(&store, "app:1");
@@ -451,14 +451,13 @@ fn siblings_duplicating_a_file_are_told_where_to_hoist_it() {
     );
 }
 
-/// Never leaves a file behind in the context dir of the caller.
+/// An image the store does not hold is an error naming it, not an empty report.
 #[test]
 fn unknown_images_are_errors_that_name_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = strata::image::Store::open(dir.path()).unwrap();
     let err = audit::audit_image(&store, "nope:1", &AuditOptions::default()).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
-    assert!(Path::new(dir.path()).join("index.json").exists());
 }
 
 /// The audit half of `bench/audit.sh`: audits `$STRATA_AUDIT_IMAGE` of the store
