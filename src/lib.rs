@@ -16,6 +16,7 @@
 //! `digest` and `fsroot` are the two small vocabularies everything shares: content
 //! addresses, and file operations that cannot escape an image's root.
 
+pub mod audit;
 pub mod build;
 pub mod cache;
 pub mod cli;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Audit benchmark: wall time and peak RSS of auditing a ~100 MB and a ~1 GB image (built
+# here from pseudo-random data, so gzip cannot shrink it), against the floor: reading the
+# same layer blobs with `tar -tzvf`. Needs root (strata build).
+#
+# The audit runs as `strata audit` when the CLI has it, else as the ignored test
+# `bench_audit_from_env` of tests/audit.rs (the same library call), both under
+# /usr/bin/time -v. Release builds: STRATA and AUDIT_TEST override the binaries.
+# SIZES="100 1024" (MiB) picks the images.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STRATA=${STRATA:-$ROOT/target/release/strata}
+SIZES=${SIZES:-"100 1024"}
+WORK=$(mktemp -d /var/tmp/strata-audit-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+[ "$(id -u)" = 0 ] || { echo "bench/audit.sh must run as root" >&2; exit 1; }
+[ -x "$STRATA" ] || { echo "$STRATA missing: run make build (or set STRATA)" >&2; exit 1; }
+for tool in openssl jq /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
+done
+
+if "$STRATA" audit --help >/dev/null 2>&1; then
+    # timed_audit TIMEFILE STORE IMAGE
+    timed_audit() { /usr/bin/time -v -o "$1" "$STRATA" --store "$2" audit "$3"; }
+else
+    AUDIT_TEST=${AUDIT_TEST:-$(cd "$ROOT" && cargo test --release --test audit --no-run --message-format=json 2>/dev/null \
+        | jq -r 'select(.profile.test == true and .target.name == "audit") | .executable' | tail -1)}
+    [ -x "$AUDIT_TEST" ] || { echo "cannot build the audit test binary" >&2; exit 1; }
+    timed_audit() {
+        STRATA_AUDIT_STORE=$2 STRATA_AUDIT_IMAGE=$3 /usr/bin/time -v -o "$1" \
+            "$AUDIT_TEST" --ignored --exact bench_audit_from_env --nocapture
+    }
+fi
+
+# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
+prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
+
+now() { date +%s.%N; }
+seconds() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
+# Field of /usr/bin/time -v output.
+peak_kib() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
+wall() { awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$1"; }
+
+printf '%-8s %10s %10s %12s %10s %12s\n' "image" "blobs" "audit s" "audit RSS" "tar -tzvf" "tar RSS"
+for mib in $SIZES; do
+    ctx=$WORK/ctx-$mib
+    store=$WORK/store-$mib
+    mkdir -p "$ctx/big" "$ctx/small"
+    cp /bin/busybox "$ctx/busybox"
+    # Four big files per layer group, plus 2,000 small ones: 90 % in big files.
+    big=$((mib * 1024 * 1024 * 9 / 10 / 4))
+    for i in 1 2 3 4; do prng "$(printf '%032x' "$i")" "$big" >"$ctx/big/b$i.bin"; done
+    prng "$(printf '%032x' 99)" $((mib * 1024 * 1024 / 10)) | split -b $((mib * 1024 * 1024 / 10 / 2000 + 1)) - "$ctx/small/s"
+    cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY big/b1.bin big/b2.bin /data/
+COPY big/b3.bin big/b4.bin /data/
+COPY small /small
+RUN rm /data/b1.bin
+USER 1000
+DOCKERFILE
+    "$STRATA" --store "$store" build -q -t "bench:$mib" "$ctx" >/dev/null
+    rm -rf "$ctx"
+    blobs=$(jq -r '.layers[].digest' "$store/blobs/sha256/$(jq -r '.manifests[0].digest' "$store/index.json" | cut -d: -f2)" | cut -d: -f2 | tr '\n' ' ')
+    total=0
+    for b in $blobs; do total=$((total + $(stat -c %s "$store/blobs/sha256/$b"))); done
+
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    timed_audit "$WORK/time-audit" "$store" "bench:$mib" >"$WORK/audit.out" 2>&1 \
+        || { cat "$WORK/audit.out" >&2; exit 1; }
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    /usr/bin/time -v -o "$WORK/time-tar" bash -c "for b in $blobs; do tar -tzvf '$store/blobs/sha256/'\$b >/dev/null; done"
+    printf '%-8s %9sM %10s %9s KiB %10s %8s KiB\n' "${mib}M" $((total / 1024 / 1024)) \
+        "$(wall "$WORK/time-audit")" "$(peak_kib "$WORK/time-audit")" "$(wall "$WORK/time-tar")" "$(peak_kib "$WORK/time-tar")"
+    grep -E '^audited|^ ' "$WORK/audit.out" | head -5 | sed 's/^/         /' || true
+    rm -rf "$store"
+done
