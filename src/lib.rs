@@ -27,6 +27,6 @@ pub mod family;
 pub mod fsroot;
 pub mod image;
 pub mod layer;
-pub mod registry;
 pub mod lint;
+pub mod registry;
 pub mod sandbox;

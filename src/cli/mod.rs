@@ -20,6 +20,7 @@ use crate::image::Store;
 use crate::layer::Compression;
 use crate::sandbox::{self, Network};
 
+mod checks;
 mod progress;
 mod registry;
 
@@ -52,6 +53,10 @@ enum Commands {
     Login(registry::LoginArgs),
     /// Remove saved credentials of a registry.
     Logout(registry::LogoutArgs),
+    /// Check Dockerfiles and families against the practices of well-structured images.
+    Lint(checks::LintArgs),
+    /// Report what built images contain: layers, wasted bytes, caches, security, packages.
+    Audit(checks::AuditArgs),
     /// Draw a family's tree with tiers and stale images.
     Graph(GraphArgs),
     /// Print a family's build waves (for CI matrices).
@@ -317,6 +322,8 @@ fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Commands::Build(args) => cmd_build(&store, &cli.registry, args),
         Commands::Images => cmd_images(&store),
+        Commands::Lint(args) => checks::lint(args),
+        Commands::Audit(args) => checks::audit(&store, args),
         Commands::Pull(args) => registry::pull(&store, &cli.registry, args),
         Commands::Push(args) => registry::push(&store, &cli.registry, args),
         Commands::Login(args) => registry::login(&cli.registry, args),
