@@ -4,12 +4,17 @@
 //!
 //! ```text
 //! dockerfile  text -> typed instructions with spans; ARG/ENV expansion; .dockerignore
+//! family      strata.toml + FROM lines -> Family (images, parents, tiers) -> Plan (waves)
 //! cache       step cache keys -> the layers they produced
-//! build       Dockerfile + context -> image: per stage, per step
-//! sandbox     one RUN: overlay mount, namespaces, pivot_root, exec, wait
+//! build       Dockerfile + context -> image: per stage, per step; families in waves
+//! sandbox     one RUN: overlay mount, namespaces, pivot_root, mounts, exec, wait
 //! layer       overlay upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer value;
 //!             layer tar -> snapshot dir
 //! image       Config / Manifest values; the store (an OCI layout); archives
+//! registry    distribution client: auth, pull, push with mounts, the shared step cache
+//! lint        rules over Dockerfiles and families -> findings
+//! audit       rules over built images -> findings, wasted bytes, SBOM, sharing
+//! container   `strata run`: a stored image -> one command in the sandbox
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
 //!
