@@ -1,0 +1,64 @@
+//! `strata lint` and `strata audit` through the CLI: formats and exit codes (0 clean,
+//! 1 findings over the threshold, 2 error).
+
+mod common;
+
+use common::{context_with, output, require_environment, Store, BASE};
+
+#[test]
+fn lint_exit_codes_follow_the_fail_level() {
+    require_environment();
+    let ctx = context_with("FROM debian:latest\nRUN apt-get update\nRUN apt-get install curl\n");
+    let store = Store::new();
+    let lint = |extra: &[&str]| {
+        output(
+            store
+                .strata()
+                .arg("lint")
+                .args(extra)
+                .arg(ctx.path().join("Dockerfile")),
+        )
+    };
+    let text = lint(&[]);
+    assert_eq!(
+        text.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("Dockerfile:2"));
+    assert_eq!(lint(&["--fail-level", "none"]).status.code(), Some(0));
+    let sarif = lint(&["--format", "sarif"]);
+    let doc: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("SARIF is JSON");
+    assert_eq!(doc["version"], "2.1.0");
+    assert!(!doc["runs"][0]["results"].as_array().unwrap().is_empty());
+    assert_eq!(lint(&["--fail-level", "loud"]).status.code(), Some(2));
+}
+
+#[test]
+fn audit_exit_codes_follow_fail_on() {
+    require_environment();
+    let store = Store::new();
+    let root = context_with(&format!("{BASE}RUN echo hi > /hi\n"));
+    store.build(root.path(), "rooty:1", &[]);
+    let clean = context_with(&format!("{BASE}USER 1000\n"));
+    store.build(clean.path(), "clean:1", &[]);
+    let audit =
+        |image: &str, extra: &[&str]| output(store.strata().arg("audit").args(extra).arg(image));
+    let flagged = audit("rooty:1", &["--fail-on", "warning", "--format", "json"]);
+    assert_eq!(flagged.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&flagged.stdout).unwrap();
+    assert!(
+        report[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "user-root"),
+        "{report}"
+    );
+    assert_eq!(
+        audit("clean:1", &["--fail-on", "warning"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(audit("missing:1", &[]).status.code(), Some(2));
+}
