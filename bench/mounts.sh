@@ -127,3 +127,19 @@ if strata run bench-cache:latest -- sh -c 'ls /var/cache/apt/archives/*.deb' >/d
     echo "error: downloaded packages reached the cache-mount image" >&2
     exit 1
 fi
+
+# The audit's SBOM of the real Debian base lists every package dpkg knows (issue 6): both
+# formats parse as JSON, and the counts match the rootfs's dpkg status.
+DPKG_COUNT=$(tar -xOf "$BASE_CTX/base.tar" ./var/lib/dpkg/status | grep -c '^Package:')
+for format in spdx-json cyclonedx-json; do
+    strata audit --sbom "$format" bench-base:latest >"$WORK/sbom-$format.json"
+    SBOM_COUNT=$(python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print(len(doc.get("packages", doc.get("components", []))))' "$WORK/sbom-$format.json")
+    echo "sbom $format: $SBOM_COUNT packages (dpkg status lists $DPKG_COUNT)"
+    if [ "$SBOM_COUNT" -lt "$DPKG_COUNT" ]; then
+        echo "error: the $format SBOM misses packages of the Debian base" >&2
+        exit 1
+    fi
+done
