@@ -327,10 +327,12 @@ pub fn context_with(body: &str) -> TempDir {
 /// The first three lines of every test Dockerfile: busybox on an empty image.
 pub const BASE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\",\"--install\",\"-s\",\"/bin\"]\n";
 
-/// An image built by buildah (the reference), removed from buildah's storage on drop.
+/// An image built by buildah (the reference), in a storage of its own that is removed on
+/// drop: concurrent tests sharing one buildah storage remove each other's layers.
 pub struct BuildahImage {
     /// Local image name, unique per test.
     pub name: String,
+    storage: TempDir,
 }
 
 impl BuildahImage {
@@ -338,8 +340,14 @@ impl BuildahImage {
     /// OnBuild), one layer per step.
     pub fn build(context: &Path, flags: &[String]) -> Self {
         let name = format!("{}:x", unique("strata-conformance"));
+        let storage = tempfile::Builder::new()
+            .prefix("strata-buildah-")
+            .tempdir()
+            .unwrap();
+        let image = Self { name, storage };
         run_ok(
-            Command::new("buildah")
+            image
+                .buildah()
                 .args([
                     "bud",
                     "--isolation",
@@ -350,15 +358,25 @@ impl BuildahImage {
                     "-q",
                 ])
                 .args(flags)
-                .args(["-t", &name])
+                .args(["-t", &image.name])
                 .arg(context),
         );
-        Self { name }
+        image
+    }
+
+    /// A buildah command on this image's storage.
+    fn buildah(&self) -> Command {
+        let mut cmd = Command::new("buildah");
+        cmd.arg("--root")
+            .arg(self.storage.path().join("root"))
+            .arg("--runroot")
+            .arg(self.storage.path().join("run"));
+        cmd
     }
 
     /// `buildah inspect` of the image: `.Docker` holds the Docker-format config.
     pub fn inspect(&self) -> Value {
-        let out = run_ok(Command::new("buildah").args(["inspect", "--type", "image", &self.name]));
+        let out = run_ok(self.buildah().args(["inspect", "--type", "image", &self.name]));
         serde_json::from_slice(&out.stdout).expect("buildah inspect is JSON")
     }
 
@@ -366,16 +384,15 @@ impl BuildahImage {
     pub fn unpack(&self, scratch: &Path, bundle: &Path) {
         let layout = scratch.join("buildah-layout");
         let dest = format!("oci:{}:case", layout.display());
-        run_ok(Command::new("buildah").args(["push", "-q", &self.name, &dest]));
+        run_ok(self.buildah().args(["push", "-q", &self.name, &dest]));
         umoci_unpack(&format!("{}:case", layout.display()), bundle);
     }
 }
 
 impl Drop for BuildahImage {
+    /// Removes the images (unmounting their layers) before the storage dir goes.
     fn drop(&mut self) {
-        let _ = Command::new("buildah")
-            .args(["rmi", "-f", &self.name])
-            .output();
+        let _ = self.buildah().args(["rmi", "--all", "--force"]).output();
     }
 }
 
