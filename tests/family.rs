@@ -97,7 +97,7 @@ tiers = ["base", "runtime", "middleware", "app"]
 [family]
 name = "acme"
 version = "2.1"
-registry = "ghcr.io/acme"
+registry = "localhost:5000/acme"
 build_args = { MIRROR = "m1", JAVA = 11 }
 
 [images.base]
@@ -107,7 +107,7 @@ tier = "base"
 tier = "middleware"
 context = "mw"
 dockerfile = "Dockerfile.mw"
-tags = ["edge", "ghcr.io/acme/mw:edge"]
+tags = ["edge", "localhost:5000/acme/mw:edge"]
 build_args = { JAVA = 17 }
 target = "final"
 platform = "linux/amd64"
@@ -124,7 +124,7 @@ max_wasted = "2kB"
         ("base/Dockerfile", "FROM scratch\n"),
         (
             "mw/Dockerfile.mw",
-            "FROM ghcr.io/acme/base:2.1 AS final\nFROM final AS unused\n",
+            "FROM localhost:5000/acme/base:2.1 AS final\nFROM final AS unused\n",
         ),
     ]);
     assert_eq!(family.tiers, ["base", "runtime", "middleware", "app"]);
@@ -143,7 +143,12 @@ max_wasted = "2kB"
     assert_eq!(mw.policy.max_wasted, Some(ByteSize(2000)));
     assert_eq!(
         family.tags(mw),
-        ["mw:latest", "mw:2.1", "mw:edge", "ghcr.io/acme/mw:edge"]
+        [
+            "mw:latest",
+            "mw:2.1",
+            "mw:edge",
+            "localhost:5000/acme/mw:edge"
+        ]
     );
     assert_eq!(family.image("base").unwrap().policy.user, None);
     // The `[tiers] order = [...]` form means the same.

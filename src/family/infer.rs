@@ -38,7 +38,7 @@ impl RefKind {
 /// One image a Dockerfile refers to, expanded, and where.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reference {
-    /// The image reference after ARG expansion (`jre`, `docker.io/library/alpine:3.20`).
+    /// The image reference after ARG expansion (`jre`, `localhost:5000/tools/alpine:3.20`).
     pub name: String,
     /// How it is used.
     pub kind: RefKind,

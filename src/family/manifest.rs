@@ -144,7 +144,7 @@ impl From<PolicySection> for Policy {
 pub struct Policy {
     /// The user the image must run as (its `USER`), kept as written for the checks.
     pub user: Option<String>,
-    /// Largest allowed image size (sum of compressed layers).
+    /// Largest allowed image size: the uncompressed layers, as `docker images` counts it.
     pub max_size: Option<ByteSize>,
     /// Smallest allowed share of layer bytes still visible in the final filesystem.
     pub min_efficiency: Option<Efficiency>,

@@ -8,7 +8,7 @@
 //! anything else that is not a stage or `scratch` is an external base. It refuses unknown
 //! keys and tiers, images built on a higher tier, and cycles, each with the file, line and
 //! column of the cause. A reference names a family image when, tag aside, it is `NAME` or
-//! `REGISTRY/NAME` (`FROM jre`, `FROM jre:1.4`, `FROM ghcr.io/acme/jre`); a digest
+//! `REGISTRY/NAME` (`FROM jre`, `FROM jre:1.4`, `FROM localhost:5000/acme/jre`); a digest
 //! reference never does.
 //!
 //! [`Plan`] orders images into waves that can be built in parallel, [`render`] draws the
@@ -24,14 +24,14 @@
 //! [family]
 //! name = "acme"
 //! version = "1.4"                  # optional: images are also tagged NAME:1.4
-//! registry = "ghcr.io/acme"        # optional: FROM ghcr.io/acme/base is the family's base
+//! registry = "localhost:5000/acme"        # optional: FROM localhost:5000/acme/base is the family's base
 //! build_args = { MIRROR = "..." }  # optional: every image gets them
 //!
 //! [images.jre]
 //! tier = "runtime"
 //! context = "runtimes/jre"         # default: the folder named like the image
 //! dockerfile = "Dockerfile.jre"    # relative to the context; default Dockerfile, else Containerfile
-//! tags = ["17", "ghcr.io/acme/jre:17"]  # extra tags: a bare tag is NAME:tag
+//! tags = ["17", "localhost:5000/acme/jre:17"]  # extra tags: a bare tag is NAME:tag
 //! build_args = { JAVA = 17 }
 //! target = "runtime"               # stage to build; default: the last
 //! platform = "linux/amd64"
