@@ -62,3 +62,53 @@ fn audit_exit_codes_follow_fail_on() {
     );
     assert_eq!(audit("missing:1", &[]).status.code(), Some(2));
 }
+
+#[test]
+fn family_audit_json_carries_the_sharing_report() {
+    require_environment();
+    let store = Store::new();
+    let family = tempfile::tempdir().unwrap();
+    let root = family.path();
+    std::fs::write(
+        root.join("strata.toml"),
+        "[family]\nname = \"dup\"\n\n[images.base]\ntier = \"base\"\n\n\
+         [images.one]\ntier = \"app\"\n\n[images.two]\ntier = \"app\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(root.join("base")).unwrap();
+    common::add_busybox(&root.join("base"));
+    std::fs::write(root.join("base/Dockerfile"), BASE).unwrap();
+    // Both apps write the same 200 000 bytes to the same path in their own layers.
+    for app in ["one", "two"] {
+        std::fs::create_dir(root.join(app)).unwrap();
+        std::fs::write(
+            root.join(app).join("Dockerfile"),
+            format!(
+                "FROM base\nRUN head -c 200000 /bin/busybox > /shared.bin && echo {app} > /name\nUSER 1000\n"
+            ),
+        )
+        .unwrap();
+    }
+    let built = output(store.strata().arg("build").arg(root));
+    assert!(built.status.success(), "{}", common::describe(&built));
+    let audit = output(store.strata().args(["audit", "--format", "json"]).arg(root));
+    assert!(
+        audit.status.code().is_some_and(|c| c < 2),
+        "{}",
+        common::describe(&audit)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON");
+    let images: Vec<&str> = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(images, ["base:latest", "one:latest", "two:latest"]);
+    let group = &doc["sharing"]["groups"][0];
+    assert_eq!(group["parent"], "base:latest", "{doc}");
+    let duplicate = &group["duplicates"][0];
+    assert_eq!(duplicate["path"], "/shared.bin", "{doc}");
+    assert_eq!(duplicate["size"], 200_000);
+    assert_eq!(duplicate["bytes_saved"], 200_000);
+}

@@ -38,7 +38,8 @@
 //! A path deleted and written again keeps the 0 of its deletion as its smallest copy.
 //!
 //! # JSON schema (`render_json`)
-//! An array with one object per image:
+//! An array with one object per image (for a family, [`render_family_json`] wraps it as
+//! `{images, sharing}`):
 //! `image` (NAME:TAG), `digest` (manifest digest), `created`, `parent` (`null` or
 //! `{name, digest, found}`), `size`, `compressed_size`, `files_size`, `inherited_bytes`,
 //! `added_bytes`, `efficiency` (0..1), `wasted_bytes`, `user` (the config's User, `""`
@@ -66,7 +67,8 @@ use crate::image::{Store, StoreError};
 
 pub use packages::{render_sbom, Ecosystem, Package, SbomFormat};
 pub use render::{
-    render_json, render_sarif, render_sharing_json, render_sharing_text, render_text,
+    render_family_json, render_json, render_sarif, render_sharing_json, render_sharing_text,
+    render_text,
 };
 pub use rules::{Rule, RULES};
 pub use sharing::{sharing, DuplicateFile, SharingGroup, SharingReport, SiblingShare};

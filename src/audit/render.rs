@@ -285,3 +285,12 @@ pub fn render_sharing_json(report: &SharingReport) -> String {
     s.push('\n');
     s
 }
+
+/// A family's audit as pretty JSON: `{"images": [REPORT...], "sharing": SHARING}`, the
+/// image reports of [`render_json`] beside the report of [`render_sharing_json`].
+pub fn render_family_json(reports: &[Report], sharing: &SharingReport) -> String {
+    let mut s = serde_json::to_string_pretty(&json!({ "images": reports, "sharing": sharing }))
+        .expect("reports serialise");
+    s.push('\n');
+    s
+}

@@ -141,20 +141,26 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
         }
         return Ok(audit::exit_code(&reports, fail_on));
     }
-    let text = match args.format {
-        AuditFormat::Text => audit::render_text(&reports),
-        AuditFormat::Json => audit::render_json(&reports),
-        AuditFormat::Sarif => audit::render_sarif(&reports),
-    };
-    print!("{text}");
-    if !family_images.is_empty() && matches!(args.format, AuditFormat::Text) {
+    // The family-wide sharing report goes with the text and JSON reports of a family.
+    let sharing = if family_images.is_empty() || matches!(args.format, AuditFormat::Sarif) {
+        None
+    } else {
         let pairs: Vec<(&str, Option<&str>)> = family_images
             .iter()
             .map(|(n, p)| (n.as_str(), p.as_deref()))
             .collect();
-        let sharing = audit::sharing(store, &pairs).map_err(audit_error)?;
-        print!("{}", audit::render_sharing_text(&sharing));
-    }
+        Some(audit::sharing(store, &pairs).map_err(audit_error)?)
+    };
+    let text = match (args.format, &sharing) {
+        (AuditFormat::Text, None) => audit::render_text(&reports),
+        (AuditFormat::Text, Some(sharing)) => {
+            audit::render_text(&reports) + &audit::render_sharing_text(sharing)
+        }
+        (AuditFormat::Json, None) => audit::render_json(&reports),
+        (AuditFormat::Json, Some(sharing)) => audit::render_family_json(&reports, sharing),
+        (AuditFormat::Sarif, _) => audit::render_sarif(&reports),
+    };
+    print!("{text}");
     Ok(audit::exit_code(&reports, fail_on))
 }
 
