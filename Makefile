@@ -9,7 +9,7 @@ DEMO_DEPS := busybox-static
 TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build demo test bench bench-family bench-mounts lint deps-demo deps-test deps-bench-mounts
+.PHONY: build demo test bench bench-family bench-mounts bench-push lint deps-demo deps-test deps-bench-mounts
 
 build:
 	$(CARGO) build --release
@@ -55,10 +55,16 @@ test: deps-test
 bench: deps-test build
 	bench/build.sh
 	bench/family.sh
+	bench/push.sh
 
 # The family benchmark alone: cold, warm, one file changed, base changed, vs buildah/BuildKit.
 bench-family: deps-test build
 	bench/family.sh
+
+# Pushing a ~70 MiB family to a local docker-registry: strata build --push and strata push
+# vs skopeo copy of the same images, and a no-change push.
+bench-push: deps-test build
+	bench/push.sh
 
 # Rebuild of a Debian-based runtime after a base change, with and without RUN --mount
 # caches for apt. Needs the host's Debian mirror (read from its apt sources).
