@@ -247,15 +247,41 @@ fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
     let store = Store::open(&dir.path().join("store")).unwrap();
     let client = Client::new(fast_options()).unwrap();
     let pulled = client.pull(&store, &dest, None).unwrap();
-    assert_eq!(pulled.digest, expected);
+    assert_eq!(pulled.registry_digest, expected);
     assert_eq!(pulled.downloaded, 2);
+    // Stored as an OCI manifest of the same blobs, which skopeo and umoci read.
     assert_eq!(
         pulled.descriptor.media_type,
-        "application/vnd.docker.distribution.manifest.v2+json"
+        "application/vnd.oci.image.manifest.v1+json"
     );
-    let name = pulled.name.unwrap();
+    let name = pulled.name;
     let image = store.image(&name).unwrap();
-    assert_eq!(image.digest, expected);
+    assert_eq!(image.digest, pulled.digest);
+    assert_ne!(image.digest, expected);
+    assert_eq!(
+        image.manifest.config.media_type,
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(
+        image.manifest.layers[0].media_type,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let layout = format!("{}:{name}", dir.path().join("store").display());
+    let inspected = run("skopeo", &["inspect", &format!("oci:{layout}")]);
+    assert!(
+        inspected.contains(&pulled.digest.to_string()),
+        "{inspected}"
+    );
+    run(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &layout,
+            dir.path().join("bundle").to_str().unwrap(),
+        ],
+    );
+    assert!(dir.path().join("bundle/rootfs/bin/busybox").is_file());
     assert_eq!(
         image.config.config.cmd,
         Some(vec!["/bin/busybox".to_owned(), "true".to_owned()])
@@ -269,9 +295,12 @@ fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
     // Again: nothing to download. By digest: nothing tagged.
     let again = client.pull(&store, &dest, None).unwrap();
     assert_eq!((again.downloaded, again.skipped), (0, 2));
+    // By the registry's digest: filed under that digest, pointing at the same OCI manifest.
     let by_digest =
         Reference::parse(&format!("{}/pulled/base@{expected}", registry.host())).unwrap();
-    assert_eq!(client.pull(&store, &by_digest, None).unwrap().name, None);
+    let pinned = client.pull(&store, &by_digest, None).unwrap();
+    assert_eq!(pinned.name, by_digest.to_string());
+    assert_eq!(store.image(&pinned.name).unwrap().digest, pulled.digest);
     let tampered = Reference::parse(&format!(
         "{}/pulled/base@{}",
         registry.host(),
@@ -350,7 +379,7 @@ fn pull_from_a_multi_platform_index_takes_the_requested_platform() {
     let pulled = client.pull(&store, &dest, None).unwrap();
     assert_eq!(pulled.digest, native.digest);
     assert_eq!(
-        store.image(&dest.store_name().unwrap()).unwrap().digest,
+        store.image(&dest.store_name()).unwrap().digest,
         native.digest
     );
 

@@ -514,6 +514,64 @@ fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
     );
 }
 
+#[test]
+fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() {
+    require_environment();
+    let registry = Registry::start(&RegistrySpec::default());
+    let host = registry.host();
+    let source = Store::new();
+    let ctx = context_with(BASE);
+    source.build(ctx.path(), "bb:1", &[]);
+    let remote = format!("{host}/lib/v2s2:1");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--format",
+            "v2s2",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:bb:1", source.path().display()),
+            &format!("docker://{remote}"),
+        ],
+    );
+    let digest = remote_digest(&remote, &["--tls-verify=false"]);
+    let pinned = format!("{host}/lib/v2s2@{digest}");
+
+    let env = Env::new();
+    let app = context_with(&format!(
+        "FROM {host}/lib/v2s2:1@{digest}\nRUN echo pinned > /msg\nCMD [\"cat\", \"/msg\"]\n"
+    ));
+    let build = || {
+        run_ok(
+            env.strata()
+                .args(["build", "-q", "-t", "app:1"])
+                .arg(app.path()),
+        )
+    };
+    build();
+    // The pulled Docker manifest became an OCI one that skopeo and umoci read, filed
+    // under the digest the Dockerfile pinned.
+    common::skopeo_validate(env.store.path(), &pinned);
+    let bundle = tempfile::tempdir().unwrap();
+    common::umoci_unpack(
+        &format!("{}:{pinned}", env.store.path().display()),
+        &bundle.path().join("bundle"),
+    );
+    assert!(bundle.path().join("bundle/rootfs/bin/busybox").is_file());
+    common::skopeo_validate(env.store.path(), "app:1");
+    let out = run_ok(env.strata().args(["run", "app:1"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pinned\n");
+
+    // With the registry gone, the pinned base is found in the store.
+    drop(registry);
+    let again = build();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).starts_with("sha256:"),
+        "{}",
+        describe(&again)
+    );
+}
+
 /// The fault proxy's seed for the single-image push: one that cuts an upload.
 const SINGLE_SEED: u64 = 2;
 

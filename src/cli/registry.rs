@@ -99,9 +99,15 @@ pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32,
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let pulled = client(flags)?.pull(store, &reference, platform.as_ref())?;
     eprintln!(
-        "pulled {}: {} blobs downloaded, {} already here",
-        args.reference, pulled.downloaded, pulled.skipped
+        "pulled {} as {}: {} blobs downloaded, {} already here",
+        args.reference, pulled.name, pulled.downloaded, pulled.skipped
     );
+    if pulled.registry_digest != pulled.digest {
+        eprintln!(
+            "the registry's Docker manifest {} is stored as the OCI manifest below",
+            pulled.registry_digest
+        );
+    }
     println!("{}", pulled.digest);
     Ok(0)
 }

@@ -8,7 +8,7 @@ pub mod reference;
 pub mod store;
 
 pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};
-pub use reference::{BadName, ImageName};
+pub use reference::{store_key, BadName, ImageName};
 pub use store::{PruneReport, Store, StoreError, TagEntry};
 
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use crate::digest::Digest;
+
 /// The longest repository name docker accepts.
 const MAX_NAME_LEN: usize = 255;
 /// The longest tag docker accepts.
@@ -84,6 +86,21 @@ impl ImageName {
             tag: tag.to_owned(),
         })
     }
+}
+
+/// The name an image is filed under in the store's index: `NAME:TAG` (`NAME` alone means
+/// `NAME:latest`), or `NAME@DIGEST` for an image pulled by digest. A tag written beside a
+/// digest is dropped: the digest decides which image it is, as with docker.
+pub fn store_key(name: &str) -> Result<String, BadName> {
+    let Some((named, digest)) = name.split_once('@') else {
+        return Ok(ImageName::parse(name)?.to_string());
+    };
+    let image = ImageName::parse(named)?;
+    let digest: Digest = digest.parse().map_err(|e| BadName {
+        name: name.to_owned(),
+        reason: format!("{e}"),
+    })?;
+    Ok(format!("{}@{digest}", image.repository))
 }
 
 impl fmt::Display for ImageName {

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::digest::Digest;
 use crate::layer::{Compression, Layer};
 
-use super::reference::{BadName, ImageName};
+use super::reference::{store_key, BadName};
 use super::{
     Descriptor, Image, ImageConfig, Index, Manifest, CONFIG_MEDIA_TYPE, CREATED, INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE, REF_NAME,
@@ -265,7 +265,7 @@ impl Store {
     /// Points `name` (`NAME:TAG`; `NAME` means `NAME:latest`) at the manifest `manifest`,
     /// replacing an older tag. The manifest blob must be in the store.
     pub fn tag(&self, name: &str, manifest: &Descriptor) -> Result<(), StoreError> {
-        let name = ImageName::parse(name)?.to_string();
+        let name = store_key(name)?;
         let blob = self.blob_path(&manifest.digest);
         if !blob.is_file() {
             return Err(StoreError::Invalid {
@@ -291,7 +291,7 @@ impl Store {
 
     /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image.
     pub fn image(&self, name: &str) -> Result<Image, StoreError> {
-        let name = ImageName::parse(name)?.to_string();
+        let name = store_key(name)?;
         let index = self.read_index()?;
         let descriptor = index
             .manifests

@@ -1,14 +1,20 @@
 //! Pull: manifest (and index, resolved to one platform), then config and layers streamed
-//! into the store's temp files while hashed, verified, and committed. The manifest bytes
-//! are stored as the registry sent them, so the image keeps its registry digest; the
-//! store reads Docker schema-2 manifests as it reads OCI ones (same fields), so no
-//! conversion is needed.
+//! into the store's temp files while hashed, verified, and committed.
+//!
+//! The store is an OCI image layout that skopeo and umoci read, and they read only OCI
+//! manifests. So a Docker schema-2 manifest is rewritten with the OCI media types for the
+//! same blobs, as `skopeo copy docker://… oci:…` does: the blobs keep their digests, the
+//! manifest gets a new one. The image is filed under the name it was pulled by
+//! ([`Reference::store_name`]); a digest reference is filed under that digest, so a
+//! `FROM host/repo@sha256:…` finds it again without asking the registry.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use crate::digest::{Digest, HashingWriter};
-use crate::image::{Descriptor, Manifest, Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use crate::image::{
+    Descriptor, Manifest, Store, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+};
 
 use super::transport::{Auth, Request};
 use super::{BlobOutcome, Client, Direction, Platform, Reference, RegistryError};
@@ -18,18 +24,53 @@ pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distributio
 /// Docker schema-2 manifest list (the multi-platform index).
 pub const DOCKER_LIST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker schema-2 blob media types and their OCI equivalents.
+const DOCKER_TO_OCI: [(&str, &str); 4] = [
+    (
+        "application/vnd.docker.container.image.v1+json",
+        CONFIG_MEDIA_TYPE,
+    ),
+    (
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    ),
+    (
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    ),
+    (
+        "application/vnd.docker.image.rootfs.diff.tar",
+        "application/vnd.oci.image.layer.v1.tar",
+    ),
+];
+
+/// A Docker schema-2 manifest as an OCI manifest of the same blobs: only media types
+/// change (the Docker image config is a valid OCI image config).
+fn to_oci(mut manifest: Manifest) -> Manifest {
+    manifest.media_type = Some(MANIFEST_MEDIA_TYPE.into());
+    for blob in std::iter::once(&mut manifest.config).chain(&mut manifest.layers) {
+        if let Some((_, oci)) = DOCKER_TO_OCI.iter().find(|(d, _)| *d == blob.media_type) {
+            blob.media_type = (*oci).into();
+        }
+    }
+    manifest
+}
+
 /// The largest manifest or index accepted (the distribution spec's recommended limit).
 const MAX_MANIFEST: u64 = 4 << 20;
 
 /// What a pull did.
 #[derive(Clone, Debug)]
 pub struct Pulled {
-    /// Digest of the image manifest (for an index: of the chosen platform's manifest).
+    /// Digest of the image manifest in the store (an OCI manifest).
     pub digest: Digest,
-    /// Its descriptor in the store (media type as the registry sent it).
+    /// Digest of the manifest the registry served (for an index: of the chosen
+    /// platform's manifest); differs from `digest` when a Docker manifest was converted.
+    pub registry_digest: Digest,
+    /// Its descriptor in the store.
     pub descriptor: Descriptor,
-    /// The `NAME:TAG` tagged in the store; `None` for a digest-only reference.
-    pub name: Option<String>,
+    /// The name it is filed under in the store ([`Reference::store_name`]).
+    pub name: String,
     /// Blobs downloaded.
     pub downloaded: usize,
     /// Blobs the store already had.
@@ -81,13 +122,18 @@ impl Client {
             self.download_blob(store, reference, blob)?;
             downloaded += 1;
         }
-        let descriptor = store.put_blob(&media_type, &bytes)?;
+        let registry_digest = Digest::of(&bytes);
+        let descriptor = if media_type == DOCKER_MANIFEST_MEDIA_TYPE {
+            let converted = serde_json::to_vec(&to_oci(manifest)).expect("manifest serialises");
+            store.put_blob(MANIFEST_MEDIA_TYPE, &converted)?
+        } else {
+            store.put_blob(&media_type, &bytes)?
+        };
         let name = reference.store_name();
-        if let Some(name) = &name {
-            store.tag(name, &descriptor)?;
-        }
+        store.tag(&name, &descriptor)?;
         Ok(Pulled {
             digest: descriptor.digest.clone(),
+            registry_digest,
             descriptor,
             name,
             downloaded,

@@ -84,17 +84,14 @@ impl Reference {
         api_host(&self.registry)
     }
 
-    /// The `NAME:TAG` a pull tags in the store: `registry/repository:tag` (`latest` when
-    /// no tag was written). `None` for a digest-only reference, which names no tag.
-    pub fn store_name(&self) -> Option<String> {
-        match (&self.tag, &self.digest) {
-            (None, Some(_)) => None,
-            (tag, _) => Some(format!(
-                "{}/{}:{}",
-                self.registry,
-                self.repository,
-                tag.as_deref().unwrap_or("latest")
-            )),
+    /// The name a pull files the image under in the store (see
+    /// [`crate::image::store_key`]): `registry/repository@digest` when a digest was
+    /// written, else `registry/repository:tag` (`latest` when no tag was written).
+    pub fn store_name(&self) -> String {
+        let name = format!("{}/{}", self.registry, self.repository);
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => format!("{name}@{digest}"),
+            (None, tag) => format!("{name}:{}", tag.as_deref().unwrap_or("latest")),
         }
     }
 }
@@ -205,23 +202,19 @@ mod tests {
         );
         assert_eq!(r.tag.as_deref(), Some("1.2"));
         assert_eq!(r.manifest_ref(), "1.2");
-        assert_eq!(
-            r.store_name().as_deref(),
-            Some("127.0.0.1:5000/team/app:1.2")
-        );
+        assert_eq!(r.store_name(), "127.0.0.1:5000/team/app:1.2");
 
         let r = Reference::parse(&format!("localhost:5000/app@{DIGEST}")).unwrap();
         assert_eq!(r.tag, None);
         assert_eq!(r.manifest_ref(), DIGEST);
-        assert_eq!(r.store_name(), None);
+        assert_eq!(r.store_name(), format!("localhost:5000/app@{DIGEST}"));
+        let pinned = Reference::parse(&format!("localhost:5000/app:1@{DIGEST}")).unwrap();
+        assert_eq!(pinned.store_name(), r.store_name());
         assert_eq!(r.to_string(), format!("localhost:5000/app@{DIGEST}"));
 
         let r = Reference::parse("registry.example.com/app").unwrap();
         assert_eq!(r.manifest_ref(), "latest");
-        assert_eq!(
-            r.store_name().as_deref(),
-            Some("registry.example.com/app:latest")
-        );
+        assert_eq!(r.store_name(), "registry.example.com/app:latest");
     }
 
     #[test]
