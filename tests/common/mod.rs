@@ -376,7 +376,10 @@ impl BuildahImage {
 
     /// `buildah inspect` of the image: `.Docker` holds the Docker-format config.
     pub fn inspect(&self) -> Value {
-        let out = run_ok(self.buildah().args(["inspect", "--type", "image", &self.name]));
+        let out = run_ok(
+            self.buildah()
+                .args(["inspect", "--type", "image", &self.name]),
+        );
         serde_json::from_slice(&out.stdout).expect("buildah inspect is JSON")
     }
 
