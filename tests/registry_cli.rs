@@ -407,7 +407,9 @@ fn family_push_over_tls_with_basic_auth_uploads_each_blob_once() {
         .count();
     assert_eq!(manifests, IMAGES.len(), "{}", registry.log());
 
-    // `strata push` of one image to another repository and tag.
+    // `strata push` of one image to another repository and tag, in a run of its own: the
+    // store remembers where the family push put every blob, so all are mounted.
+    let before = registry.requests().len();
     let dest = format!("{host}/other/app1:v2");
     let out = run_ok(
         env.strata()
@@ -422,6 +424,13 @@ fn family_push_over_tls_with_basic_auth_uploads_each_blob_once() {
         remote_digest(&dest, &["--cert-dir", &cert_dir, "--creds", &creds]),
         cold.digests["app1"]
     );
+    let writes = blob_writes(&registry.requests()[before..]);
+    let mounted = writes
+        .iter()
+        .filter(|(m, p, s)| m == "POST" && *s == 201 && p.contains("mount="))
+        .count();
+    assert_eq!(mounted, blobs(&env, "app1:latest").len(), "{writes:#?}");
+    assert_eq!(mounted, writes.len(), "uploads besides mounts: {writes:#?}");
 
     // Logged out, the registry refuses again.
     run_ok(env.strata().args(["logout", &host]));

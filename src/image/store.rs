@@ -1,5 +1,6 @@
 //! The local store: an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`) plus
-//! strata's own dirs beside it (`snapshots/`, `tmp/`, `locks/`) that OCI readers ignore.
+//! strata's own dirs and files beside it (`snapshots/`, `tmp/`, `locks/`, hints files such
+//! as `registry-blobs.json`) that OCI readers ignore.
 //!
 //! Every write goes to `tmp/` first and is renamed into place; blobs are named by the
 //! digest computed while they were written, and small blobs are checked again on read;
@@ -470,6 +471,33 @@ impl Store {
             return Err(io_error(path)(e));
         }
         Ok(())
+    }
+
+    /// Reads `name`, a JSON file of hints kept beside the layout (such as where pushed
+    /// blobs already are). Hints may be lost without harm, so a missing or unreadable file
+    /// is `T::default()`.
+    pub fn read_hints<T: Default + serde::de::DeserializeOwned>(&self, name: &str) -> T {
+        fs::read(self.root.join(name))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Changes the hints file `name` with `update` and writes it back atomically, under
+    /// `locks/<name>` so that concurrent updates do not lose each other's changes.
+    pub fn update_hints<T>(&self, name: &str, update: impl FnOnce(&mut T)) -> Result<(), StoreError>
+    where
+        T: Default + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let _lock = self.lock(name)?;
+        let mut hints = self.read_hints(name);
+        update(&mut hints);
+        let path = self.root.join(name);
+        let bytes = serde_json::to_vec(&hints).map_err(|source| StoreError::Json {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.write_atomic(&path, &bytes)
     }
 
     /// Marks the store as in use until the returned lock is dropped: builds and runs hold

@@ -12,11 +12,13 @@
 //! - [`auth`]: docker config / `REGISTRY_AUTH_FILE` credentials, helpers, login files.
 //! - `transport`: requests with auth, retries and backoff.
 //! - `pull` and `push`: the two directions, both streaming blobs through files.
+//! - `locations`: where earlier pushes put each blob, for cross-repository mounts.
 //!
 //! Progress is reported through the [`Progress`] trait; the CLI renders it.
 
 pub mod auth;
 pub mod cache;
+mod locations;
 mod pull;
 mod push;
 pub mod reference;

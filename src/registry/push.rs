@@ -1,6 +1,6 @@
 //! Push: for each blob of an image (layers, then config), `HEAD` to skip what the
-//! registry has; a cross-repository mount when this session (or a hint) put the blob in
-//! another repository of the same registry; else a chunked upload (`POST`, `PATCH`es of
+//! registry has; a cross-repository mount when this session, an earlier push (see
+//! [`super::locations`]) or a hint put the blob in another repository of the same registry; else a chunked upload (`POST`, `PATCH`es of
 //! [`RegistryOptions::chunk_size`](super::RegistryOptions::chunk_size) streamed from the
 //! blob file, `PUT ?digest=`). A broken `PATCH` asks the upload for its `Range` and goes
 //! on from there; when the registry dropped the session, the upload starts again. The
@@ -17,6 +17,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use crate::digest::Digest;
 use crate::image::{Descriptor, Store, MANIFEST_MEDIA_TYPE};
 
+use super::locations::{self, Locations};
 use super::transport::{percent_encode, Auth, ReqBody, Request};
 use super::{BlobOutcome, Client, Direction, Reference, RegistryError};
 
@@ -141,6 +142,7 @@ impl Client {
         let local = store.image(image)?;
         let host = dest.api_host();
         let repo = &dest.repository;
+        let known = Locations::load(store);
         let mut pushed = Pushed {
             digest: local.digest.clone(),
             uploaded: 0,
@@ -148,8 +150,15 @@ impl Client {
             skipped: 0,
             bytes_uploaded: 0,
         };
-        for blob in local.manifest.layers.iter().chain([&local.manifest.config]) {
-            let (outcome, bytes) = self.push_blob(store, dest, blob, options)?;
+        let blobs: Vec<&Descriptor> = local
+            .manifest
+            .layers
+            .iter()
+            .chain([&local.manifest.config])
+            .collect();
+        for blob in &blobs {
+            let hints = known.repos(host, &blob.digest);
+            let (outcome, bytes) = self.push_blob(store, dest, blob, hints, options)?;
             match outcome {
                 BlobOutcome::Transferred => pushed.uploaded += 1,
                 BlobOutcome::Mounted => pushed.mounted += 1,
@@ -185,6 +194,7 @@ impl Client {
         if !response.status().is_success() {
             return Err(self.status_error("PUT", host, &target, response));
         }
+        locations::remember(store, host, repo, &blobs)?;
         Ok(pushed)
     }
 
@@ -230,11 +240,14 @@ impl Client {
     }
 
     /// Makes `blob` present in `dest`'s repository; returns how, and the bytes uploaded.
+    /// Mount sources, in order: repositories this session put it in, `hints` (where
+    /// earlier pushes put it), then `options.mount_from`.
     fn push_blob(
         &self,
         store: &Store,
         dest: &Reference,
         blob: &Descriptor,
+        hints: &[String],
         options: &PushOptions,
     ) -> Result<(BlobOutcome, u64), RegistryError> {
         let host = dest.api_host();
@@ -247,7 +260,11 @@ impl Client {
             claim.done(repo);
             return Ok((BlobOutcome::Skipped, 0));
         }
-        sources.extend(options.mount_from.iter().cloned());
+        for from in hints.iter().chain(&options.mount_from) {
+            if !sources.contains(from) {
+                sources.push(from.clone());
+            }
+        }
         let mut upload_location = None;
         for from in sources.iter().filter(|r| *r != repo) {
             match self.mount(host, repo, from, &blob.digest)? {
