@@ -7,7 +7,8 @@
 #   strata build --push      the cached family pushed as part of a build (images in
 #                            parallel, one session: the base crosses the network once)
 #   strata push, one by one  `strata push NAME:latest` per image, sequentially, to another
-#                            namespace (no shared session: each image uploads its blobs)
+#                            namespace, first forgetting where earlier pushes put the blobs
+#                            (as skopeo, which never saw them): later runs mount the base
 #   skopeo copy, one by one  `skopeo copy oci:STORE:NAME:latest docker://...` per image,
 #                            sequentially, to a third namespace (same blobs, no re-compression)
 #   no-change pushes         `strata build --push` and the skopeo copies again
@@ -141,6 +142,7 @@ measure() {
 # The build is cached, so this is the push: images in parallel, one session.
 strata_family_push() { "$STRATA" build -q --push "$FAM"; }
 strata_one_by_one() {
+    rm -f "$STORE/registry-blobs.json"
     for image in $IMAGES; do "$STRATA" push "$image:latest" "$HOST/strata-one/$image:latest"; done
 }
 skopeo_one_by_one() {
