@@ -510,6 +510,59 @@ fn bind_mount_from_context_readonly_and_rw_discarded() {
     );
 }
 
+/// A bind mount of the context sees what BuildKit sends as the context: `.dockerignore`
+/// hides files and directories (read-only and `rw` alike), `!` re-includes, and the
+/// directories on the way keep their modes.
+#[test]
+fn bind_mount_from_context_honours_dockerignore() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!(
+        "{BASE}RUN --mount=type=bind,target=/ctx \
+         cd /ctx && find . | sort > /seen && stat -c %a data/sub > /mode\n\
+         RUN --mount=type=bind,source=data,target=/ctx,rw cd /ctx && find . | sort > /seen-rw\n"
+    ));
+    for dir in ["data/sub", "data/logs", "node_modules/x"] {
+        fs::create_dir_all(ctx.path().join(dir)).unwrap();
+    }
+    fs::set_permissions(
+        ctx.path().join("data/sub"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    for file in [
+        "data/keep.txt",
+        "data/secret.key",
+        "data/sub/a.log",
+        "data/sub/b.txt",
+        "data/logs/x.log",
+        "data/logs/keep.log",
+        "node_modules/x/index.js",
+    ] {
+        fs::write(ctx.path().join(file), file).unwrap();
+    }
+    fs::write(
+        ctx.path().join(".dockerignore"),
+        "node_modules\n**/*.key\ndata/sub/*.log\ndata/logs\n!data/logs/keep.log\n",
+    )
+    .unwrap();
+    let before = fingerprint(ctx.path());
+    build_ok(&store, ctx.path(), "bindignore:1", &[], &[]);
+    assert_same_fingerprint(&before, &fingerprint(ctx.path()), "context after the build");
+
+    let image = Unpacked::new(&store, "bindignore:1");
+    assert_eq!(
+        image.read("/seen"),
+        ".\n./.dockerignore\n./Dockerfile\n./busybox\n./data\n./data/keep.txt\n./data/logs\n\
+         ./data/logs/keep.log\n./data/sub\n./data/sub/b.txt\n"
+    );
+    assert_eq!(image.read("/mode"), "750\n");
+    assert_eq!(
+        image.read("/seen-rw"),
+        ".\n./keep.txt\n./logs\n./logs/keep.log\n./sub\n./sub/b.txt\n"
+    );
+}
+
 // --- tmpfs ------------------------------------------------------------------------------
 
 /// (e) tmpfs contents are gone after the step, a tmpfs over an existing directory hides

@@ -86,6 +86,33 @@ impl Context {
         &self.dir
     }
 
+    /// The top-most paths (relative to the context root) that the exclusion hides, so
+    /// that a bind mount of the context can hide them as BuildKit's transferred context
+    /// does. Excluded directories are not entered unless a `!` pattern may re-include
+    /// something below them; symlinks are not followed.
+    pub fn excluded(&self) -> io::Result<Vec<PathBuf>> {
+        let mut hidden = Vec::new();
+        let mut pending = vec![PathBuf::new()];
+        while let Some(rel) = pending.pop() {
+            for entry in fs_err::read_dir(self.dir.join(&rel))? {
+                let entry = entry?;
+                let path = rel.join(entry.file_name());
+                let is_dir = entry.file_type()?.is_dir();
+                if self.exclude.is_excluded(&path) {
+                    if is_dir && self.exclude.may_reinclude_below(&path) {
+                        pending.push(path);
+                    } else {
+                        hidden.push(path);
+                    }
+                } else if is_dir {
+                    pending.push(path);
+                }
+            }
+        }
+        hidden.sort();
+        Ok(hidden)
+    }
+
     /// Resolves the source patterns of one COPY/ADD (raw strings after variable expansion).
     /// Remote sources (URLs, git) are refused with [`CopyError::Unsupported`].
     pub fn select(&self, patterns: &[String]) -> Result<SourceSet<'_>, CopyError> {

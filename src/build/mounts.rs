@@ -28,8 +28,9 @@ use crate::sandbox::{Mount, Overlay};
 
 /// What a mount reads from, for `type=bind` and `type=cache` with `from=`.
 pub enum MountSource<'a> {
-    /// The build context directory.
-    Context(&'a Path),
+    /// The build context directory and the paths in it that `.dockerignore` hides
+    /// ([`super::context::Context::excluded`]).
+    Context(&'a Path, Vec<PathBuf>),
     /// The layers of a stage or image: overlay lower dirs, top-most first.
     Layers(Vec<PathBuf>),
 }
@@ -463,6 +464,32 @@ pub struct Resolver<'a> {
     pub secret_dir: &'a mut SecretDir,
 }
 
+/// Hides `rel` of the overlay lower dir `lower` with a whiteout (a 0:0 character device)
+/// in `upper`. The directories on the way are created in `upper` with the owner and mode
+/// of their twins in `lower`, which the overlay then shows.
+fn hide(lower: &Path, upper: &Path, rel: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let mut dir = PathBuf::new();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        dir.push(part);
+        let made = upper.join(&dir);
+        if !made.exists() {
+            let meta = std::fs::symlink_metadata(lower.join(&dir))?;
+            std::fs::DirBuilder::new().mode(0o700).create(&made)?;
+            std::os::unix::fs::lchown(&made, Some(meta.uid()), Some(meta.gid()))?;
+            std::fs::set_permissions(&made, std::fs::Permissions::from_mode(meta.mode()))?;
+        }
+    }
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        upper.join(rel),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        rustix::fs::makedev(0, 0),
+    )?;
+    Ok(())
+}
+
 /// A resolved mount: what the sandbox mounts, plus environment for `env=` secrets.
 pub struct Resolved {
     /// Mounts, in the order requested.
@@ -564,19 +591,20 @@ impl Resolver<'_> {
     }
 
     /// An open root of `source`; stage layers are mounted as an overlay whose upper dir
-    /// is thrown away, so `rw` writes are discarded. A writable context gets the same.
+    /// is thrown away, so `rw` writes are discarded. A writable context, or one with
+    /// ignored paths (hidden by whiteouts in the upper dir), gets the same.
     fn root_of(
         &self,
         source: MountSource<'_>,
         writable: bool,
         guards: &mut MountGuards,
     ) -> Result<Root, String> {
-        let lower = match source {
-            MountSource::Context(dir) if !writable => {
+        let (lower, hidden) = match source {
+            MountSource::Context(dir, hidden) if !writable && hidden.is_empty() => {
                 return Root::open(dir).map_err(|e| format!("{}: {e}", dir.display()));
             }
-            MountSource::Context(dir) => vec![dir.to_owned()],
-            MountSource::Layers(lower) => lower,
+            MountSource::Context(dir, hidden) => (vec![dir.to_owned()], hidden),
+            MountSource::Layers(lower) => (lower, Vec::new()),
         };
         let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
         let (upper, work, mnt) = (
@@ -586,6 +614,9 @@ impl Resolver<'_> {
         );
         for dir in [&upper, &work, &mnt] {
             std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        for rel in &hidden {
+            hide(&lower[0], &upper, rel).map_err(|e| format!("hiding {}: {e}", rel.display()))?;
         }
         let overlay = Overlay::mount(&lower, &upper, &work, &mnt).map_err(|e| e.to_string())?;
         let root = Root::open(&mnt).map_err(|e| format!("{}: {e}", mnt.display()))?;

@@ -757,10 +757,19 @@ impl<'a> StageBuilder<'a> {
                         ssh: &self.opts.ssh,
                         secret_dir,
                     };
-                    let source = match lower {
-                        Some(lower) => MountSource::Layers(lower),
-                        None => MountSource::Context(self.context.dir()),
-                    };
+                    let source =
+                        match lower {
+                            Some(lower) => MountSource::Layers(lower),
+                            None => MountSource::Context(
+                                self.context.dir(),
+                                self.context.excluded().map_err(|e| {
+                                    BuildError::from(self.dockerfile.source.error(
+                                        *flag_span,
+                                        format!("reading the build context: {e}"),
+                                    ))
+                                })?,
+                            ),
+                        };
                     let resolved = resolver
                         .resolve(request, source, &mut guards)
                         .map_err(|e| {
