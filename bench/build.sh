@@ -105,3 +105,9 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "strata/buildah:  $(ratio "$STRATA_S" "$BUILDAH_S")"
 [ -z "$BUILDKIT_S" ] || echo "strata/buildkit: $(ratio "$STRATA_S" "$BUILDKIT_S")"
+
+# The layer pipeline alone (tar -> gzip on both cores -> sha256, one pass), in MB/s of
+# uncompressed tar, on the same kinds of content as the Dockerfile above.
+echo "layer pipeline throughput:"
+(cd "$ROOT" && cargo test -q --release --test layer throughput -- --ignored --nocapture 2>/dev/null) \
+    | grep -E "MB/s|MB ->" | sed 's/^/  /'

@@ -331,6 +331,25 @@ fn a_clean_image_has_no_findings() {
     assert_eq!(sarif["runs"][0]["tool"]["driver"]["name"], "strata");
 }
 
+/// Validates `sbom` with `tests/sbom_check.py` (the spec's own tooling from PyPI) as
+/// `format` (`spdx-json` or `cyclonedx-json`), failing with what it found.
+fn validate_sbom(sbom: &str, format: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    // spdx-tools picks its parser by the file name's extension.
+    let file = dir.path().join("sbom.spdx.json");
+    std::fs::write(&file, sbom).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["tests/sbom_check.py", format])
+        .arg(&file)
+        .output()
+        .expect("python3 with spdx-tools and cyclonedx-python-lib (make test installs them)");
+    assert!(
+        out.status.success(),
+        "the {format} SBOM does not validate: {}\n{sbom}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn packages_are_listed_and_written_as_sboms() {
     require_environment();
@@ -385,8 +404,14 @@ fn packages_are_listed_and_written_as_sboms() {
     );
     assert_eq!(spdx["relationships"].as_array().unwrap().len(), 5);
 
-    let cdx: Value =
-        serde_json::from_str(&audit::render_sbom(&report, SbomFormat::CycloneDxJson)).unwrap();
+    validate_sbom(
+        &audit::render_sbom(&report, SbomFormat::SpdxJson),
+        "spdx-json",
+    );
+
+    let cdx_text = audit::render_sbom(&report, SbomFormat::CycloneDxJson);
+    validate_sbom(&cdx_text, "cyclonedx-json");
+    let cdx: Value = serde_json::from_str(&cdx_text).unwrap();
     assert_eq!(cdx["bomFormat"], "CycloneDX");
     assert_eq!(cdx["specVersion"], "1.5");
     let serial = cdx["serialNumber"].as_str().unwrap();
