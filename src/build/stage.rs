@@ -12,6 +12,7 @@ use crate::dockerfile::{
 use crate::fsroot::{DirSpec, Root};
 use crate::image::{
     ContainerConfig, Descriptor, HealthConfig, History, Image, ImageConfig, RootFs, Store,
+    StoreError,
 };
 use crate::layer;
 use crate::registry::{Client, Platform, Reference};
@@ -392,17 +393,24 @@ impl<'a> StageBuilder<'a> {
         let found = match self.opts.pinned.get(reference) {
             // A family parent: exactly the image its build just produced.
             Some(digest) => self.store.image_by_digest(digest),
-            None => self.store.image(reference),
+            // A tag as written, else a registry image under the normalised name the
+            // pull below files it under (`docker.io/x` is `docker.io/library/x`).
+            None => match (self.store.image(reference), Reference::parse(reference)) {
+                (Err(StoreError::UnknownImage(_)), Ok(remote)) => {
+                    self.store.image(&remote.store_name())
+                }
+                (found, _) => found,
+            },
         };
         match found {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
-            Err(crate::image::StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
+            Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
                 let image = self.pull(reference).map_err(|e| {
                     BuildError::from(self.dockerfile.source.error(span, format!("pulling {reference}: {e}")))
                 })?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            Err(crate::image::StoreError::UnknownImage(_)) => Err(self
+            Err(StoreError::UnknownImage(_)) => Err(self
                 .dockerfile
                 .source
                 .error(span, format!("image {reference:?} is neither a stage of this Dockerfile nor in the store"))
