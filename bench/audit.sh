@@ -3,10 +3,8 @@
 # here from pseudo-random data, so gzip cannot shrink it), against the floor: reading the
 # same layer blobs with `tar -tzvf`. Needs root (strata build).
 #
-# The audit runs as `strata audit` when the CLI has it, else as the ignored test
-# `bench_audit_from_env` of tests/audit.rs (the same library call), both under
-# /usr/bin/time -v. Release builds: STRATA and AUDIT_TEST override the binaries.
-# SIZES="100 1024" (MiB) picks the images.
+# `strata audit` and the tar reads run under /usr/bin/time -v. STRATA overrides the
+# binary; SIZES="100 1024" (MiB) picks the images.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,18 +19,8 @@ for tool in openssl jq /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
 done
 
-if "$STRATA" audit --help >/dev/null 2>&1; then
-    # timed_audit TIMEFILE STORE IMAGE
-    timed_audit() { /usr/bin/time -v -o "$1" "$STRATA" --store "$2" audit "$3"; }
-else
-    AUDIT_TEST=${AUDIT_TEST:-$(cd "$ROOT" && cargo test --release --test audit --no-run --message-format=json 2>/dev/null \
-        | jq -r 'select(.profile.test == true and .target.name == "audit") | .executable' | tail -1)}
-    [ -x "$AUDIT_TEST" ] || { echo "cannot build the audit test binary" >&2; exit 1; }
-    timed_audit() {
-        STRATA_AUDIT_STORE=$2 STRATA_AUDIT_IMAGE=$3 /usr/bin/time -v -o "$1" \
-            "$AUDIT_TEST" --ignored --exact bench_audit_from_env --nocapture
-    }
-fi
+# timed_audit TIMEFILE STORE IMAGE
+timed_audit() { /usr/bin/time -v -o "$1" "$STRATA" --store "$2" audit "$3"; }
 
 # Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
 prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
@@ -76,6 +64,5 @@ DOCKERFILE
     /usr/bin/time -v -o "$WORK/time-tar" bash -c "for b in $blobs; do tar -tzvf '$store/blobs/sha256/'\$b >/dev/null; done"
     printf '%-8s %9sM %10s %9s KiB %10s %8s KiB\n' "${mib}M" $((total / 1024 / 1024)) \
         "$(wall "$WORK/time-audit")" "$(peak_kib "$WORK/time-audit")" "$(wall "$WORK/time-tar")" "$(peak_kib "$WORK/time-tar")"
-    grep -E '^audited|^ ' "$WORK/audit.out" | head -5 | sed 's/^/         /' || true
     rm -rf "$store"
 done

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
 
 use common::{context_with, require_environment, Store, BASE, BUSYBOX};
 use serde_json::Value;
@@ -483,26 +482,4 @@ fn unknown_images_are_errors_that_name_them() {
     let store = strata::image::Store::open(dir.path()).unwrap();
     let err = audit::audit_image(&store, "nope:1", &AuditOptions::default()).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
-}
-
-/// The audit half of `bench/audit.sh`: audits `$STRATA_AUDIT_IMAGE` of the store
-/// `$STRATA_AUDIT_STORE` and prints one line of figures. Ignored: the script runs it
-/// under `/usr/bin/time -v` for the wall time and peak RSS.
-#[test]
-#[ignore = "run by bench/audit.sh"]
-fn bench_audit_from_env() {
-    let root = std::env::var("STRATA_AUDIT_STORE").expect("STRATA_AUDIT_STORE");
-    let image = std::env::var("STRATA_AUDIT_IMAGE").expect("STRATA_AUDIT_IMAGE");
-    let store = strata::image::Store::open(Path::new(&root)).unwrap();
-    let start = std::time::Instant::now();
-    let report = audit::audit_image(&store, &image, &AuditOptions::default()).unwrap();
-    println!(
-        "audited {image}: {} layers, {} uncompressed, {} compressed, {} files, efficiency {:.4}, in {:.2?}",
-        report.layers.len(),
-        audit::human(report.size),
-        audit::human(report.compressed_size),
-        report.layers.iter().map(|l| l.files).sum::<u64>(),
-        report.efficiency,
-        start.elapsed()
-    );
 }

@@ -450,20 +450,3 @@ fn compare_with_hadolint(scope: &[(&str, Vec<&str>)]) -> (usize, Vec<String>) {
     }
     (compared, missed)
 }
-
-/// The in-process half of bench/lint.sh: lints `$STRATA_LINT_BENCH_DIR` and prints the
-/// wall time. Ignored: a benchmark, not a test.
-#[test]
-#[ignore = "benchmark: run by bench/lint.sh"]
-fn lint_bench() {
-    let dir = std::env::var("STRATA_LINT_BENCH_DIR").expect("STRATA_LINT_BENCH_DIR");
-    let start = std::time::Instant::now();
-    let report = lint(&[PathBuf::from(dir)]);
-    let elapsed = start.elapsed();
-    println!(
-        "lint_bench: {:.4} s for {} files, {} findings",
-        elapsed.as_secs_f64(),
-        report.files,
-        report.findings.len()
-    );
-}
