@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use registry_support::{free_port, run, FaultProxy, Registry, RegistrySpec};
+use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use strata::digest::Digest;
 use strata::image::{Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use strata::registry::{Client, Platform, PushOptions, Reference, RegistryError, RegistryOptions};
@@ -222,17 +222,7 @@ fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
         &[("busybox", &busybox)],
     );
     let dest = reference(&registry, "pulled/base:1");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--format",
-            "v2s2",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:base:1", source.display()),
-            &format!("docker://{dest}"),
-        ],
-    );
+    skopeo_push(&source, "base:1", &dest.to_string(), "v2s2");
     let raw = run(
         "skopeo",
         &[

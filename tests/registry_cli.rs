@@ -30,7 +30,7 @@ use common::{
     assert_same_fingerprint, context_with, describe, fingerprint, output, require_environment,
     run_ok, Store, BASE, BUSYBOX,
 };
-use registry_support::{free_port, run, FaultProxy, Registry, RegistrySpec};
+use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -442,29 +442,29 @@ fn family_push_over_tls_with_basic_auth_uploads_each_blob_once() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
 
+/// Builds `dockerfile` (busybox in its context) with strata in a store of its own, pushes
+/// it to `remote` with skopeo in `format` (`oci` or `v2s2`), and returns the registry's
+/// manifest digest.
+fn publish(dockerfile: &str, remote: &str, format: &str) -> String {
+    let source = Store::new();
+    let ctx = context_with(dockerfile);
+    source.build(ctx.path(), "published:1", &[]);
+    skopeo_push(source.path(), "published:1", remote, format);
+    remote_digest(remote, &["--tls-verify=false"])
+}
+
 #[test]
 fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
     let host = registry.host();
 
-    // An image strata built, pushed by skopeo (plain HTTP on 127.0.0.1).
-    let source = Store::new();
-    let ctx = context_with(&format!(
-        "{BASE}CMD [\"echo\", \"hello from the registry\"]\n"
-    ));
-    source.build(ctx.path(), "bb:1", &[]);
     let remote = format!("{host}/lib/busybox:1");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:bb:1", source.path().display()),
-            &format!("docker://{remote}"),
-        ],
+    let digest = publish(
+        &format!("{BASE}CMD [\"echo\", \"hello from the registry\"]\n"),
+        &remote,
+        "oci",
     );
-    let digest = remote_digest(&remote, &["--tls-verify=false"]);
 
     // FROM the registry image in an empty store: pulled, built on, run.
     let env = Env::new();
@@ -528,22 +528,8 @@ fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() 
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
     let host = registry.host();
-    let source = Store::new();
-    let ctx = context_with(BASE);
-    source.build(ctx.path(), "bb:1", &[]);
     let remote = format!("{host}/lib/v2s2:1");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--format",
-            "v2s2",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:bb:1", source.path().display()),
-            &format!("docker://{remote}"),
-        ],
-    );
-    let digest = remote_digest(&remote, &["--tls-verify=false"]);
+    let digest = publish(BASE, &remote, "v2s2");
     let pinned = format!("{host}/lib/v2s2@{digest}");
 
     let env = Env::new();

@@ -36,6 +36,23 @@ pub fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// Copies the image `name` of the OCI layout `layout` to `docker://dest` with skopeo
+/// (plain HTTP, as the test registries on 127.0.0.1 speak it), writing the manifest in
+/// `format`: `oci` or Docker's `v2s2`.
+pub fn skopeo_push(layout: &Path, name: &str, dest: &str, format: &str) {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--format",
+            format,
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{name}", layout.display()),
+            &format!("docker://{dest}"),
+        ],
+    );
+}
+
 /// How to start a registry.
 #[derive(Default)]
 pub struct RegistrySpec {
