@@ -91,11 +91,7 @@ fn write_family(root: &Path, sleep: u32) {
         files.push((format!("{app}/app/main.txt"), format!("{app} v1\n")));
         files.push((format!("{app}/app/lib.txt"), format!("{app} library\n")));
     }
-    for (path, text) in &files {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, text).unwrap();
-    }
+    common::write_files(root, &files);
     fs::copy(BUSYBOX, root.join("base/busybox")).unwrap();
 }
 

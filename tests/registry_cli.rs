@@ -80,11 +80,7 @@ fn write_family(root: &Path, registry: Option<&str>) {
         ));
         files.push((format!("{app}/{app}.txt"), format!("hello from {app}\n")));
     }
-    for (path, text) in &files {
-        let path = root.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, text).unwrap();
-    }
+    common::write_files(root, &files);
     fs::copy(BUSYBOX, root.join("base/busybox")).unwrap();
 }
 

@@ -313,6 +313,15 @@ pub fn add_busybox(ctx: &Path) {
     fs::copy(BUSYBOX, ctx.join("busybox")).unwrap_or_else(|e| panic!("copy {BUSYBOX}: {e}"));
 }
 
+/// Writes `files` (path relative to `root`, text) under `root`, creating their folders.
+pub fn write_files(root: &Path, files: &[(String, String)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+    }
+}
+
 /// Writes a context directory holding `busybox` and a Dockerfile with `body`.
 pub fn context_with(body: &str) -> TempDir {
     let ctx = tempfile::Builder::new()
