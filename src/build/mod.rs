@@ -38,6 +38,8 @@ pub struct BuildOptions {
     pub dockerfile: Option<PathBuf>,
     /// Tags to give the result (`NAME[:TAG]`).
     pub tags: Vec<String>,
+    /// `--label K=V` values, added to the result's config labels (over the Dockerfile's).
+    pub labels: BTreeMap<String, String>,
     /// `--build-arg K=V` values.
     pub build_args: BTreeMap<String, String>,
     /// The stage to build; default the last.
@@ -211,13 +213,24 @@ pub fn build(
             opts.context.display()
         )));
     }
-    let path = locate_dockerfile(&opts.context, opts.dockerfile.as_deref())?;
-    let text = fs_err::read_to_string(&path).map_err(|e| BuildError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })?;
+    let from_stdin = opts.dockerfile.as_deref() == Some(Path::new("-"));
+    let (path, text) = if from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(io_err(Path::new("<stdin>")))?;
+        (PathBuf::from("<stdin>"), text)
+    } else {
+        let path = locate_dockerfile(&opts.context, opts.dockerfile.as_deref())?;
+        let text = fs_err::read_to_string(&path).map_err(|e| BuildError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        (path, text)
+    };
     let dockerfile = dockerfile::parse(&path, &text)?;
-    let ignore = Ignore::load(&opts.context, Some(&path)).map_err(io_err(&opts.context))?;
+    // A Dockerfile on stdin has no `<Dockerfile>.dockerignore` beside it.
+    let ignore = Ignore::load(&opts.context, (!from_stdin).then_some(path.as_path()))
+        .map_err(io_err(&opts.context))?;
     let context = context::Context::new(&opts.context, ignore).map_err(io_err(&opts.context))?;
     for tag in &opts.tags {
         crate::image::ImageName::parse(tag)
@@ -227,8 +240,9 @@ pub fn build(
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
     let cache = StepCache::open(store.root()).map_err(io_err(store.root()))?;
     let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts, cache);
-    let built = builder.build_stage(target, events)?;
+    let mut built = builder.build_stage(target, events)?;
     builder.publish()?;
+    built.add_labels(&opts.labels);
     let (descriptor, image) = built.commit(store)?;
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;

@@ -125,6 +125,14 @@ impl BuiltStage {
         sandbox::lower_stack(self.layers.iter().map(|l| l.snapshot.clone()))
     }
 
+    /// Adds `labels` to the config (`build --label`), over those the Dockerfile set.
+    pub fn add_labels(&mut self, labels: &BTreeMap<String, String>) {
+        if !labels.is_empty() {
+            let own = self.config.config.labels.get_or_insert_with(BTreeMap::new);
+            own.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+
     /// Writes config and manifest to the store.
     pub fn commit(&self, store: &Store) -> Result<(Descriptor, Image), BuildError> {
         let mut config = self.config.clone();

@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Build a Dockerfile into an image in the store.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the tagged images of the store.
     Images,
     /// Pull an image from a registry into the store.
@@ -87,12 +87,19 @@ enum Commands {
 
 #[derive(Debug, clap::Args)]
 struct BuildArgs {
-    /// The Dockerfile [default: CONTEXT/Dockerfile, else CONTEXT/Containerfile].
+    /// The Dockerfile, `-` for standard input [default: CONTEXT/Dockerfile, else
+    /// CONTEXT/Containerfile].
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<PathBuf>,
     /// Tag the image `NAME[:TAG]` (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
     tags: Vec<String>,
+    /// Add a label to the image's config (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    labels: Vec<String>,
+    /// Write the image's manifest digest to FILE.
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
     /// Set a build argument (repeatable); `K` alone takes the value of the environment variable.
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
@@ -320,7 +327,7 @@ fn dispatch(cli: Cli) -> CliResult {
         None
     };
     match cli.command {
-        Commands::Build(args) => cmd_build(&store, &cli.registry, args),
+        Commands::Build(args) => cmd_build(&store, &cli.registry, *args),
         Commands::Images => cmd_images(&store),
         Commands::Lint(args) => checks::lint(args),
         Commands::Audit(args) => checks::audit(&store, args),
@@ -460,6 +467,16 @@ fn cmd_build(
             },
         };
     }
+    let mut labels = BTreeMap::new();
+    for pair in &args.labels {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k.is_empty() {
+            return Err(BuildError::Usage(format!(
+                "--label {pair:?}: expected KEY=VALUE"
+            )));
+        }
+        labels.insert(k.to_owned(), v.to_owned());
+    }
     let mut secrets = BTreeMap::new();
     for flag in &args.secrets {
         let (id, source) = mounts::parse_secret_flag(flag).map_err(BuildError::Usage)?;
@@ -478,6 +495,7 @@ fn cmd_build(
         context: args.context.clone(),
         dockerfile: args.file.clone(),
         tags: args.tags,
+        labels,
         build_args,
         target: args.target,
         network: args.network.into(),
@@ -501,6 +519,11 @@ fn cmd_build(
     }
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
     if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
+        if args.iidfile.is_some() {
+            return Err(BuildError::Usage(
+                "--iidfile names one image; a family build prints every image's digest".into(),
+            ));
+        }
         let family = load_family(&args.context)?;
         let plan = Plan::new(&family, &args.only, args.with_descendants).map_err(family_error)?;
         let jobs = args
@@ -560,6 +583,9 @@ fn cmd_build(
     progress.finish();
     let result = result?;
     println!("{}", result.descriptor.digest);
+    if let Some(path) = &args.iidfile {
+        fs_err::write(path, result.descriptor.digest.to_string()).map_err(build::io_err(path))?;
+    }
     export_cache(
         store,
         registry_flags,

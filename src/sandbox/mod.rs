@@ -141,15 +141,15 @@ pub enum SandboxError {
 
 /// Runs `spec` and returns the command's exit code (128+N if killed by signal N).
 ///
-/// Spawns `$STRATA_EXE` (default: this executable) as `strata __sandbox`, which sets up the
-/// sandbox and runs the command; see [`child_main`]. Blocks until every process of the
-/// sandbox has exited. With [`Output::Lines`], stdout and stderr share one pipe (so their
+/// Spawns `$STRATA_EXE` (default: this executable, through `/proc/self/exe`) as
+/// `strata __sandbox`, which sets up the sandbox and runs the command; see
+/// [`child_main`]. Blocks until every process of the sandbox has exited. With [`Output::Lines`], stdout and stderr share one pipe (so their
 /// order is kept) and each line reaches the callback as soon as it is complete.
 pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
-    let exe = match std::env::var_os("STRATA_EXE") {
-        Some(exe) => PathBuf::from(exe),
-        None => std::env::current_exe()?,
-    };
+    // `/proc/self/exe` is this very binary even when its file was replaced or deleted
+    // since it started (an upgrade during a build), where its path would not be.
+    let exe = std::env::var_os("STRATA_EXE")
+        .map_or_else(|| PathBuf::from("/proc/self/exe"), PathBuf::from);
     // The child mounts a tmpfs of its own over this dir to build the root in; on the host
     // it stays empty.
     let scratch = tempfile::Builder::new()
