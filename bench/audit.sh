@@ -6,27 +6,15 @@
 # `strata audit` and the tar reads run under /usr/bin/time -v. STRATA overrides the
 # binary; SIZES="100 1024" (MiB) picks the images.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
 SIZES=${SIZES:-"100 1024"}
-WORK=$(mktemp -d /var/tmp/strata-audit-bench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-[ "$(id -u)" = 0 ] || { echo "bench/audit.sh must run as root" >&2; exit 1; }
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build (or set STRATA)" >&2; exit 1; }
-for tool in openssl jq /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
-done
+bench_init
+need_tools "" openssl jq /usr/bin/time
 
 # timed_audit TIMEFILE STORE IMAGE
 timed_audit() { /usr/bin/time -v -o "$1" "$STRATA" --store "$2" audit "$3"; }
 
-# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
-prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
-
-now() { date +%s.%N; }
-seconds() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
 # Field of /usr/bin/time -v output.
 peak_kib() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$1"; }

@@ -4,30 +4,15 @@
 # (a few large pseudo-random files plus many small text files), generated
 # deterministically here. Prints each wall time and the ratios. Needs root.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
-WORK=$(mktemp -d /var/tmp/strata-bench.XXXXXX)
-DOCKERD_PID=""
-cleanup() {
-    if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null || true; wait "$DOCKERD_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || { echo "bench/build.sh must run as root" >&2; exit 1; }
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
-for tool in buildah openssl; do
-    command -v "$tool" >/dev/null || { echo "$tool missing: run make bench as root (installs it)" >&2; exit 1; }
-done
+bench_init
+need_tools "run make bench as root (installs it)" buildah openssl
 
 # --- the context -------------------------------------------------------------------
 CTX=$WORK/ctx
 mkdir -p "$CTX/data/big" "$CTX/data/small"
 cp /bin/busybox "$CTX/busybox"
-# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
-# (openssl dies of SIGPIPE when head has enough: not an error.)
-prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
 for i in 1 2 3 4; do prng "0000000000000000000000000000000$i" $((18 * 1024 * 1024)) >"$CTX/data/big/blob$i.bin"; done
 # 6,000 small text files (~4.5 KB each, ~27 MB): compressible, like source trees.
 awk -v ctx="$CTX" 'BEGIN {
@@ -52,9 +37,6 @@ CMD ["/bin/sh"]
 DOCKERFILE
 echo "context: $(du -sh "$CTX" | cut -f1), $(find "$CTX" -type f | wc -l) files"
 
-seconds() { local start=$1 end=$2; awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }'; }
-now() { date +%s.%N; }
-
 # --- strata (fresh store) ------------------------------------------------------------
 sync
 t0=$(now)
@@ -75,34 +57,15 @@ buildah --root "$BROOT" --runroot "$BRUN" --storage-driver overlay rmi -a -f >/d
 
 # --- BuildKit via dockerd, when it can be started ----------------------------------------
 BUILDKIT_S=""
-if ! command -v dockerd >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null 2>&1 || true
-fi
-if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
-    DDATA=$WORK/docker-data DSOCK=unix://$WORK/docker.sock
-    dockerd --iptables=false --bridge=none --data-root "$DDATA" --exec-root "$WORK/docker-exec" \
-        --pidfile "$WORK/docker.pid" -H "$DSOCK" >"$WORK/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    for _ in $(seq 60); do
-        DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1 && break
-        sleep 0.5
-    done
-    if DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1; then
-        sync
-        t0=$(now)
-        DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache --network host -q -t bench:1 "$CTX" >/dev/null
-        t1=$(now)
-        BUILDKIT_S=$(seconds "$t0" "$t1")
-        echo "buildkit: ${BUILDKIT_S}s"
-    else
-        echo "buildkit: dockerd did not start (see below); skipped"
-        tail -5 "$WORK/dockerd.log"
-    fi
-else
-    echo "buildkit: dockerd unavailable (apt-get install docker.io); skipped"
+if start_dockerd; then
+    sync
+    t0=$(now)
+    DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache --network host -q -t bench:1 "$CTX" >/dev/null
+    t1=$(now)
+    BUILDKIT_S=$(seconds "$t0" "$t1")
+    echo "buildkit: ${BUILDKIT_S}s"
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "strata/buildah:  $(ratio "$STRATA_S" "$BUILDAH_S")"
 [ -z "$BUILDKIT_S" ] || echo "strata/buildkit: $(ratio "$STRATA_S" "$BUILDKIT_S")"
 

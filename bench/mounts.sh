@@ -11,16 +11,11 @@
 # nothing else is downloaded. The mirror URL is read from the host's apt sources at run
 # time and never written into this repository.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
 PACKAGES=${PACKAGES:-"python3 ca-certificates"}
-WORK=$(mktemp -d /var/tmp/strata-bench-mounts.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-
-[ "$(id -u)" = 0 ] || { echo "bench/mounts.sh must run as root" >&2; exit 1; }
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
-command -v mmdebstrap >/dev/null || { echo "mmdebstrap missing: run make bench-mounts as root (installs it)" >&2; exit 1; }
+bench_init
+need_tools "run make bench-mounts as root (installs it)" mmdebstrap
 
 # The host's Debian mirror for bookworm: the first URI of an enabled deb822 stanza (or
 # one-line `deb` entry) whose suites include bookworm itself.
@@ -60,8 +55,6 @@ host_mirror() {
 MIRROR=$(host_mirror) || true
 [ -n "$MIRROR" ] || { echo "no bookworm mirror found in the host's apt sources" >&2; exit 1; }
 
-seconds() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
-now() { date +%s.%N; }
 STORE=$WORK/store
 strata() { "$STRATA" --store "$STORE" "$@"; }
 

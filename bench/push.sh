@@ -15,22 +15,10 @@
 # Prints wall times, blob uploads seen by the registry, and skopeo/strata ratios (above 1:
 # strata is faster). Needs root (strata builds with namespaces).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STRATA=${STRATA:-$ROOT/target/release/strata}
-WORK=$(mktemp -d /var/tmp/strata-bench-push.XXXXXX)
-REGISTRY_PID=""
-cleanup() {
-    if [ -n "$REGISTRY_PID" ]; then kill "$REGISTRY_PID" 2>/dev/null || true; wait "$REGISTRY_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || { echo "bench/push.sh must run as root" >&2; exit 1; }
-[ -x "$STRATA" ] || { echo "$STRATA missing: run make build" >&2; exit 1; }
-for tool in docker-registry skopeo openssl python3; do
-    command -v "$tool" >/dev/null || { echo "$tool missing: run make bench-push as root (installs it)" >&2; exit 1; }
-done
+bench_init
+need_tools "run make bench-push as root (installs it)" docker-registry skopeo openssl python3
 [ -x /bin/busybox ] || { echo "/bin/busybox missing: apt-get install busybox-static" >&2; exit 1; }
 
 # --- the registry ----------------------------------------------------------------------
@@ -48,11 +36,11 @@ http:
   secret: strata-bench-secret
 YAML
 docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REGISTRY_PID=$!
+BG_PID=$!
 # Ready when it accepts connections (20 s at most).
 for _ in $(seq 400); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    kill -0 "$REGISTRY_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; exit 1; }
+    kill -0 "$BG_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; exit 1; }
     sleep 0.05
 done
 (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { echo "registry did not start" >&2; cat "$WORK/registry.log" >&2; exit 1; }
@@ -62,9 +50,6 @@ FAM=$WORK/family
 APPS="app1 app2 app3"
 IMAGES="base $APPS"
 mkdir -p "$FAM/base/data"
-# Pseudo-random but reproducible bytes: AES-CTR keystream of a fixed key over zeros.
-# (openssl dies of SIGPIPE when head has enough: not an error.)
-prng() { (openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null || true) | head -c "$2"; }
 MIB=$((1024 * 1024))
 
 cat >"$FAM/strata.toml" <<TOML
@@ -98,8 +83,6 @@ CMD ["ls", "-l", "/srv/$app.jar"]
 DOCKERFILE
 done
 
-now() { date +%s.%N; }
-elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.3f", e - s }'; }
 # Finished blob uploads (PUT .../blobs/uploads/...?digest= answered 201) in the registry
 # log since line $1.
 uploads_since() { tail -n "+$(($1 + 1))" "$WORK/registry.log" | grep -c '"PUT /v2/[^ ]*/blobs/uploads/[^ ]*digest=[^"]*" 201' || true; }
@@ -172,17 +155,16 @@ for image in $IMAGES; do
     done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 row() { printf '%-36s %9.3f s %9s %16s\n' "$1" "$2" "$3" "$4"; }
 echo
 echo "push benchmark: $(echo $IMAGES | wc -w) images (base + $(echo $APPS | wc -w) apps), $(awk -v b="$LAYER_BYTES" 'BEGIN { printf "%.1f MiB", b / 1048576 }') of distinct layers, registry $HOST (plain HTTP), $(nproc) cores"
 echo "cold family build (not a push): ${BUILD_S} s"
 echo
 printf '%-36s %11s %9s %16s\n' "scenario" "wall" "uploads" "skopeo/strata"
-row "strata build --push (cached build)" "$STRATA_FAMILY_S" "$STRATA_FAMILY_UP" "$(ratio "$SKOPEO_S" "$STRATA_FAMILY_S")"
-row "strata push, one image at a time" "$STRATA_ONE_S" "$STRATA_ONE_UP" "$(ratio "$SKOPEO_S" "$STRATA_ONE_S")"
+row "strata build --push (cached build)" "$STRATA_FAMILY_S" "$STRATA_FAMILY_UP" "$(ratio "$SKOPEO_S" "$STRATA_FAMILY_S" x)"
+row "strata push, one image at a time" "$STRATA_ONE_S" "$STRATA_ONE_UP" "$(ratio "$SKOPEO_S" "$STRATA_ONE_S" x)"
 row "skopeo copy, one image at a time" "$SKOPEO_S" "$SKOPEO_UP" "1.00x"
-row "no change: strata build --push" "$STRATA_AGAIN_S" "$STRATA_AGAIN_UP" "$(ratio "$SKOPEO_AGAIN_S" "$STRATA_AGAIN_S")"
+row "no change: strata build --push" "$STRATA_AGAIN_S" "$STRATA_AGAIN_UP" "$(ratio "$SKOPEO_AGAIN_S" "$STRATA_AGAIN_S" x)"
 row "no change: skopeo copy" "$SKOPEO_AGAIN_S" "$SKOPEO_AGAIN_UP" "1.00x"
 echo
 echo "uploads: blob uploads the registry finished (PUT ...?digest= 201); mounts and blobs"
