@@ -1,5 +1,6 @@
 //! `strata build` flags docker users reach for, through the CLI: `--label`, `--iidfile`
-//! and a Dockerfile on standard input (`-f -`); and a build whose binary file goes away.
+//! and a Dockerfile on standard input (`-f -`); ONBUILD across stages; and a build whose
+//! binary file goes away.
 
 mod common;
 
@@ -124,4 +125,31 @@ fn a_build_outlives_its_binary_file() {
     assert!(out.status.success(), "{}", describe(&out));
     let run = run_ok(store.strata().args(["run", "orphan:1"]));
     assert_eq!(String::from_utf8_lossy(&run.stdout), "one\ntwo\n");
+}
+
+/// ONBUILD triggers are recorded in the image that declares them and not inherited by a
+/// stage built FROM it, as with docker (strata does not run them).
+#[test]
+fn onbuild_triggers_stay_with_the_stage_that_declares_them() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!(
+        "{} AS parent\n{}ONBUILD RUN echo child > /child\nFROM parent AS child\n\
+         LABEL child=yes\nFROM child\nLABEL final=yes\n",
+        BASE.lines().next().unwrap(),
+        BASE.split_once('\n').unwrap().1
+    ));
+    store.build(
+        ctx.path(),
+        "parent:1",
+        &["--target".into(), "parent".into()],
+    );
+    store.build(ctx.path(), "final:1", &[]);
+    let parent = image_config(store.path(), "parent:1");
+    assert_eq!(
+        parent["config"]["OnBuild"],
+        serde_json::json!(["RUN echo child > /child"])
+    );
+    let last = image_config(store.path(), "final:1");
+    assert!(last["config"]["OnBuild"].is_null(), "{last}");
 }

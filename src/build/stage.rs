@@ -103,8 +103,6 @@ impl BuiltStage {
         ]
         .into();
         let mut config = image.config;
-        // A child consumes its base's ONBUILD triggers; they are not inherited.
-        config.config.on_build = None;
         // Fields strata does not model (docker's `container_config`, ...) describe the
         // base's own build, not the child's.
         config.extra.clear();
@@ -337,7 +335,10 @@ impl<'a> StageBuilder<'a> {
             .name
             .clone()
             .unwrap_or_else(|| format!("stage-{index}"));
-        let built = self.base_of(stage, events)?;
+        let mut built = self.base_of(stage, events)?;
+        // A child consumes its base's ONBUILD triggers (an image's or an earlier
+        // stage's); they are not inherited. strata records them but does not run them.
+        built.config.config.on_build = None;
         let mut state = State {
             stage,
             label,
