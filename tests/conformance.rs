@@ -140,6 +140,7 @@ cases! {
     mount_tmpfs => "mount-tmpfs",
     multistage => "multistage",
     names => "names",
+    onbuild => "onbuild",
     opaque => "opaque",
     run_forms => "run-forms",
     shell_forms => "shell-forms",

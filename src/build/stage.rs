@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::dockerfile::{
-    expand, ArgDecl, Command, Dockerfile, Healthcheck, Instruction, Span, Spanned, Stage,
+    expand, ArgDecl, Command, Dockerfile, Healthcheck, Instruction, Source, Span, Spanned, Stage,
 };
 use crate::fsroot::{DirSpec, Root};
 use crate::image::{
@@ -146,6 +146,22 @@ impl BuiltStage {
     }
 }
 
+/// The ONBUILD `triggers` of `stage`'s base as a Dockerfile of their own (one stage with
+/// the child's index and name, so `COPY --from` and `--no-cache-filter` see the child),
+/// or `None` when there are none. Errors point into that text, named after the base.
+fn trigger_file(stage: &Stage, triggers: &[String]) -> Result<Option<Dockerfile>, BuildError> {
+    if triggers.is_empty() {
+        return Ok(None);
+    }
+    let path = PathBuf::from(format!("<ONBUILD triggers of {}>", stage.base));
+    let text = format!("FROM {}\n{}\n", stage.base, triggers.join("\n"));
+    let mut file = crate::dockerfile::parse(&path, &text)?;
+    let own = &mut file.stages[0];
+    own.index = stage.index;
+    own.name.clone_from(&stage.name);
+    Ok(Some(file))
+}
+
 /// `SOURCE_DATE_EPOCH`, or 0: the time written into layers, configs and history, so that
 /// the same inputs give the same digests.
 fn epoch() -> u64 {
@@ -206,6 +222,9 @@ struct Probe {
 /// The evolving state of the stage being built.
 struct State<'s> {
     stage: &'s Stage,
+    /// The text the stage's instructions come from (the Dockerfile, or the ONBUILD
+    /// triggers of its base while they run): spans of errors and history point into it.
+    source: &'s Source,
     label: String,
     built: BuiltStage,
     args: ArgScope,
@@ -336,18 +355,39 @@ impl<'a> StageBuilder<'a> {
             .clone()
             .unwrap_or_else(|| format!("stage-{index}"));
         let mut built = self.base_of(stage, events)?;
-        // A child consumes its base's ONBUILD triggers (an image's or an earlier
-        // stage's); they are not inherited. strata records them but does not run them.
-        built.config.config.on_build = None;
+        // A child runs its base's ONBUILD triggers (an image's or an earlier stage's)
+        // right after FROM, as docker does; they are not inherited.
+        let triggers = built.config.config.on_build.take().unwrap_or_default();
+        let trigger_file = trigger_file(stage, &triggers)?;
         let mut state = State {
             stage,
+            source: &self.dockerfile.source,
             label,
             built,
             args: ArgScope::default(),
         };
-        let total = stage.instructions.len();
-        for (i, instruction) in stage.instructions.iter().enumerate() {
-            let text = self.instruction_text(instruction.span);
+        if let Some(file) = &trigger_file {
+            let own = (state.stage, state.source, state.label.clone());
+            state.label = format!("{} onbuild", own.2);
+            (state.stage, state.source) = (&file.stages[0], &file.source);
+            self.run_steps(&mut state, events)?;
+            (state.stage, state.source, state.label) = own;
+        }
+        self.run_steps(&mut state, events)?;
+        self.building.pop();
+        self.built.insert(index, state.built.clone());
+        Ok(state.built)
+    }
+
+    /// Runs the instructions of `state.stage`, reporting each step.
+    fn run_steps(
+        &mut self,
+        state: &mut State<'_>,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), BuildError> {
+        let total = state.stage.instructions.len();
+        for (i, instruction) in state.stage.instructions.iter().enumerate() {
+            let text = Self::instruction_text(state.source, instruction.span);
             events(Event::Step {
                 stage: &state.label,
                 number: i + 1,
@@ -356,7 +396,7 @@ impl<'a> StageBuilder<'a> {
             });
             let started = std::time::Instant::now();
             let layers_before = state.built.layers.len();
-            self.step(&mut state, instruction, i + 1, events)?;
+            self.step(state, instruction, i + 1, events)?;
             let bytes = match state.built.layers[layers_before..].first() {
                 Some(layer) if self.pending.borrow().contains_key(&layer.descriptor.digest) => {
                     layer.descriptor.size
@@ -370,14 +410,12 @@ impl<'a> StageBuilder<'a> {
                 bytes,
             });
         }
-        self.building.pop();
-        self.built.insert(index, state.built.clone());
-        Ok(state.built)
+        Ok(())
     }
 
     /// The instruction as written, on one line, for progress and history.
-    fn instruction_text(&self, span: Span) -> String {
-        let text = &self.dockerfile.source.text[span.offset..span.offset + span.len];
+    fn instruction_text(source: &Source, span: Span) -> String {
+        let text = &source.text[span.offset..span.offset + span.len];
         text.lines().next().unwrap_or("").trim().to_owned()
     }
 
@@ -466,7 +504,7 @@ impl<'a> StageBuilder<'a> {
         let mut created_by = format!(
             "{} {}",
             instruction.value.keyword(),
-            self.instruction_args(span)
+            Self::instruction_args(state.source, span)
         );
         let mut layer = None;
         match &instruction.value {
@@ -519,7 +557,7 @@ impl<'a> StageBuilder<'a> {
                                 (0, 0)
                             } else {
                                 let u = sandbox::resolve_user(root, &user)
-                                    .map_err(|e| self.dockerfile.source.error(span, e))?;
+                                    .map_err(|e| state.source.error(span, e))?;
                                 (u.uid, u.gid)
                             };
                             root.mkdir_all(
@@ -553,7 +591,7 @@ impl<'a> StageBuilder<'a> {
             Instruction::Expose(ports) => {
                 for raw in ports {
                     for port in expand::words(raw, escape, &|n| state.lookup(n))
-                        .map_err(|e| self.dockerfile.source.error(span, e.0))?
+                        .map_err(|e| state.source.error(span, e.0))?
                     {
                         let port = if port.contains('/') {
                             port.to_lowercase()
@@ -600,10 +638,8 @@ impl<'a> StageBuilder<'a> {
             }
             Instruction::Healthcheck(check) => {
                 let shell = state.shell();
-                state.built.config.config.healthcheck = Some(
-                    health_config(check, &shell)
-                        .map_err(|e| self.dockerfile.source.error(span, e))?,
-                );
+                state.built.config.config.healthcheck =
+                    Some(health_config(check, &shell).map_err(|e| state.source.error(span, e))?);
             }
             Instruction::OnBuild(trigger) => state
                 .built
@@ -631,7 +667,7 @@ impl<'a> StageBuilder<'a> {
     /// Expands a raw word with the stage's ENV and ARG values; errors point at `span`.
     fn expand(&self, state: &State<'_>, raw: &str, span: Span) -> Result<String, BuildError> {
         expand::word(raw, self.dockerfile.escape, &|n| state.lookup(n))
-            .map_err(|e| self.dockerfile.source.error(span, e.0).into())
+            .map_err(|e| state.source.error(span, e.0).into())
     }
 
     /// Whether a CMD comes before step `number` in `stage` (so a later ENTRYPOINT keeps it).
@@ -642,8 +678,8 @@ impl<'a> StageBuilder<'a> {
     }
 
     /// The instruction's arguments as written, on one line.
-    fn instruction_args(&self, span: Span) -> String {
-        let text = self.instruction_text(span);
+    fn instruction_args(source: &Source, span: Span) -> String {
+        let text = Self::instruction_text(source, span);
         text.split_once(char::is_whitespace)
             .map(|(_, rest)| rest.trim().to_owned())
             .unwrap_or_default()
@@ -684,9 +720,8 @@ impl<'a> StageBuilder<'a> {
         let mut requests = Vec::new();
         for flag in &run.flags {
             let value = self.expand(state, &flag.value, flag.span)?;
-            let located = |message: String| {
-                BuildError::from(self.dockerfile.source.error(flag.span, message))
-            };
+            let located =
+                |message: String| BuildError::from(state.source.error(flag.span, message));
             match (flag.name.as_str(), value.as_str()) {
                 ("network", "none") => network = Network::None,
                 ("network", "host") => network = Network::Host,
@@ -720,7 +755,7 @@ impl<'a> StageBuilder<'a> {
                 None if request.kind == MountType::Bind => {
                     let source = request.source.clone().unwrap_or_else(|| ".".into());
                     let located = |e: copy::CopyError| {
-                        BuildError::from(self.dockerfile.source.error(*flag_span, e.to_string()))
+                        BuildError::from(state.source.error(*flag_span, e.to_string()))
                     };
                     let set = self.context.select(&[source]).map_err(located)?;
                     let (digest, _) =
@@ -780,7 +815,7 @@ impl<'a> StageBuilder<'a> {
                             None => MountSource::Context(
                                 self.context.dir(),
                                 self.context.excluded().map_err(|e| {
-                                    BuildError::from(self.dockerfile.source.error(
+                                    BuildError::from(state.source.error(
                                         *flag_span,
                                         format!("reading the build context: {e}"),
                                     ))
@@ -789,9 +824,7 @@ impl<'a> StageBuilder<'a> {
                         };
                     let resolved = resolver
                         .resolve(request, source, &mut guards)
-                        .map_err(|e| {
-                            BuildError::from(self.dockerfile.source.error(*flag_span, e))
-                        })?;
+                        .map_err(|e| BuildError::from(state.source.error(*flag_span, e)))?;
                     sandbox_mounts.extend(resolved.mounts);
                     env.extend(resolved.env);
                 }
@@ -861,10 +894,7 @@ impl<'a> StageBuilder<'a> {
             .field("compression", self.opts.compression.media_type().as_bytes())
             .finish();
         let identity = KeyBuilder::new("identity")
-            .field(
-                "dockerfile",
-                self.dockerfile.source.path.to_string_lossy().as_bytes(),
-            )
+            .field("dockerfile", state.source.path.to_string_lossy().as_bytes())
             .field("stage", &state.stage.index.to_le_bytes())
             .field("step", &number.to_le_bytes())
             .finish()
@@ -1080,7 +1110,7 @@ impl<'a> StageBuilder<'a> {
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Option<StageLayer>, BuildError> {
         let escape = self.dockerfile.escape;
-        let source = self.dockerfile.source.clone();
+        let source = state.source.clone();
         let expand = |raw: &str| -> Result<String, BuildError> {
             expand::word(raw, escape, &|n| state.lookup(n))
                 .map_err(|e| source.error(span, e.0).into())
