@@ -1,6 +1,6 @@
 //! `strata build` as docker users drive it, through the CLI: `--label`, `--iidfile`, a
-//! Dockerfile on standard input (`-f -`), ONBUILD triggers of a stored image, and a build
-//! whose binary file goes away.
+//! Dockerfile on standard input (`-f -`), ONBUILD triggers of a stored image, `ADD <url>`,
+//! and a build whose binary file goes away.
 
 mod common;
 
@@ -159,4 +159,111 @@ fn onbuild_triggers_of_a_stored_image_run_in_the_child() {
         stderr.contains("ONBUILD triggers of onbase:1") && stderr.contains("config.txt"),
         "{stderr}"
     );
+}
+
+/// Serves `files` (URL path -> body) over HTTP on 127.0.0.1 from a thread, one request per
+/// connection, 404 for anything else; returns the base URL.
+fn serve(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = std::io::BufRead::read_line(&mut reader, &mut request);
+            // Skip the headers.
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut reader, &mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or_default();
+            let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => ("200 OK", body.clone()),
+                None => ("404 Not Found", b"not here\n".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    base
+}
+
+/// `ADD <url>` downloads with strata's own client: named after the URL's last path
+/// segment, mode 0600, never unpacked, `--checksum` enforced, the content in the cache key.
+#[test]
+fn add_downloads_urls() {
+    require_environment();
+    let store = Store::new();
+    let tarball = {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "inside.txt", &b"in\n"[..])
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap()
+    };
+    let hello = b"hello over http\n".to_vec();
+    let hello_digest = strata::digest::Digest::of(&hello);
+    let base = serve(vec![
+        ("/files/hello%20world.txt", hello.clone()),
+        ("/dist/tool.tar.gz", tarball.clone()),
+    ]);
+    let ctx = context_with(&format!(
+        "{BASE}ADD {base}/files/hello%20world.txt /dl/\n\
+         ADD --checksum={hello_digest} {base}/files/hello%20world.txt /checked.txt\n\
+         ADD --chmod=644 {base}/dist/tool.tar.gz /dl/\n"
+    ));
+    store.build(ctx.path(), "fetched:1", &[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let bundle = scratch.path().join("bundle");
+    common::umoci_unpack(&store.image("fetched:1"), &bundle);
+    let rootfs = bundle.join("rootfs");
+    let read = |p: &str| std::fs::read(rootfs.join(p)).unwrap();
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(rootfs.join(p)).unwrap().permissions(),
+        ) & 0o7777
+    };
+    assert_eq!(read("dl/hello world.txt"), hello);
+    assert_eq!(mode("dl/hello world.txt"), 0o600);
+    assert_eq!(read("checked.txt"), hello);
+    // Not unpacked: the archive is there byte for byte.
+    assert_eq!(read("dl/tool.tar.gz"), tarball);
+    assert_eq!(mode("dl/tool.tar.gz"), 0o644);
+    assert!(!rootfs.join("dl/inside.txt").exists());
+
+    // A wrong checksum and a missing file are located errors.
+    let wrong = strata::digest::Digest::of(b"something else");
+    for (line, expected) in [
+        (
+            format!("ADD --checksum={wrong} {base}/files/hello%20world.txt /x\n"),
+            "checksum mismatch",
+        ),
+        (format!("ADD {base}/nope.txt /x\n"), "404"),
+    ] {
+        let bad = context_with(&format!("{BASE}{line}"));
+        let out = common::output(
+            store
+                .strata()
+                .args(["build", "-t", "bad:1"])
+                .arg(bad.path()),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(expected) && stderr.contains("Dockerfile:4"),
+            "{stderr}"
+        );
+    }
 }

@@ -620,7 +620,7 @@ fn matches_buildah() {
 }
 
 #[test]
-fn add_refuses_remote_sources() {
+fn the_context_refuses_remote_sources() {
     let s = setup();
     let err = no_ignore(&s.ctx)
         .select(&["https://example.com/x.tar".into()])

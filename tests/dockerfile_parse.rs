@@ -134,8 +134,8 @@ fn flag_errors() {
         "Dockerfile:2:6: COPY --parents is not supported by strata"
     );
     assert_eq!(
-        error("FROM a\nADD --checksum=sha256:00 x y\n"),
-        "Dockerfile:2:5: ADD --checksum is not supported by strata"
+        error("FROM a\nADD --keep-git-dir x y\n"),
+        "Dockerfile:2:5: ADD --keep-git-dir is not supported by strata"
     );
     assert_eq!(
         error("FROM a\nCOPY --from a b\n"),

@@ -114,11 +114,13 @@ impl Context {
     }
 
     /// Resolves the source patterns of one COPY/ADD (raw strings after variable expansion).
-    /// Remote sources (URLs, git) are refused with [`CopyError::Unsupported`].
+    /// Remote sources are refused with [`CopyError::Unsupported`]: COPY takes no URLs,
+    /// ADD downloads http(s) URLs before it gets here ([`super::fetch`]), and git
+    /// repositories are not fetched.
     pub fn select(&self, patterns: &[String]) -> Result<SourceSet<'_>, CopyError> {
         if let Some(remote) = patterns.iter().find(|p| is_remote(p)) {
             return Err(CopyError::Unsupported(format!(
-                "remote source {remote:?} (ADD of URLs and git repositories)"
+                "remote source {remote:?} (only ADD takes URLs, and not git repositories)"
             )));
         }
         let origin = Origin {

@@ -12,6 +12,7 @@ pub mod args;
 pub mod context;
 pub mod copy;
 pub mod family;
+pub mod fetch;
 pub mod mounts;
 mod stage;
 

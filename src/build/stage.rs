@@ -22,6 +22,7 @@ use super::args::{host_platform, platform_args, ArgScope};
 use super::context::Context;
 use super::context::{digest_sources, SourceSet};
 use super::copy;
+use super::fetch;
 use super::mounts::{self, MountGuards, MountSource, MountType, Resolver, SecretDir};
 use super::{io_err, BuildError, BuildOptions, Event};
 use crate::cache::{CacheKey, CachedStep, FileDigests, KeyBuilder, StepCache, StepInputs};
@@ -1176,19 +1177,30 @@ impl<'a> StageBuilder<'a> {
             })
             .collect::<Result<_, BuildError>>()?;
 
+        let downloads = if is_add && sources.iter().any(|s| fetch::is_url(s)) {
+            Some(self.download(&sources, c, &dest, &source, span, &expand)?)
+        } else if c.checksum.is_some() {
+            return Err(source
+                .error(span, "ADD --checksum needs URL sources")
+                .into());
+        } else {
+            None
+        };
+
         // The key covers what is copied: the content of context sources, or the key of
-        // the stage or image they come from, or the heredoc bodies.
+        // the stage or image they come from, or the heredoc bodies, or the downloads.
         let fail = |e: copy::CopyError| BuildError::from(source.error(span, e.to_string()));
-        let (content, files) = match (&from_stage, docs.is_empty()) {
-            (_, false) => (
+        let (content, files) = match (&downloads, &from_stage, docs.is_empty()) {
+            (Some(downloads), _, _) => (downloads.key.clone(), BTreeMap::new()),
+            (None, _, false) => (
                 KeyBuilder::new("heredocs")
                     .field("docs", &serde_json::to_vec(&docs).unwrap_or_default())
                     .finish()
                     .0,
                 BTreeMap::new(),
             ),
-            (Some(stage), true) => (stage.key.0.clone(), BTreeMap::new()),
-            (None, true) => {
+            (None, Some(stage), true) => (stage.key.0.clone(), BTreeMap::new()),
+            (None, None, true) => {
                 let set = self.context.select(&sources).map_err(fail)?;
                 digest_sources(&set, &mut self.memo.borrow_mut()).map_err(fail)?
             }
@@ -1230,7 +1242,17 @@ impl<'a> StageBuilder<'a> {
                     unpack_archives: is_add,
                 };
                 let dest = Path::new(&dest);
-                if !docs.is_empty() {
+                if let Some(downloads) = &downloads {
+                    let dir = downloads.dir.path();
+                    let from_root = Root::open(dir).map_err(io_err(dir))?;
+                    let set = SourceSet::from_root(&from_root, dir, &downloads.files, "downloads")
+                        .map_err(fail)?;
+                    let opts = copy::CopyOptions {
+                        unpack_archives: false,
+                        ..opts
+                    };
+                    copy::copy(&set, root, dest, &opts).map_err(fail)?;
+                } else if !docs.is_empty() {
                     copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
                 } else if let Some(stage) = &from_stage {
                     let dirs = StepDirs::new(self.store)?;
@@ -1250,6 +1272,70 @@ impl<'a> StageBuilder<'a> {
                 }
                 Ok(())
             })
+        })
+    }
+}
+
+/// The URL sources of one ADD, downloaded.
+struct Downloads {
+    /// Holds `N/NAME` for the N-th URL.
+    dir: tempfile::TempDir,
+    /// The `N/NAME` paths in `dir`, in source order.
+    files: Vec<String>,
+    /// The content part of the step's cache key: every URL with its content digest.
+    key: Digest,
+}
+
+impl StageBuilder<'_> {
+    /// Downloads the URL `sources` of `ADD` (all of them must be URLs) into a temp dir of
+    /// the store, each checked against `--checksum` when given.
+    fn download(
+        &self,
+        sources: &[String],
+        c: &crate::dockerfile::Copy,
+        dest: &str,
+        source: &Source,
+        span: Span,
+        expand: &dyn Fn(&str) -> Result<String, BuildError>,
+    ) -> Result<Downloads, BuildError> {
+        let located = |message: String| BuildError::from(source.error(span, message));
+        if !sources.iter().all(|s| fetch::is_url(s)) {
+            return Err(located(
+                "ADD mixes URLs with other sources: give the URLs an ADD of their own".into(),
+            ));
+        }
+        let expected = c
+            .checksum
+            .as_deref()
+            .map(|raw| {
+                expand(raw)?
+                    .parse::<Digest>()
+                    .map_err(|e| located(format!("ADD --checksum: {e}")))
+            })
+            .transpose()?;
+        let dir = self.store.temp_dir()?;
+        let mut files = Vec::new();
+        let mut key = KeyBuilder::new("urls");
+        for (i, url) in sources.iter().enumerate() {
+            let name = fetch::file_name(url);
+            if name == fetch::UNNAMED && (dest.ends_with('/') || sources.len() > 1) {
+                return Err(located(format!(
+                    "ADD {url}: the URL names no file; give a file path as the destination"
+                )));
+            }
+            let sub = dir.path().join(i.to_string());
+            std::fs::create_dir(&sub).map_err(io_err(&sub))?;
+            let digest = fetch::download(url, &sub.join(&name), expected.as_ref())
+                .map_err(|e| located(format!("ADD: {e}")))?;
+            key = key
+                .field("url", url.as_bytes())
+                .field("digest", digest.as_str().as_bytes());
+            files.push(format!("{i}/{name}"));
+        }
+        Ok(Downloads {
+            dir,
+            files,
+            key: key.finish().0,
         })
     }
 }

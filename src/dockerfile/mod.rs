@@ -153,6 +153,8 @@ pub struct Copy {
     pub chmod: Option<String>,
     /// `--link` (accepted; the layer is the same).
     pub link: bool,
+    /// `ADD --checksum=sha256:...` (raw): the digest URL sources must have.
+    pub checksum: Option<String>,
     /// Here-documents used as sources, in order.
     pub heredocs: Vec<Heredoc>,
 }
@@ -413,7 +415,7 @@ fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
             ("chmod", Value, true),
             ("link", Bool, true),
             ("keep-git-dir", Bool, false),
-            ("checksum", Value, false),
+            ("checksum", Value, true),
             ("exclude", Repeat, false),
             ("unpack", Bool, false),
         ],
@@ -831,6 +833,7 @@ impl<'s> Parser<'s> {
                     from: single(&flags, "from"),
                     chown: single(&flags, "chown"),
                     chmod: single(&flags, "chmod"),
+                    checksum: single(&flags, "checksum"),
                     link: flags
                         .iter()
                         .any(|f| f.name == "link" && f.value.as_deref() == Some("true")),
