@@ -9,6 +9,20 @@ use std::process::Stdio;
 
 use common::{context_with, describe, image_config, require_environment, run_ok, Store, BASE};
 
+/// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2;
+/// returns what strata printed on stderr.
+fn failed_build(store: &Store, dockerfile: &str) -> String {
+    let ctx = context_with(dockerfile);
+    let out = common::output(
+        store
+            .strata()
+            .args(["build", "-t", "bad:1"])
+            .arg(ctx.path()),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn labels_go_into_the_config_over_the_dockerfiles() {
     require_environment();
@@ -146,15 +160,7 @@ fn onbuild_triggers_of_a_stored_image_run_in_the_child() {
     assert!(config["config"]["OnBuild"].is_null(), "{config}");
 
     // Without config.txt in its context the trigger's COPY fails, naming the trigger.
-    let bare = context_with("FROM onbase:1\n");
-    let out = common::output(
-        store
-            .strata()
-            .args(["build", "-t", "bare:1"])
-            .arg(bare.path()),
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_build(&store, "FROM onbase:1\n");
     assert!(
         stderr.contains("ONBUILD triggers of onbase:1") && stderr.contains("config.txt"),
         "{stderr}"
@@ -252,15 +258,7 @@ fn add_downloads_urls() {
         ),
         (format!("ADD {base}/nope.txt /x\n"), "404"),
     ] {
-        let bad = context_with(&format!("{BASE}{line}"));
-        let out = common::output(
-            store
-                .strata()
-                .args(["build", "-t", "bad:1"])
-                .arg(bad.path()),
-        );
-        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = failed_build(&store, &format!("{BASE}{line}"));
         assert!(
             stderr.contains(expected) && stderr.contains("Dockerfile:4"),
             "{stderr}"
