@@ -810,19 +810,22 @@ impl<'a> StageBuilder<'a> {
                         ssh: &self.opts.ssh,
                         secret_dir,
                     };
-                    let source =
-                        match lower {
-                            Some(lower) => MountSource::Layers(lower),
-                            None => MountSource::Context(
-                                self.context.dir(),
-                                self.context.excluded().map_err(|e| {
-                                    BuildError::from(state.source.error(
-                                        *flag_span,
-                                        format!("reading the build context: {e}"),
-                                    ))
-                                })?,
-                            ),
-                        };
+                    // Only a bind mount shows the context, so only it needs the walk
+                    // for what .dockerignore hides.
+                    let hidden = match (&lower, request.kind) {
+                        (None, MountType::Bind) => self.context.excluded().map_err(|e| {
+                            BuildError::from(
+                                state
+                                    .source
+                                    .error(*flag_span, format!("reading the build context: {e}")),
+                            )
+                        })?,
+                        _ => Vec::new(),
+                    };
+                    let source = match lower {
+                        Some(lower) => MountSource::Layers(lower),
+                        None => MountSource::Context(self.context.dir(), hidden),
+                    };
                     let resolved = resolver
                         .resolve(request, source, &mut guards)
                         .map_err(|e| BuildError::from(state.source.error(*flag_span, e)))?;
