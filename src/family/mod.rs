@@ -24,7 +24,7 @@
 //! [family]
 //! name = "acme"
 //! version = "1.4"                  # optional: images are also tagged NAME:1.4
-//! registry = "localhost:5000/acme"        # optional: FROM localhost:5000/acme/base is the family's base
+//! registry = "localhost:5000/acme" # optional: FROM localhost:5000/acme/base is the family's base
 //! build_args = { MIRROR = "..." }  # optional: every image gets them
 //!
 //! [images.jre]

@@ -1,6 +1,7 @@
 //! Push: for each blob of an image (layers, then config), `HEAD` to skip what the
 //! registry has; a cross-repository mount when this session, an earlier push (see
-//! [`super::locations`]) or a hint put the blob in another repository of the same registry; else a chunked upload (`POST`, `PATCH`es of
+//! [`super::locations`]) or a hint put the blob in another repository of the same
+//! registry; else a chunked upload (`POST`, `PATCH`es of
 //! [`RegistryOptions::chunk_size`](super::RegistryOptions::chunk_size) streamed from the
 //! blob file, `PUT ?digest=`). A broken `PATCH` asks the upload for its `Range` and goes
 //! on from there; when the registry dropped the session, the upload starts again. The

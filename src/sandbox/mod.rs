@@ -143,8 +143,9 @@ pub enum SandboxError {
 ///
 /// Spawns `$STRATA_EXE` (default: this executable, through `/proc/self/exe`) as
 /// `strata __sandbox`, which sets up the sandbox and runs the command; see
-/// [`child_main`]. Blocks until every process of the sandbox has exited. With [`Output::Lines`], stdout and stderr share one pipe (so their
-/// order is kept) and each line reaches the callback as soon as it is complete.
+/// [`child_main`]. Blocks until every process of the sandbox has exited. With
+/// [`Output::Lines`], stdout and stderr share one pipe (so their order is kept) and each
+/// line reaches the callback as soon as it is complete.
 pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
     // `/proc/self/exe` is this very binary even when its file was replaced or deleted
     // since it started (an upgrade during a build), where its path would not be.
