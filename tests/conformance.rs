@@ -126,6 +126,7 @@ cases! {
     continuations => "continuations",
     copy_basic => "copy-basic",
     copy_chown_chmod => "copy-chown-chmod",
+    copy_exclude => "copy-exclude",
     dockerignore => "dockerignore",
     empty_layers => "empty-layers",
     env => "env",

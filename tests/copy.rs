@@ -10,6 +10,7 @@ use std::process::Command;
 use sha2::{Digest as _, Sha256};
 use strata::build::context::{digest_sources, Context, SourceSet};
 use strata::build::copy::{copy, CopyError, CopyOptions};
+use strata::dockerfile::ignore::Ignore;
 use strata::fsroot::Root;
 
 /// A context tree like a real project's: modes, owners, links, a fifo, a capability.
@@ -104,7 +105,8 @@ fn cp(
     opts: CopyOptions,
 ) -> Result<(), CopyError> {
     let patterns: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
-    let set = ctx.select(&patterns)?;
+    let none = Ignore::default();
+    let set = ctx.select(&patterns, &none)?;
     copy(&set, &Root::open(image).unwrap(), Path::new(dest), &opts).map(|_| ())
 }
 
@@ -420,7 +422,9 @@ fn from_sources_keep_their_owners_and_heredocs_are_0644() {
     symlink("/", stage.join("escape")).unwrap();
     let root = Root::open(&stage).unwrap();
     let real = fs::canonicalize(&stage).unwrap();
-    let set = SourceSet::from_root(&root, &real, &["/escape/opt/tool".into()], "stage 0").unwrap();
+    let none = Ignore::default();
+    let set =
+        SourceSet::from_root(&root, &real, &["/escape/opt/tool".into()], &none, "stage 0").unwrap();
     copy(
         &set,
         &Root::open(&s.image).unwrap(),
@@ -461,7 +465,8 @@ fn source_digest_follows_content_not_mtime() {
         .file_digests();
     let mut digest = || {
         digest_sources(
-            &ctx.select(&["src".into(), "file1".into()]).unwrap(),
+            &ctx.select(&["src".into(), "file1".into()], &Ignore::default())
+                .unwrap(),
             &mut memo,
         )
         .unwrap()
@@ -623,7 +628,7 @@ fn matches_buildah() {
 fn the_context_refuses_remote_sources() {
     let s = setup();
     let err = no_ignore(&s.ctx)
-        .select(&["https://example.com/x.tar".into()])
+        .select(&["https://example.com/x.tar".into()], &Ignore::default())
         .err()
         .unwrap();
     assert!(matches!(err, CopyError::Unsupported(_)), "{err}");

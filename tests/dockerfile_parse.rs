@@ -115,7 +115,7 @@ fn flag_errors() {
     );
     assert_eq!(
         hint("FROM a\nCOPY --form=x a b\n").as_deref(),
-        Some("COPY accepts --from, --chown, --chmod, --link")
+        Some("COPY accepts --from, --chown, --chmod, --link, --exclude")
     );
     assert_eq!(
         error("FROM a\nWORKDIR --x /a\n"),

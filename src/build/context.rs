@@ -117,7 +117,12 @@ impl Context {
     /// Remote sources are refused with [`CopyError::Unsupported`]: COPY takes no URLs,
     /// ADD downloads http(s) URLs before it gets here ([`super::fetch`]), and git
     /// repositories are not fetched.
-    pub fn select(&self, patterns: &[String]) -> Result<SourceSet<'_>, CopyError> {
+    /// `skip` holds the instruction's `--exclude` patterns (see [`Origin::skip`]).
+    pub fn select<'s>(
+        &'s self,
+        patterns: &[String],
+        skip: &'s Ignore,
+    ) -> Result<SourceSet<'s>, CopyError> {
         if let Some(remote) = patterns.iter().find(|p| is_remote(p)) {
             return Err(CopyError::Unsupported(format!(
                 "remote source {remote:?} (only ADD takes URLs, and not git repositories)"
@@ -127,6 +132,7 @@ impl Context {
             root: &self.root,
             real: &self.dir,
             exclude: Some(self.exclude.as_ref()),
+            skip,
             keep_owner: false,
         };
         SourceSet::resolve(origin, patterns, "the build context")
@@ -147,6 +153,9 @@ pub(crate) struct Origin<'a> {
     /// The canonical host path of `root`, to turn an opened fd back into a root-relative path.
     real: &'a Path,
     exclude: Option<&'a dyn Exclusion>,
+    /// `COPY --exclude` patterns, matched as BuildKit does: against paths relative to
+    /// each copied directory, and for wildcard matches, to the source pattern's directory.
+    skip: &'a Ignore,
     /// `COPY --from` keeps the owners of the source files; the context's become 0:0.
     pub(crate) keep_owner: bool,
 }
@@ -177,16 +186,19 @@ pub(crate) enum Item {
 impl<'a> SourceSet<'a> {
     /// Resolves `patterns` inside the root directory of another stage or image
     /// (`COPY --from`); owners of the files are kept. `place` names the root in messages.
+    /// `skip` holds the instruction's `--exclude` patterns.
     pub fn from_root(
         root: &'a Root,
         real: &'a Path,
         patterns: &[String],
+        skip: &'a Ignore,
         place: &str,
     ) -> Result<SourceSet<'a>, CopyError> {
         let origin = Origin {
             root,
             real,
             exclude: None,
+            skip,
             keep_owner: true,
         };
         SourceSet::resolve(origin, patterns, place)
@@ -294,6 +306,14 @@ impl Origin<'_> {
                 }
             }
             found = next;
+        }
+        if split < comps.len() {
+            let prefix: PathBuf = comps[..split].iter().collect();
+            found.retain(|path| {
+                !path
+                    .strip_prefix(&prefix)
+                    .is_ok_and(|below| self.skip.is_excluded(below))
+            });
         }
         found.sort();
         let mut items = Vec::new();
@@ -436,6 +456,11 @@ impl Origin<'_> {
             let io = |e: rustix::io::Errno| self.io(&child_real, e.into());
             let cst = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(io)?;
             let is_dir = file_type(&cst) == FileType::Directory;
+            if self.skip.is_excluded(&child_rel)
+                && !(is_dir && self.skip.may_reinclude_below(&child_rel))
+            {
+                continue;
+            }
             if self.is_excluded(&child_real) {
                 if !is_dir || !self.may_reinclude(&child_real) {
                     continue;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
+use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{
     expand, ArgDecl, Command, Dockerfile, Healthcheck, Instruction, Source, Span, Spanned, Stage,
 };
@@ -758,7 +759,8 @@ impl<'a> StageBuilder<'a> {
                     let located = |e: copy::CopyError| {
                         BuildError::from(state.source.error(*flag_span, e.to_string()))
                     };
-                    let set = self.context.select(&[source]).map_err(located)?;
+                    let no_skip = Ignore::default();
+                    let set = self.context.select(&[source], &no_skip).map_err(located)?;
                     let (digest, _) =
                         digest_sources(&set, &mut self.memo.borrow_mut()).map_err(located)?;
                     mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
@@ -1143,6 +1145,12 @@ impl<'a> StageBuilder<'a> {
             })
             .transpose()?;
         let chown = c.chown.as_deref().map(&expand).transpose()?;
+        let excludes: Vec<String> = c
+            .excludes
+            .iter()
+            .map(|p| expand(p))
+            .collect::<Result<_, _>>()?;
+        let skip = Ignore::parse(&excludes.join("\n"));
 
         // Where the sources come from: heredocs, another stage or image, or the context.
         let from_name = c.from.as_deref().map(&expand).transpose()?;
@@ -1204,17 +1212,21 @@ impl<'a> StageBuilder<'a> {
             ),
             (None, Some(stage), true) => (stage.key.0.clone(), BTreeMap::new()),
             (None, None, true) => {
-                let set = self.context.select(&sources).map_err(fail)?;
+                let set = self.context.select(&sources, &skip).map_err(fail)?;
                 digest_sources(&set, &mut self.memo.borrow_mut()).map_err(fail)?
             }
         };
         let keyword = if is_add { "ADD" } else { "COPY" };
         let text = format!(
-            "{keyword} {}{}{}{} {dest}",
+            "{keyword} {}{}{}{}{} {dest}",
             from_name
                 .as_deref()
                 .map(|f| format!("--from={f} "))
                 .unwrap_or_default(),
+            excludes
+                .iter()
+                .map(|e| format!("--exclude={e} "))
+                .collect::<String>(),
             chown
                 .as_deref()
                 .map(|o| format!("--chown={o} "))
@@ -1248,8 +1260,9 @@ impl<'a> StageBuilder<'a> {
                 if let Some(downloads) = &downloads {
                     let dir = downloads.dir.path();
                     let from_root = Root::open(dir).map_err(io_err(dir))?;
-                    let set = SourceSet::from_root(&from_root, dir, &downloads.files, "downloads")
-                        .map_err(fail)?;
+                    let set =
+                        SourceSet::from_root(&from_root, dir, &downloads.files, &skip, "downloads")
+                            .map_err(fail)?;
                     let opts = copy::CopyOptions {
                         unpack_archives: false,
                         ..opts
@@ -1266,11 +1279,11 @@ impl<'a> StageBuilder<'a> {
                         "stage or image {:?}",
                         from_name.as_deref().unwrap_or_default()
                     );
-                    let set = SourceSet::from_root(&from_root, &dirs.mnt, &sources, &place)
+                    let set = SourceSet::from_root(&from_root, &dirs.mnt, &sources, &skip, &place)
                         .map_err(fail)?;
                     copy::copy(&set, root, dest, &opts).map_err(fail)?;
                 } else {
-                    let set = self.context.select(&sources).map_err(fail)?;
+                    let set = self.context.select(&sources, &skip).map_err(fail)?;
                     copy::copy(&set, root, dest, &opts).map_err(fail)?;
                 }
                 Ok(())

@@ -155,6 +155,8 @@ pub struct Copy {
     pub link: bool,
     /// `ADD --checksum=sha256:...` (raw): the digest URL sources must have.
     pub checksum: Option<String>,
+    /// `--exclude` patterns (raw), in order.
+    pub excludes: Vec<String>,
     /// Here-documents used as sources, in order.
     pub heredocs: Vec<Heredoc>,
 }
@@ -408,7 +410,7 @@ fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
             ("chmod", Value, true),
             ("link", Bool, true),
             ("parents", Bool, false),
-            ("exclude", Repeat, false),
+            ("exclude", Repeat, true),
         ],
         "ADD" => &[
             ("chown", Value, true),
@@ -416,7 +418,7 @@ fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
             ("link", Bool, true),
             ("keep-git-dir", Bool, false),
             ("checksum", Value, true),
-            ("exclude", Repeat, false),
+            ("exclude", Repeat, true),
             ("unpack", Bool, false),
         ],
         "HEALTHCHECK" => &[
@@ -834,6 +836,11 @@ impl<'s> Parser<'s> {
                     chown: single(&flags, "chown"),
                     chmod: single(&flags, "chmod"),
                     checksum: single(&flags, "checksum"),
+                    excludes: flags
+                        .iter()
+                        .filter(|f| f.name == "exclude")
+                        .filter_map(|f| f.value.clone())
+                        .collect(),
                     link: flags
                         .iter()
                         .any(|f| f.name == "link" && f.value.as_deref() == Some("true")),
