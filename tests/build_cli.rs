@@ -9,8 +9,8 @@ use std::process::Stdio;
 
 use common::{context_with, describe, image_config, require_environment, run_ok, Store, BASE};
 
-/// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2;
-/// returns what strata printed on stderr.
+/// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2
+/// and no closing summary; returns what strata printed on stderr.
 fn failed_build(store: &Store, dockerfile: &str) -> String {
     let ctx = context_with(dockerfile);
     let out = common::output(
@@ -20,7 +20,10 @@ fn failed_build(store: &Store, dockerfile: &str) -> String {
             .arg(ctx.path()),
     );
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // The error is the last word: no success-style summary of what was built.
+    assert!(!stderr.contains("steps run"), "{stderr}");
+    stderr
 }
 
 #[test]

@@ -542,7 +542,7 @@ fn cmd_build(
             },
         );
         let progress = shared.into_inner().unwrap_or_else(|p| p.into_inner());
-        progress.finish();
+        progress.finish(result.is_ok());
         let built = result?;
         for (name, result) in &built {
             println!("{name} {}", result.descriptor.digest);
@@ -580,7 +580,7 @@ fn cmd_build(
         )));
     }
     let result = build::build(store, &opts, &mut |event| progress.event("", &event));
-    progress.finish();
+    progress.finish(result.is_ok());
     let result = result?;
     println!("{}", result.descriptor.digest);
     if let Some(path) = &args.iidfile {

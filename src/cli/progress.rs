@@ -1,6 +1,7 @@
 //! How build progress is shown: on a terminal a live view (indicatif), one line per image
 //! with its current step; elsewhere (CI, pipes, `--progress plain`) one line per event.
-//! Both end with a summary: images built and reused, steps run and cached, time, bytes.
+//! A successful build ends with a summary: images built and reused, steps run and cached,
+//! time, bytes.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -148,12 +149,16 @@ impl Progress {
         }
     }
 
-    /// Prints the closing summary.
-    pub fn finish(self) {
+    /// Clears the live view and, after a build that `succeeded`, prints the closing
+    /// summary (a failed build's error says what there is to say).
+    pub fn finish(self, succeeded: bool) {
         if self.style == Style::Quiet {
             return;
         }
         let _ = self.multi.clear();
+        if !succeeded {
+            return;
+        }
         let s = &self.summary;
         let images = s.built + s.reused;
         let _ = writeln!(
