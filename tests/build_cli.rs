@@ -1,6 +1,6 @@
 //! `strata build` as docker users drive it, through the CLI: `--label`, `--iidfile`, a
-//! Dockerfile on standard input (`-f -`), ONBUILD triggers of a stored image, `ADD <url>`,
-//! and a build whose binary file goes away.
+//! Dockerfile on standard input (`-f -`), `--output`, ONBUILD triggers of a stored image,
+//! `ADD <url>`, and a build whose binary file goes away.
 
 mod common;
 
@@ -267,4 +267,71 @@ fn add_downloads_urls() {
             "{stderr}"
         );
     }
+}
+
+/// `--output` writes the final filesystem out of the store, as `docker build -o` does: a
+/// directory (deleted files gone, links and owners kept) or a tar, to a file or stdout.
+#[test]
+fn output_writes_the_filesystem_out() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!(
+        "{BASE}RUN mkdir -p /out && echo artifact > /out/app.bin && echo gone > /out/tmp \
+         && ln -s app.bin /out/link && chown 1000:1001 /out/app.bin\nRUN rm /out/tmp\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    run_ok(
+        store
+            .strata()
+            .args(["build", "-q", "-t", "out:1", "-o"])
+            .arg(format!("type=local,dest={}", local.display()))
+            .arg(ctx.path()),
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.join("out/app.bin")).unwrap(),
+        "artifact\n"
+    );
+    assert!(!local.join("out/tmp").exists());
+    assert_eq!(
+        std::fs::read_link(local.join("out/link")).unwrap(),
+        std::path::Path::new("app.bin")
+    );
+    let meta = std::fs::metadata(local.join("out/app.bin")).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            std::os::unix::fs::MetadataExt::gid(&meta)
+        ),
+        (1000, 1001)
+    );
+    assert!(local.join("bin/busybox").is_file());
+
+    // A tar file, and a tar on stdout (the digest then goes to stderr): same entries.
+    let tar_file = dir.path().join("rootfs.tar");
+    run_ok(
+        store
+            .strata()
+            .args(["build", "-q", "-o"])
+            .arg(format!("type=tar,dest={}", tar_file.display()))
+            .arg(ctx.path()),
+    );
+    let to_stdout = run_ok(
+        store
+            .strata()
+            .args(["build", "-q", "-o", "-"])
+            .arg(ctx.path()),
+    );
+    assert!(String::from_utf8_lossy(&to_stdout.stderr).contains("sha256:"));
+    let entries = |bytes: &[u8]| -> Vec<String> {
+        tar::Archive::new(bytes)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let listed = entries(&std::fs::read(&tar_file).unwrap());
+    assert!(listed.iter().any(|p| p == "out/app.bin"), "{listed:?}");
+    assert!(!listed.iter().any(|p| p == "out/tmp"), "{listed:?}");
+    assert_eq!(entries(&to_stdout.stdout), listed);
 }

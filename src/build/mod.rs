@@ -14,6 +14,7 @@ pub mod copy;
 pub mod family;
 pub mod fetch;
 pub mod mounts;
+pub mod output;
 mod stage;
 
 use std::collections::BTreeMap;

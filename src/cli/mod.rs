@@ -100,6 +100,10 @@ struct BuildArgs {
     /// Write the image's manifest digest to FILE.
     #[arg(long, value_name = "FILE")]
     iidfile: Option<PathBuf>,
+    /// Also write the image's filesystem out: `DIR`, `type=local,dest=DIR`,
+    /// `type=tar,dest=FILE`, or `-` (a tar on standard output).
+    #[arg(short = 'o', long, value_name = "SPEC")]
+    output: Option<String>,
     /// Set a build argument (repeatable); `K` alone takes the value of the environment variable.
     #[arg(long = "build-arg", value_name = "K=V")]
     build_args: Vec<String>,
@@ -519,9 +523,9 @@ fn cmd_build(
     }
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
     if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
-        if args.iidfile.is_some() {
+        if args.iidfile.is_some() || args.output.is_some() {
             return Err(BuildError::Usage(
-                "--iidfile names one image; a family build prints every image's digest".into(),
+                "--iidfile and --output take one image: build that image's folder instead".into(),
             ));
         }
         let family = load_family(&args.context)?;
@@ -579,10 +583,24 @@ fn cmd_build(
             args.context.display()
         )));
     }
+    let output = args
+        .output
+        .as_deref()
+        .map(build::output::Output::parse)
+        .transpose()
+        .map_err(BuildError::Usage)?;
     let result = build::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish(result.is_ok());
     let result = result?;
-    println!("{}", result.descriptor.digest);
+    // With a tar on standard output, the digest goes to stderr instead.
+    if output == Some(build::output::Output::Tar("-".into())) {
+        eprintln!("{}", result.descriptor.digest);
+    } else {
+        println!("{}", result.descriptor.digest);
+    }
+    if let Some(output) = &output {
+        build::output::write(store, &result.image, output)?;
+    }
     if let Some(path) = &args.iidfile {
         fs_err::write(path, result.descriptor.digest.to_string()).map_err(build::io_err(path))?;
     }
