@@ -26,15 +26,7 @@ pub struct RunOptions {
 pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildError> {
     let image = store.image(name)?;
     let config = &image.config.config;
-    let mut snapshots = Vec::new();
-    for (layer, diff_id) in image
-        .manifest
-        .layers
-        .iter()
-        .zip(&image.config.rootfs.diff_ids)
-    {
-        snapshots.push(store.snapshot(layer, diff_id)?);
-    }
+    let snapshots = store.snapshots(&image)?;
     let lower = sandbox::lower_stack(snapshots.into_iter());
 
     let entrypoint = match &opts.entrypoint {

@@ -64,17 +64,19 @@ fn labels_go_into_the_config_over_the_dockerfiles() {
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 }
 
-#[test]
-fn a_dockerfile_on_stdin_builds_with_the_given_context() {
-    require_environment();
-    let store = Store::new();
-    // The context's own Dockerfile says something else: stdin wins.
-    let ctx = context_with(&format!("{BASE}RUN echo from-the-context > /msg\n"));
-    std::fs::write(ctx.path().join("note.txt"), "copied from the context\n").unwrap();
+/// `strata build ARGS -f - CONTEXT` with `dockerfile` on its standard input.
+fn build_from_stdin(
+    store: &Store,
+    args: &[&str],
+    context: &std::path::Path,
+    dockerfile: &str,
+) -> std::process::Output {
     let mut child = store
         .strata()
-        .args(["build", "-q", "-t", "stdin:1", "-f", "-"])
-        .arg(ctx.path())
+        .arg("build")
+        .args(args)
+        .args(["-f", "-"])
+        .arg(context)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -84,9 +86,24 @@ fn a_dockerfile_on_stdin_builds_with_the_given_context() {
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{BASE}COPY note.txt /msg\nCMD [\"cat\", \"/msg\"]\n").as_bytes())
+        .write_all(dockerfile.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_dockerfile_on_stdin_builds_with_the_given_context() {
+    require_environment();
+    let store = Store::new();
+    // The context's own Dockerfile says something else: stdin wins.
+    let ctx = context_with(&format!("{BASE}RUN echo from-the-context > /msg\n"));
+    std::fs::write(ctx.path().join("note.txt"), "copied from the context\n").unwrap();
+    let out = build_from_stdin(
+        &store,
+        &["-q", "-t", "stdin:1"],
+        ctx.path(),
+        &format!("{BASE}COPY note.txt /msg\nCMD [\"cat\", \"/msg\"]\n"),
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let run = run_ok(store.strata().args(["run", "stdin:1"]));
     assert_eq!(
@@ -95,21 +112,7 @@ fn a_dockerfile_on_stdin_builds_with_the_given_context() {
     );
 
     // Errors in it name standard input and the line.
-    let mut child = store
-        .strata()
-        .args(["build", "-f", "-"])
-        .arg(ctx.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM scratch\nFROBNICATE x\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = build_from_stdin(&store, &[], ctx.path(), "FROM scratch\nFROBNICATE x\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("<stdin>:2"), "{stderr}");

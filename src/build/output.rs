@@ -61,15 +61,7 @@ impl Output {
 
 /// Writes the root filesystem of `image` to `output`.
 pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildError> {
-    let mut snapshots = Vec::new();
-    for (layer, diff_id) in image
-        .manifest
-        .layers
-        .iter()
-        .zip(&image.config.rootfs.diff_ids)
-    {
-        snapshots.push(store.snapshot(layer, diff_id)?);
-    }
+    let snapshots = store.snapshots(image)?;
     let dirs = StepDirs::new(store)?;
     let overlay = Overlay::mount(
         &sandbox::lower_stack(snapshots.into_iter()),

@@ -340,6 +340,17 @@ impl Store {
         Ok(tags.into_values().collect())
     }
 
+    /// The snapshot dirs of every layer of `image`, bottom first (see [`Store::snapshot`]).
+    pub fn snapshots(&self, image: &Image) -> Result<Vec<PathBuf>, StoreError> {
+        image
+            .manifest
+            .layers
+            .iter()
+            .zip(&image.config.rootfs.diff_ids)
+            .map(|(layer, diff_id)| self.snapshot(layer, diff_id))
+            .collect()
+    }
+
     /// The snapshot dir of a layer: its extracted tree, usable as an overlay lower dir.
     /// Extracts the blob on first use (into a temp dir, renamed into `snapshots/<diff_id>`),
     /// so concurrent builds extract each layer once and never see a half-made snapshot.
