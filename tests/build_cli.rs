@@ -171,6 +171,15 @@ fn onbuild_triggers_of_a_stored_image_run_in_the_child() {
         stderr.contains("ONBUILD triggers of onbase:1") && stderr.contains("config.txt"),
         "{stderr}"
     );
+
+    // A trigger naming an image that does not exist is located in the triggers too.
+    let parent = context_with(&format!("{BASE}ONBUILD COPY --from=nosuch:1 /x /x\n"));
+    store.build(parent.path(), "onfrom:1", &[]);
+    let stderr = failed_build(&store, "FROM onfrom:1\n");
+    assert!(
+        stderr.contains("<ONBUILD triggers of onfrom:1>:2") && stderr.contains("nosuch:1"),
+        "{stderr}"
+    );
 }
 
 /// Serves `files` (URL path -> body) over HTTP on 127.0.0.1 from a thread, one request per

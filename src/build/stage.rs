@@ -434,11 +434,17 @@ impl<'a> StageBuilder<'a> {
         if base.eq_ignore_ascii_case("scratch") {
             return Ok(BuiltStage::scratch());
         }
-        self.image_stage(&base, stage.span)
+        self.image_stage(&base, &self.dockerfile.source, stage.span)
     }
 
     /// An image of the store as a stage, or a located error if it is not there.
-    fn image_stage(&self, reference: &str, span: Span) -> Result<BuiltStage, BuildError> {
+    /// `source` is the text `span` points into (the Dockerfile or ONBUILD triggers).
+    fn image_stage(
+        &self,
+        reference: &str,
+        source: &Source,
+        span: Span,
+    ) -> Result<BuiltStage, BuildError> {
         let found = match self.opts.pinned.get(reference) {
             // A family parent: exactly the image its build just produced.
             Some(digest) => self.store.image_by_digest(digest),
@@ -455,13 +461,11 @@ impl<'a> StageBuilder<'a> {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
             Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
                 let image = self.pull(reference).map_err(|e| {
-                    BuildError::from(self.dockerfile.source.error(span, format!("pulling {reference}: {e}")))
+                    BuildError::from(source.error(span, format!("pulling {reference}: {e}")))
                 })?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            Err(StoreError::UnknownImage(_)) => Err(self
-                .dockerfile
-                .source
+            Err(StoreError::UnknownImage(_)) => Err(source
                 .error(span, format!("image {reference:?} is neither a stage of this Dockerfile nor in the store"))
                 .into()),
             Err(e) => Err(e.into()),
@@ -1005,14 +1009,13 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<(Vec<PathBuf>, CacheKey), BuildError> {
         let built = match self.stage_named(from, usize::MAX) {
             Some(index) if index == state.stage.index => {
-                return Err(self
-                    .dockerfile
+                return Err(state
                     .source
                     .error(span, format!("--from={from} refers to its own stage"))
                     .into())
             }
             Some(index) => self.build_stage(index, events)?,
-            None => self.image_stage(from, span)?,
+            None => self.image_stage(from, state.source, span)?,
         };
         Ok((built.lower_dirs(), built.key))
     }
@@ -1164,7 +1167,7 @@ impl<'a> StageBuilder<'a> {
                             .into())
                     }
                     Some(index) => self.build_stage(index, events)?,
-                    None => self.image_stage(name, span)?,
+                    None => self.image_stage(name, &source, span)?,
                 };
                 Some(built)
             }
