@@ -1,9 +1,10 @@
 //! `strata run`: a stored image -> one command in the sandbox, as `docker run --rm` would
 //! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded).
 
-use crate::build::{BuildError, StepDirs};
+use crate::builder::BuildError;
 use crate::image::Store;
 use crate::sandbox::{self, Network, RunSpec};
+use crate::snapshot::{lower_stack, StepDirs};
 
 /// What `strata run` overrides of the image's config.
 #[derive(Clone, Debug, Default)]
@@ -27,7 +28,7 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildErr
     let image = store.image(name)?;
     let config = &image.config.config;
     let snapshots = store.snapshots(&image)?;
-    let lower = sandbox::lower_stack(snapshots.into_iter());
+    let lower = lower_stack(snapshots.into_iter());
 
     let entrypoint = match &opts.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),

@@ -22,10 +22,11 @@
 //! addresses, and file operations that cannot escape an image's root.
 
 pub mod audit;
-pub mod build;
+pub mod builder;
 pub mod cache;
 pub mod cli;
 pub mod container;
+pub mod copy;
 pub mod digest;
 pub mod dockerfile;
 pub mod family;
@@ -33,5 +34,7 @@ pub mod fsroot;
 pub mod image;
 pub mod layer;
 pub mod lint;
+pub mod platform;
 pub mod registry;
 pub mod sandbox;
+pub mod snapshot;

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest as _, Sha256};
-use strata::build::context::{digest_sources, Context, SourceSet};
-use strata::build::copy::{copy, CopyError, CopyOptions};
+use strata::copy::{copy, digest_sources, Context, CopyError, CopyOptions, SourceSet};
 use strata::dockerfile::ignore::Ignore;
 use strata::fsroot::Root;
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use strata::digest::Digest;
 use strata::image::{Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
-use strata::registry::{Client, Platform, PushOptions, Reference, RegistryError, RegistryOptions};
+use strata::platform::Platform;
+use strata::registry::{Client, PushOptions, Reference, RegistryError, RegistryOptions};
 
 const USER: &str = "strata";
 const PASSWORD: &str = "s3cret-pass";

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use strata::sandbox::{run, Mount, Network, Output, Overlay, RunSpec, SandboxError};
+use strata::sandbox::{run, Mount, Network, Output, RunSpec, SandboxError};
+use strata::snapshot::Overlay;
 
 const APPLETS: [&str; 18] = [
     "sh", "cat", "echo", "id", "ls", "hostname", "mkdir", "pwd", "kill", "printf", "sleep", "test",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::audit::{self, AuditOptions, Budgets, SbomFormat, SourceLocation};
-use crate::build::BuildError;
+use crate::builder::BuildError;
 use crate::dockerfile::{Dockerfile, Instruction};
 use crate::family::{self, Family};
 use crate::image::Store;

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::build::family::{build_family, FamilyOptions};
-use crate::build::{self, mounts, BuildError, BuildOptions};
+use crate::builder::family::{build_family, FamilyOptions};
+use crate::builder::{self, mounts, BuildError, BuildOptions};
 use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
 use crate::family::{self, Family, Plan};
@@ -341,7 +341,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Commands::Logout(args) => registry::logout(&cli.registry, args),
         Commands::Graph(args) => {
             let family = load_family(&args.dir)?;
-            let stale = build::family::staleness(&store, &family);
+            let stale = builder::family::staleness(&store, &family);
             let text = match args.format {
                 GraphFormat::Tree => family::render::tree(&family, &stale),
                 GraphFormat::Dot => family::render::dot(&family, &stale),
@@ -391,13 +391,13 @@ fn dispatch(cli: Cli) -> CliResult {
             Ok(0)
         }
         Commands::Prune { cache_mounts, all } => {
-            let cache = StepCache::open(store.root()).map_err(build::io_err(store.root()))?;
+            let cache = StepCache::open(store.root()).map_err(builder::io_err(store.root()))?;
             if all {
-                cache.clear().map_err(build::io_err(store.root()))?;
+                cache.clear().map_err(builder::io_err(store.root()))?;
             }
             let report = store.prune(&cache.layers())?;
             let caches = if cache_mounts {
-                mounts::prune_caches(&store).map_err(build::io_err(store.root()))?
+                mounts::prune_caches(&store).map_err(builder::io_err(store.root()))?
             } else {
                 0
             };
@@ -513,7 +513,7 @@ fn cmd_build(
     };
     if !args.cache_from.is_empty() {
         let client = registry::client(registry_flags)?;
-        let cache = StepCache::open(store.root()).map_err(build::io_err(store.root()))?;
+        let cache = StepCache::open(store.root()).map_err(builder::io_err(store.root()))?;
         for source in &args.cache_from {
             let added = crate::registry::cache::import(&client, store, &cache, source)?;
             if !args.quiet {
@@ -586,23 +586,23 @@ fn cmd_build(
     let output = args
         .output
         .as_deref()
-        .map(build::output::Output::parse)
+        .map(builder::output::Output::parse)
         .transpose()
         .map_err(BuildError::Usage)?;
-    let result = build::build(store, &opts, &mut |event| progress.event("", &event));
+    let result = builder::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish(result.is_ok());
     let result = result?;
     // With a tar on standard output, the digest goes to stderr instead.
-    if output == Some(build::output::Output::Tar("-".into())) {
+    if output == Some(builder::output::Output::Tar("-".into())) {
         eprintln!("{}", result.descriptor.digest);
     } else {
         println!("{}", result.descriptor.digest);
     }
     if let Some(output) = &output {
-        build::output::write(store, &result.image, output)?;
+        builder::output::write(store, &result.image, output)?;
     }
     if let Some(path) = &args.iidfile {
-        fs_err::write(path, result.descriptor.digest.to_string()).map_err(build::io_err(path))?;
+        fs_err::write(path, result.descriptor.digest.to_string()).map_err(builder::io_err(path))?;
     }
     export_cache(
         store,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::Event;
+use crate::builder::Event;
 
 /// How progress is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

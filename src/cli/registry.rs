@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::build::BuildError;
+use crate::builder::BuildError;
 use crate::digest::Digest;
 use crate::image::Store;
+use crate::platform::Platform;
 use crate::registry::{
-    BlobOutcome, Client, Direction, Platform, Progress, PushOptions, Reference, RegistryOptions,
+    BlobOutcome, Client, Direction, Progress, PushOptions, Reference, RegistryOptions,
 };
 
 use super::progress::human_size;

@@ -13,6 +13,7 @@
 // interface the builder was written against.
 #![allow(clippy::result_large_err)]
 
+pub mod args;
 pub mod expand;
 pub mod ignore;
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::build::args::{platform_args, ArgScope};
+use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::{expand, Dockerfile, Instruction, Span, Stage};
 
 use super::FamilyError;
@@ -62,7 +62,7 @@ pub(super) fn references(
     build_args: &BTreeMap<String, String>,
     target: Option<usize>,
 ) -> Result<(Vec<Reference>, RootBase), FamilyError> {
-    let globals = global_scope(dockerfile, build_args);
+    let globals = ArgScope::global(dockerfile, build_args);
     let mut per_stage = Vec::with_capacity(dockerfile.stages.len());
     for stage in &dockerfile.stages {
         per_stage.push(stage_uses(dockerfile, stage, build_args, &globals)?);
@@ -110,27 +110,6 @@ struct StageUses {
     base: Use,
     stages: Vec<usize>,
     images: Vec<Reference>,
-}
-
-/// The global ARG scope FROM lines are expanded in: the predefined platform ARGs, then
-/// each global ARG with its `--build-arg` value or default, as the builder declares them.
-fn global_scope(dockerfile: &Dockerfile, build_args: &BTreeMap<String, String>) -> ArgScope {
-    let mut globals = ArgScope::default();
-    for (name, value) in platform_args() {
-        globals.set(&name, value);
-    }
-    for decl in &dockerfile.global_args {
-        // A default that fails to expand is reported when a FROM uses the ARG.
-        let default = decl.value.default.as_deref().and_then(|raw| {
-            expand::word(raw, dockerfile.escape, &|n| {
-                globals.get(n).map(str::to_owned)
-            })
-            .ok()
-        });
-        let before = globals.clone();
-        globals.declare(&decl.value.name, default, build_args, &before);
-    }
-    globals
 }
 
 fn stage_uses(

@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::build::args::host_platform;
 use crate::cache::{CacheKey, CachedStep, StepCache};
 use crate::image::{Descriptor, ImageConfig, RootFs, Store};
+use crate::platform::Platform;
 
 use super::{Client, PushOptions, Pushed, Reference, RegistryError};
 
@@ -54,11 +54,11 @@ pub fn export(
             serde_json::to_value(step).unwrap_or(Value::Null),
         );
     }
-    let (os, architecture, variant) = host_platform();
+    let host = Platform::host();
     let mut config = ImageConfig {
-        architecture: architecture.into(),
-        os: os.into(),
-        variant: variant.map(Into::into),
+        architecture: host.architecture,
+        os: host.os,
+        variant: host.variant,
         rootfs: RootFs {
             kind: "layers".into(),
             diff_ids,

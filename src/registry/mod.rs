@@ -34,7 +34,7 @@ use crate::image::StoreError;
 pub use auth::Credentials;
 pub use pull::Pulled;
 pub use push::{PushOptions, Pushed};
-pub use reference::{Platform, Reference};
+pub use reference::Reference;
 pub use transport::Client;
 
 /// Errors of registry operations, each naming the URL, file or reference involved.
@@ -49,8 +49,8 @@ pub enum RegistryError {
         reason: String,
     },
     /// A platform that is not `os/arch[/variant]`.
-    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
-    BadPlatform(String),
+    #[error(transparent)]
+    BadPlatform(#[from] crate::platform::PlatformError),
     /// The registry could not be reached (after retries).
     #[error("{method} {url}: {message}")]
     Transport {

@@ -17,7 +17,8 @@ use crate::image::{
 };
 
 use super::transport::{Auth, Request};
-use super::{BlobOutcome, Client, Direction, Platform, Reference, RegistryError};
+use super::{BlobOutcome, Client, Direction, Reference, RegistryError};
+use crate::platform::Platform;
 
 /// Docker schema-2 image manifest.
 pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";

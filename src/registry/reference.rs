@@ -1,4 +1,4 @@
-//! Registry references (`host[:port]/repo[:tag][@digest]`) and platforms (`os/arch[/variant]`).
+//! Registry references: `host[:port]/repo[:tag][@digest]`.
 //!
 //! Names are checked with the store's grammar ([`ImageName`]), so whatever can be pulled
 //! can be tagged in the store under the same name. A reference must name its registry
@@ -118,75 +118,6 @@ impl fmt::Display for Reference {
     }
 }
 
-/// A platform as in image indexes: `os/architecture[/variant]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, ...
-    pub architecture: String,
-    /// `v7`, `v8`, ... when the architecture has variants.
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// The platform of this host (what a build runs on).
-    pub fn host() -> Platform {
-        let (os, architecture, variant) = crate::build::args::host_platform();
-        Platform {
-            os: os.into(),
-            architecture: architecture.into(),
-            variant: variant.map(Into::into),
-        }
-    }
-
-    /// Parses `os/arch[/variant]` (`--platform linux/arm64`).
-    pub fn parse(platform: &str) -> Result<Platform, RegistryError> {
-        let parts: Vec<&str> = platform.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: (*os).into(),
-                architecture: (*arch).into(),
-                variant: parts.get(2).filter(|v| !v.is_empty()).map(|v| (*v).into()),
-            }),
-            _ => Err(RegistryError::BadPlatform(platform.into())),
-        }
-    }
-
-    /// Whether an index entry's `platform` object describes this platform. A variant
-    /// missing on either side matches, except that the default variants (`v8` for arm64)
-    /// count as written.
-    pub fn matches(&self, platform: &serde_json::Value) -> bool {
-        let field = |name: &str| platform.get(name).and_then(|v| v.as_str());
-        if field("os") != Some(self.os.as_str())
-            || field("architecture") != Some(self.architecture.as_str())
-        {
-            return false;
-        }
-        let default_variant = |v: Option<&str>| match (self.architecture.as_str(), v) {
-            ("arm64", None) => Some("v8".to_owned()),
-            (_, v) => v.map(str::to_owned),
-        };
-        match (
-            default_variant(self.variant.as_deref()),
-            default_variant(field("variant")),
-        ) {
-            (Some(want), Some(have)) => want == have,
-            _ => true,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,19 +167,5 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn platforms_match_index_entries() {
-        let arm64 = Platform::parse("linux/arm64").unwrap();
-        assert!(arm64.matches(&serde_json::json!({"os": "linux", "architecture": "arm64"})));
-        assert!(arm64.matches(
-            &serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"})
-        ));
-        let v7 = Platform::parse("linux/arm/v7").unwrap();
-        assert!(!v7
-            .matches(&serde_json::json!({"os": "linux", "architecture": "arm", "variant": "v6"})));
-        assert!(!arm64.matches(&serde_json::json!({"os": "linux", "architecture": "amd64"})));
-        assert!(Platform::parse("linux").is_err());
     }
 }

@@ -12,16 +12,16 @@
 //! - `rootfs`: the overlay root, `pivot_root`, and the special mounts; how mountpoints are
 //!   kept out of the upper dir (a skeleton lower dir) is explained there.
 //! - `mounts`: the extra mounts of `RUN --mount` ([`Mount`]), resolved inside the image.
-//! - `overlay`: [`Overlay`] mounts with any number of lower dirs.
+//! - `namespace`: the private mount namespace every strata process works in.
 //! - `user`: [`resolve_user`], USER as docker reads it.
 
 mod child;
 mod mounts;
-mod overlay;
+mod namespace;
 mod rootfs;
 mod user;
 
-pub use overlay::{enter_private_mount_namespace, Overlay};
+pub use namespace::enter_private_mount_namespace;
 pub use user::{resolve_user, ResolvedUser};
 
 use std::fs::File;
@@ -75,17 +75,6 @@ pub struct RunSpec {
     /// the order given. Their mount points never reach the upper dir.
     #[serde(default)]
     pub mounts: Vec<Mount>,
-}
-
-/// The overlay lower dirs (top-most first) of layers given bottom first. A layer that
-/// appears twice keeps only its upper place: overlayfs refuses a dir twice, and the upper
-/// copy already covers everything the lower one holds.
-pub fn lower_stack(bottom_first: impl DoubleEndedIterator<Item = PathBuf>) -> Vec<PathBuf> {
-    let mut seen = std::collections::HashSet::new();
-    bottom_first
-        .rev()
-        .filter(|dir| seen.insert(dir.clone()))
-        .collect()
 }
 
 /// One extra mount of a sandbox.

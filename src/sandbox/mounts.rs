@@ -39,9 +39,9 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatVfsMountFlags, StatxFlags, CWD};
 use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
-use super::overlay::mount_lower_only;
 use super::Mount;
 use crate::fsroot::Root;
+use crate::snapshot::mount_lower_only;
 
 /// Symlinks followed while resolving one target before giving up (the kernel's limit).
 const MAX_LINKS: u32 = 40;

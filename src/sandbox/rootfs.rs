@@ -39,8 +39,9 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
 use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 use super::mounts;
-use super::overlay::{make_private, mount_overlay};
+use super::namespace::make_private;
 use super::RunSpec;
+use crate::snapshot::mount_overlay;
 
 /// Directories of the skeleton lower dir (mountpoints, and `/etc` for the files).
 const SKELETON_DIRS: [&str; 5] = ["etc", "proc", "dev", "sys", "run"];

@@ -11,14 +11,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::context::SourceSet;
-use super::stage::StepDirs;
-use super::{copy, io_err, BuildError};
+use super::{io_err, BuildError};
+use crate::copy::{self, SourceSet};
 use crate::dockerfile::ignore::Ignore;
 use crate::fsroot::Root;
 use crate::image::{Image, Store};
 use crate::layer::{self, Compression};
-use crate::sandbox::{self, Overlay};
+use crate::snapshot::{lower_stack, StepDirs};
 
 /// Where `--output` sends the filesystem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,12 +62,7 @@ impl Output {
 pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildError> {
     let snapshots = store.snapshots(image)?;
     let dirs = StepDirs::new(store)?;
-    let overlay = Overlay::mount(
-        &sandbox::lower_stack(snapshots.into_iter()),
-        &dirs.upper,
-        &dirs.work,
-        &dirs.mnt,
-    )?;
+    let overlay = dirs.mount(&lower_stack(snapshots.into_iter()))?;
     let view = overlay.target();
     match output {
         Output::Local(dest) => {

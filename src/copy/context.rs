@@ -10,7 +10,7 @@
 //! [`crate::fsroot::Root`], so neither `..` nor a symlink in the sources can reach files
 //! outside their root.
 //!
-//! The selected [`SourceSet`] is what [`super::copy::copy`] writes into an image, and what
+//! The selected [`SourceSet`] is what [`super::copy`] writes into an image, and what
 //! [`digest_sources`] hashes for the builder's step cache key. Both walk the sources with
 //! the same private walker, so they agree on what a COPY reads.
 
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 use sha2::{Digest as _, Sha256};
 
-use super::copy::CopyError;
+use super::error::CopyError;
 use crate::cache::FileDigests;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;

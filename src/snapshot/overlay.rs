@@ -1,4 +1,4 @@
-//! Overlay mounts and the private mount namespace they live in.
+//! Overlay mounts of snapshot dirs.
 //!
 //! [`Overlay::mount`] uses the new mount API (`fsopen("overlay")` + one
 //! `fsconfig("lowerdir+")` per layer, Linux >= 6.8), which has no limit on the number of
@@ -18,12 +18,11 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, Mode, OFlags, CWD};
 use rustix::mount::{
-    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags,
-    MoveMountFlags, UnmountFlags,
+    self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags,
+    UnmountFlags,
 };
-use rustix::thread::{unshare_unsafe, UnshareFlags};
 
-use super::SandboxError;
+use super::SnapshotError;
 
 /// The options that keep an upper dir self-contained (see the module doc).
 const OPTIONS: [(&str, &str); 4] = [
@@ -32,27 +31,6 @@ const OPTIONS: [(&str, &str); 4] = [
     ("index", "off"),
     ("xino", "off"),
 ];
-
-/// Moves this process into a private mount namespace (with private propagation), so that
-/// every mount strata makes disappears with the process, even on SIGKILL. Call first thing
-/// in `main`, before any thread exists.
-pub fn enter_private_mount_namespace() -> Result<(), SandboxError> {
-    // SAFETY: unsharing the mount namespace (and with it the cwd/root, CLONE_FS) changes no
-    // memory or fd state. It applies to the calling thread only, hence "before threads".
-    unsafe { unshare_unsafe(UnshareFlags::NEWNS) }
-        .map_err(|e| SandboxError::Setup(format!("unshare(CLONE_NEWNS): {e}")))?;
-    make_private("/")
-}
-
-/// Makes every mount at and below `path` private, so nothing propagates to or from the
-/// host's mount namespace.
-pub(super) fn make_private(path: &str) -> Result<(), SandboxError> {
-    rmount::mount_change(
-        path,
-        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-    )
-    .map_err(|e| SandboxError::Setup(format!("making {path} rprivate: {e}")))
-}
 
 /// A mounted overlay; unmounted on drop.
 pub struct Overlay {
@@ -74,7 +52,7 @@ impl Overlay {
         upper: &Path,
         work: &Path,
         target: &Path,
-    ) -> Result<Overlay, SandboxError> {
+    ) -> Result<Overlay, SnapshotError> {
         let mut empty_lower = None;
         let mut lowers = lower.to_vec();
         if lowers.is_empty() {
@@ -83,7 +61,7 @@ impl Overlay {
                 .prefix(".strata-empty-")
                 .tempdir_in(parent)
                 .map_err(|e| {
-                    SandboxError::Setup(format!(
+                    SnapshotError::Mount(format!(
                         "creating an empty lower dir in {}: {e}",
                         parent.display()
                     ))
@@ -114,14 +92,14 @@ impl Drop for Overlay {
 
 /// Mounts an overlay of `lower` (top-most first, at least one) with `upper` and `work` at
 /// `target`, without unmounting it later (the sandbox child's mounts die with it).
-pub(super) fn mount_overlay(
+pub fn mount_overlay(
     lower: &[PathBuf],
     upper: &Path,
     work: &Path,
     target: &Path,
-) -> Result<(), SandboxError> {
+) -> Result<(), SnapshotError> {
     mount_any(lower, Some((upper, work)), target).map_err(|e| {
-        SandboxError::Setup(format!(
+        SnapshotError::Mount(format!(
             "mounting overlay at {} (upper {}, work {}, {} lower dirs): {e}",
             target.display(),
             upper.display(),
@@ -133,7 +111,7 @@ pub(super) fn mount_overlay(
 
 /// Mounts a read-only overlay of `lower` alone (top-most first, at least two) at `target`:
 /// the image as the command will see it, for looking paths up before the real root exists.
-pub(super) fn mount_lower_only(lower: &[PathBuf], target: &Path) -> Result<(), String> {
+pub fn mount_lower_only(lower: &[PathBuf], target: &Path) -> Result<(), String> {
     mount_any(lower, None, target).map_err(|e| {
         format!(
             "mounting a read-only overlay of {} lower dirs at {}: {e}",
@@ -254,6 +232,7 @@ fn escape(path: &Path) -> OsString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
 
     /// Many long lower paths (over one page in total) mount with both code paths.
     #[test]
@@ -289,7 +268,11 @@ mod tests {
                 // the other tests of this process.
                 s.spawn(|| {
                     unsafe { unshare_unsafe(UnshareFlags::NEWNS | UnshareFlags::FS) }.unwrap();
-                    make_private("/").unwrap();
+                    rmount::mount_change(
+                        "/",
+                        rmount::MountPropagationFlags::PRIVATE | rmount::MountPropagationFlags::REC,
+                    )
+                    .unwrap();
                     mount(&lowers, &upper, &work, &target).unwrap();
                     assert_eq!(
                         fs_err::read_to_string(target.join("top")).unwrap(),

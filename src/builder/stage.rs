@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::copy::{self, digest_sources, fetch, Context, SourceSet};
 use crate::digest::Digest;
+use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{
     expand, ArgDecl, Command, Dockerfile, Healthcheck, Instruction, Source, Span, Spanned, Stage,
@@ -16,14 +18,11 @@ use crate::image::{
     StoreError,
 };
 use crate::layer;
-use crate::registry::{Client, Platform, Reference};
-use crate::sandbox::{self, Network, Overlay, RunSpec};
+use crate::platform::Platform;
+use crate::registry::{Client, Reference};
+use crate::sandbox::{self, Network, RunSpec};
+use crate::snapshot::{lower_stack, StepDirs};
 
-use super::args::{host_platform, platform_args, ArgScope};
-use super::context::Context;
-use super::context::{digest_sources, SourceSet};
-use super::copy;
-use super::fetch;
 use super::mounts::{self, MountGuards, MountSource, MountType, Resolver, SecretDir};
 use super::{io_err, BuildError, BuildOptions, Event};
 use crate::cache::{CacheKey, CachedStep, FileDigests, KeyBuilder, StepCache, StepInputs};
@@ -54,13 +53,16 @@ pub struct BuiltStage {
 impl BuiltStage {
     /// The state of `FROM scratch`: no layers, BuildKit's empty config.
     fn scratch() -> BuiltStage {
-        let (os, arch, variant) = host_platform();
+        let host = Platform::host();
+        let key = KeyBuilder::new("scratch")
+            .field("platform", host.architecture.as_bytes())
+            .finish();
         BuiltStage {
             layers: Vec::new(),
             config: ImageConfig {
-                architecture: arch.into(),
-                os: os.into(),
-                variant: variant.map(Into::into),
+                architecture: host.architecture,
+                os: host.os,
+                variant: host.variant,
                 config: ContainerConfig {
                     env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
                     working_dir: Some("/".into()),
@@ -70,9 +72,7 @@ impl BuiltStage {
                 ..ImageConfig::default()
             },
             annotations: BTreeMap::new(),
-            key: KeyBuilder::new("scratch")
-                .field("platform", arch.as_bytes())
-                .finish(),
+            key,
         }
     }
 
@@ -122,7 +122,7 @@ impl BuiltStage {
 
     /// Overlay lower dirs, top-most first.
     fn lower_dirs(&self) -> Vec<PathBuf> {
-        sandbox::lower_stack(self.layers.iter().map(|l| l.snapshot.clone()))
+        lower_stack(self.layers.iter().map(|l| l.snapshot.clone()))
     }
 
     /// Adds `labels` to the config (`build --label`), over those the Dockerfile set.
@@ -287,16 +287,12 @@ impl<'a> StageBuilder<'a> {
         opts: &'a BuildOptions,
         cache: StepCache,
     ) -> Self {
-        let mut globals = ArgScope::default();
-        for (name, value) in platform_args() {
-            globals.set(&name, value);
-        }
-        let mut builder = StageBuilder {
+        StageBuilder {
             store,
             dockerfile,
             context,
             opts,
-            globals,
+            globals: ArgScope::global(dockerfile, &opts.build_args),
             built: HashMap::new(),
             pending: RefCell::default(),
             secret_dir: RefCell::default(),
@@ -305,26 +301,7 @@ impl<'a> StageBuilder<'a> {
             records: RefCell::default(),
             used: RefCell::default(),
             building: Vec::new(),
-        };
-        for decl in &dockerfile.global_args {
-            let default = decl
-                .value
-                .default
-                .as_deref()
-                .map(|raw| builder.expand_global(raw, decl.span))
-                .transpose();
-            match default {
-                Ok(default) => {
-                    let globals = builder.globals.clone();
-                    builder
-                        .globals
-                        .declare(&decl.value.name, default, &opts.build_args, &globals);
-                }
-                // Reported again, with its location, when a FROM uses it.
-                Err(_) => continue,
-            }
         }
-        builder
     }
 
     fn expand_global(&self, raw: &str, span: Span) -> Result<String, BuildError> {
@@ -1029,12 +1006,7 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<Option<StageLayer>, BuildError> {
         let dirs = StepDirs::new(self.store)?;
         {
-            let overlay = Overlay::mount(
-                &state.built.lower_dirs(),
-                &dirs.upper,
-                &dirs.work,
-                &dirs.mnt,
-            )?;
+            let overlay = dirs.mount(&state.built.lower_dirs())?;
             let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
             change(&root)?;
         }
@@ -1275,8 +1247,7 @@ impl<'a> StageBuilder<'a> {
                     copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
                 } else if let Some(stage) = &from_stage {
                     let dirs = StepDirs::new(self.store)?;
-                    let overlay =
-                        Overlay::mount(&stage.lower_dirs(), &dirs.upper, &dirs.work, &dirs.mnt)?;
+                    let overlay = dirs.mount(&stage.lower_dirs())?;
                     let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
                     let place = format!(
                         "stage or image {:?}",
@@ -1367,35 +1338,6 @@ struct Pending {
     layer: layer::Layer,
     /// The step's dirs; the upper dir is the layer's snapshot until published.
     dirs: StepDirs,
-}
-
-/// The scratch dirs of one step, in the store's tmp dir (same file system as the
-/// snapshots, so an upper dir can be renamed into place): removed on drop.
-pub(crate) struct StepDirs {
-    _tmp: tempfile::TempDir,
-    /// The overlay upper dir.
-    pub(crate) upper: PathBuf,
-    /// The overlay work dir.
-    pub(crate) work: PathBuf,
-    /// A mount point.
-    pub(crate) mnt: PathBuf,
-}
-
-impl StepDirs {
-    /// Creates the three dirs under a fresh temp dir of `store`.
-    pub(crate) fn new(store: &Store) -> Result<StepDirs, BuildError> {
-        let tmp = store.temp_dir()?;
-        let dirs = StepDirs {
-            upper: tmp.path().join("upper"),
-            work: tmp.path().join("work"),
-            mnt: tmp.path().join("mnt"),
-            _tmp: tmp,
-        };
-        for dir in [&dirs.upper, &dirs.work, &dirs.mnt] {
-            fs_err::create_dir(dir).map_err(io_err(dir))?;
-        }
-        Ok(dirs)
-    }
 }
 
 /// Resolves `--chown=user[:group]` as docker does: names through the image's passwd and

@@ -29,7 +29,7 @@
 //!   `lib -> ../../..` in the image cannot lead a write outside it ([`Root`]).
 //!
 //! ADD's local archives are handed to [`crate::layer::extract_archive`]; remote sources
-//! are refused by [`super::context::Context::select`].
+//! are refused by [`super::Context::select`].
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -44,6 +44,7 @@ use rustix::fs::{
 };
 
 use super::context::{file_type, read_xattrs, reopen, Item, Node, SourceSet, Visitor};
+use super::error::CopyError;
 use crate::fsroot::{DirSpec, Root};
 
 /// What a COPY/ADD changes about the copied files, already resolved by the builder.
@@ -75,56 +76,6 @@ pub struct CopyStats {
     pub archives: u64,
     /// Bytes of file content written.
     pub bytes: u64,
-}
-
-/// Why a COPY/ADD failed; each names the pattern or path involved. The builder adds the
-/// Dockerfile location.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// A source pattern matched nothing (or only excluded paths).
-    #[error("COPY source {pattern:?} not found in {place}")]
-    NotFound {
-        /// The pattern as written.
-        pattern: String,
-        /// Where it was looked for: "the build context" or a stage.
-        place: String,
-    },
-    /// A directory must be written where a non-directory exists.
-    #[error("cannot copy to {dest}: it exists and is not a directory")]
-    NotADirectory {
-        /// The destination path in the image.
-        dest: String,
-    },
-    /// A file must be written where a directory exists.
-    #[error("cannot replace directory {dest} with a file")]
-    IsADirectory {
-        /// The destination path in the image.
-        dest: String,
-    },
-    /// `--chmod` is not an octal mode.
-    #[error("invalid --chmod value {0:?}: expected an octal mode such as 0755")]
-    BadChmod(String),
-    /// Something strata does not do (remote ADD sources).
-    #[error("{0} is not supported")]
-    Unsupported(String),
-    /// ADD could not extract an archive.
-    #[error("ADD {archive}: {source}")]
-    Extract {
-        /// The archive's source pattern.
-        archive: String,
-        /// The cause.
-        #[source]
-        source: crate::layer::LayerError,
-    },
-    /// An I/O error on a path (host path for sources, image path for destinations).
-    #[error("{path}: {source}")]
-    Io {
-        /// The path being read or written.
-        path: String,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// Parses a `--chmod` value: octal permission bits up to `7777`.

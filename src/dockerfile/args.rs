@@ -8,6 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::platform::Platform;
+
+use super::{expand, Dockerfile};
+
 /// The proxy variables docker passes to RUN without an ARG declaration.
 pub const PROXY_ARGS: [&str; 10] = [
     "HTTP_PROXY",
@@ -22,37 +26,26 @@ pub const PROXY_ARGS: [&str; 10] = [
     "all_proxy",
 ];
 
-/// The OCI platform of this host: (os, architecture, variant).
-pub fn host_platform() -> (&'static str, &'static str, Option<&'static str>) {
-    match std::env::consts::ARCH {
-        "x86_64" => ("linux", "amd64", None),
-        "aarch64" => ("linux", "arm64", Some("v8")),
-        "arm" => ("linux", "arm", Some("v7")),
-        "x86" => ("linux", "386", None),
-        other => ("linux", other, None),
-    }
-}
-
-/// BuildKit's automatic platform ARGs, for this host (build and target are the same).
-pub fn platform_args() -> BTreeMap<String, String> {
-    let (os, arch, variant) = host_platform();
-    let platform = match variant {
-        Some(v) if arch != "arm64" => format!("{os}/{arch}/{v}"),
-        _ => format!("{os}/{arch}"),
-    };
-    let variant = if arch == "arm64" {
-        ""
-    } else {
-        variant.unwrap_or("")
-    };
+/// BuildKit's predefined platform ARGs (`BUILDPLATFORM`, `TARGETARCH`, ...) for a build
+/// that runs on `build` and produces images for `target`.
+pub fn platform_args(build: &Platform, target: &Platform) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();
-    for prefix in ["BUILD", "TARGET"] {
-        args.insert(format!("{prefix}PLATFORM"), platform.clone());
-        args.insert(format!("{prefix}OS"), os.to_owned());
-        args.insert(format!("{prefix}ARCH"), arch.to_owned());
-        args.insert(format!("{prefix}VARIANT"), variant.to_owned());
+    for (prefix, platform) in [("BUILD", build), ("TARGET", target)] {
+        args.insert(format!("{prefix}PLATFORM"), platform.arg_platform());
+        args.insert(format!("{prefix}OS"), platform.os.clone());
+        args.insert(format!("{prefix}ARCH"), platform.architecture.clone());
+        args.insert(
+            format!("{prefix}VARIANT"),
+            platform.arg_variant().to_owned(),
+        );
     }
     args
+}
+
+/// [`platform_args`] for a build on and for this host.
+fn host_platform_args() -> BTreeMap<String, String> {
+    let host = Platform::host();
+    platform_args(&host, &host)
 }
 
 /// The ARG values in scope at one point of a stage.
@@ -62,6 +55,26 @@ pub struct ArgScope {
 }
 
 impl ArgScope {
+    /// The global scope FROM lines are expanded in: the predefined platform ARGs, then each
+    /// ARG before the first FROM with its `--build-arg` value or expanded default. A default
+    /// that fails to expand counts as absent here; the FROM that uses it reports the error.
+    pub fn global(dockerfile: &Dockerfile, build_args: &BTreeMap<String, String>) -> ArgScope {
+        let mut globals = ArgScope {
+            values: host_platform_args(),
+        };
+        for decl in &dockerfile.global_args {
+            let default = decl.value.default.as_deref().and_then(|raw| {
+                expand::word(raw, dockerfile.escape, &|n| {
+                    globals.get(n).map(str::to_owned)
+                })
+                .ok()
+            });
+            let before = globals.clone();
+            globals.declare(&decl.value.name, default, build_args, &before);
+        }
+        globals
+    }
+
     /// Declares `name` with its expanded `default`: the `--build-arg` value wins, then the
     /// default, then the global value of the same name (for re-declared global ARGs), then
     /// a predefined value. An ARG with no value at all is in scope but unset.
@@ -77,7 +90,7 @@ impl ArgScope {
             .cloned()
             .or(default)
             .or_else(|| globals.get(name).map(str::to_owned))
-            .or_else(|| platform_args().remove(name));
+            .or_else(|| host_platform_args().remove(name));
         match value {
             Some(v) => {
                 self.values.insert(name.to_owned(), v);
@@ -167,6 +180,9 @@ mod tests {
     fn platform_args_are_predefined() {
         let mut scope = ArgScope::default();
         scope.declare("TARGETARCH", None, &BTreeMap::new(), &ArgScope::default());
-        assert_eq!(scope.get("TARGETARCH"), Some(host_platform().1));
+        assert_eq!(
+            scope.get("TARGETARCH"),
+            Some(Platform::host().architecture.as_str())
+        );
     }
 }

@@ -24,12 +24,13 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::fsroot::Root;
 use crate::image::Store;
-use crate::sandbox::{Mount, Overlay};
+use crate::sandbox::Mount;
+use crate::snapshot::{Overlay, StepDirs};
 
 /// What a mount reads from, for `type=bind` and `type=cache` with `from=`.
 pub enum MountSource<'a> {
     /// The build context directory and the paths in it that `.dockerignore` hides
-    /// ([`super::context::Context::excluded`]).
+    /// ([`crate::copy::Context::excluded`]).
     Context(&'a Path, Vec<PathBuf>),
     /// The layers of a stage or image: overlay lower dirs, top-most first.
     Layers(Vec<PathBuf>),
@@ -389,6 +390,7 @@ pub fn parse_ssh_flag(value: &str) -> Result<(String, PathBuf), String> {
 pub struct MountGuards {
     overlays: Vec<Overlay>,
     locks: Vec<File>,
+    dirs: Vec<StepDirs>,
     temps: Vec<tempfile::TempDir>,
 }
 
@@ -606,22 +608,16 @@ impl Resolver<'_> {
             MountSource::Context(dir, hidden) => (vec![dir.to_owned()], hidden),
             MountSource::Layers(lower) => (lower, Vec::new()),
         };
-        let tmp = self.store.temp_dir().map_err(|e| e.to_string())?;
-        let (upper, work, mnt) = (
-            tmp.path().join("upper"),
-            tmp.path().join("work"),
-            tmp.path().join("mnt"),
-        );
-        for dir in [&upper, &work, &mnt] {
-            std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
+        let dirs = StepDirs::new(self.store).map_err(|e| e.to_string())?;
         for rel in &hidden {
-            hide(&lower[0], &upper, rel).map_err(|e| format!("hiding {}: {e}", rel.display()))?;
+            hide(&lower[0], &dirs.upper, rel)
+                .map_err(|e| format!("hiding {}: {e}", rel.display()))?;
         }
-        let overlay = Overlay::mount(&lower, &upper, &work, &mnt).map_err(|e| e.to_string())?;
-        let root = Root::open(&mnt).map_err(|e| format!("{}: {e}", mnt.display()))?;
+        let overlay = dirs.mount(&lower).map_err(|e| e.to_string())?;
+        let root = Root::open(&dirs.mnt).map_err(|e| format!("{}: {e}", dirs.mnt.display()))?;
+        // The overlay goes first: it is unmounted before its dirs are removed.
         guards.overlays.push(overlay);
-        guards.temps.push(tmp);
+        guards.dirs.push(dirs);
         Ok(root)
     }
 

@@ -8,11 +8,7 @@
 //!
 //! The builder prints nothing: it reports [`Event`]s to the caller.
 
-pub mod args;
-pub mod context;
-pub mod copy;
 pub mod family;
-pub mod fetch;
 pub mod mounts;
 pub mod output;
 mod stage;
@@ -29,7 +25,6 @@ use crate::layer::{Compression, LayerError};
 use crate::sandbox::{Network, SandboxError};
 
 pub use stage::BuiltStage;
-pub(crate) use stage::StepDirs;
 
 /// What to build and how.
 #[derive(Clone, Debug, Default)]
@@ -154,6 +149,12 @@ pub enum BuildError {
     /// A registry failed (pull, push, login).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// A `--platform` value is malformed.
+    #[error(transparent)]
+    Platform(#[from] crate::platform::PlatformError),
+    /// A snapshot stack could not be mounted.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
     /// A layer could not be written.
     #[error(transparent)]
     Layer(#[from] LayerError),
@@ -233,7 +234,8 @@ pub fn build(
     // A Dockerfile on stdin has no `<Dockerfile>.dockerignore` beside it.
     let ignore = Ignore::load(&opts.context, (!from_stdin).then_some(path.as_path()))
         .map_err(io_err(&opts.context))?;
-    let context = context::Context::new(&opts.context, ignore).map_err(io_err(&opts.context))?;
+    let context =
+        crate::copy::Context::new(&opts.context, ignore).map_err(io_err(&opts.context))?;
     for tag in &opts.tags {
         crate::image::ImageName::parse(tag)
             .map_err(|e| BuildError::Usage(format!("invalid tag {tag:?}: {e}")))?;

@@ -1,0 +1,18 @@
+//! File operations of COPY and ADD: the sources (the build context, another stage's root,
+//! inline bytes, downloads) -> a selected [`SourceSet`] -> its content digest (for the step
+//! cache key) or its files written into an image root.
+//!
+//! - `context`: [`Context`] and [`SourceSet`]: source patterns resolved as BuildKit does,
+//!   `.dockerignore` applied, and [`digest_sources`], which hashes what a COPY would read.
+//! - `write`: [`copy`], BuildKit's rules for writing a source set into a root.
+//! - `fetch`: `ADD <url>` downloads, streamed and hashed.
+//! - `error`: [`CopyError`], shared by all three.
+
+mod context;
+mod error;
+pub mod fetch;
+mod write;
+
+pub use context::{digest_sources, glob_match, is_remote, Context, Exclusion, SourceSet};
+pub use error::CopyError;
+pub use write::{copy, parse_chmod, CopyOptions, CopyStats};
