@@ -8,10 +8,15 @@
 //!
 //! The builder prints nothing: it reports [`Event`]s to the caller.
 
+mod copy;
+mod exec;
 pub mod family;
+mod lower;
 pub mod mounts;
 pub mod output;
+mod run;
 mod stage;
+mod stages;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -243,7 +248,7 @@ pub fn build(
 
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
     let cache = StepCache::open(store.root()).map_err(io_err(store.root()))?;
-    let mut builder = stage::StageBuilder::new(store, &dockerfile, &context, opts, cache);
+    let mut builder = stages::StageBuilder::new(store, &dockerfile, &context, opts, cache);
     let mut built = builder.build_stage(target, events)?;
     builder.publish()?;
     built.add_labels(&opts.labels);

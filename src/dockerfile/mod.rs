@@ -16,6 +16,7 @@
 pub mod args;
 pub mod expand;
 pub mod ignore;
+pub mod mount;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -167,20 +168,22 @@ pub struct Copy {
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`.
     None,
-    /// `HEALTHCHECK [options] CMD ...`; durations raw (`30s`), as written.
+    /// `HEALTHCHECK [options] CMD ...`. Durations are parsed here, once, as Go durations
+    /// in nanoseconds (`30s` is 30_000_000_000; `0` means docker's default), so lint and
+    /// build accept exactly the same values.
     Check {
         /// The command.
         command: Command,
-        /// `--interval`.
-        interval: Option<String>,
-        /// `--timeout`.
-        timeout: Option<String>,
-        /// `--start-period`.
-        start_period: Option<String>,
-        /// `--start-interval`.
-        start_interval: Option<String>,
+        /// `--interval`, in nanoseconds.
+        interval: Option<i64>,
+        /// `--timeout`, in nanoseconds.
+        timeout: Option<i64>,
+        /// `--start-period`, in nanoseconds.
+        start_period: Option<i64>,
+        /// `--start-interval`, in nanoseconds.
+        start_interval: Option<i64>,
         /// `--retries`.
-        retries: Option<String>,
+        retries: Option<i64>,
     },
 }
 
@@ -1148,45 +1151,41 @@ impl<'s> Parser<'s> {
                         "HEALTHCHECK CMD requires a command",
                     ));
                 }
-                let value = |name: &str| -> Result<Option<String>, DockerfileError> {
-                    let Some(flag) = flags.iter().find(|f| f.name == name) else {
+                let flag = |name: &str| flags.iter().find(|f| f.name == name);
+                let duration = |name: &str| -> Result<Option<i64>, DockerfileError> {
+                    let Some(flag) = flag(name) else {
                         return Ok(None);
                     };
                     let v = flag.value.clone().unwrap_or_default();
-                    if name == "retries" {
-                        match v.parse::<i64>() {
-                            Ok(n) if n >= 0 => {}
-                            Ok(_) => {
-                                return Err(self.err(flag.span, "--retries cannot be negative"))
-                            }
-                            Err(_) => {
-                                return Err(self
-                                    .err(flag.span, format!("--retries: {v:?} is not a number")))
-                            }
+                    match go_duration_nanos(&v).map(i64::try_from) {
+                        Some(Ok(n)) if n == 0 || n >= 1_000_000 => Ok(Some(n)),
+                        Some(Ok(_)) => {
+                            Err(self.err(flag.span, format!("--{name} cannot be less than 1ms")))
                         }
-                    } else {
-                        match go_duration_nanos(&v) {
-                            Some(0) => {}
-                            Some(n) if n >= 1_000_000 => {}
-                            Some(_) => {
-                                return Err(self
-                                    .err(flag.span, format!("--{name} cannot be less than 1ms")))
-                            }
-                            None => {
-                                return Err(self
-                                    .err(flag.span, format!("--{name}: invalid duration {v:?}"))
-                                    .with_hint("durations are written like 30s, 1m30s or 500ms"))
-                            }
+                        Some(Err(_)) | None => Err(self
+                            .err(flag.span, format!("--{name}: invalid duration {v:?}"))
+                            .with_hint("durations are written like 30s, 1m30s or 500ms")),
+                    }
+                };
+                let retries = || -> Result<Option<i64>, DockerfileError> {
+                    let Some(f) = flag("retries") else {
+                        return Ok(None);
+                    };
+                    let v = f.value.clone().unwrap_or_default();
+                    match v.parse::<i64>() {
+                        Ok(n) if n >= 0 => Ok(Some(n)),
+                        Ok(_) => Err(self.err(f.span, "--retries cannot be negative")),
+                        Err(_) => {
+                            Err(self.err(f.span, format!("--retries: {v:?} is not a number")))
                         }
                     }
-                    Ok(Some(v))
                 };
                 Ok(Instruction::Healthcheck(Healthcheck::Check {
-                    interval: value("interval")?,
-                    timeout: value("timeout")?,
-                    start_period: value("start-period")?,
-                    start_interval: value("start-interval")?,
-                    retries: value("retries")?,
+                    interval: duration("interval")?,
+                    timeout: duration("timeout")?,
+                    start_period: duration("start-period")?,
+                    start_interval: duration("start-interval")?,
+                    retries: retries()?,
                     command: command(command_text),
                 }))
             }

@@ -1,0 +1,329 @@
+//! The executor's cache side: a layer step's key, its lookup, the layer it writes, and
+//! publishing what a successful build made.
+//!
+//! Every step that changes files goes through [`Executor::execute`]: the key is the digest
+//! of the parent key, the instruction after expansion, the config, the ARGs in scope, the
+//! content of its inputs and the layer compression; a hit reuses the recorded layer, a miss
+//! runs the work and keeps its layer in the build's scratch space ([`Pending`]) until
+//! [`Executor::publish`], so a failed build leaves the store as it found it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use crate::cache::{CacheKey, CachedStep, FileDigests, KeyBuilder, StepCache, StepInputs};
+use crate::copy::{digest_sources, CopyError, SourceSet};
+use crate::digest::Digest;
+use crate::fsroot::Root;
+use crate::image::{Descriptor, Store};
+use crate::layer;
+use crate::snapshot::StepDirs;
+
+use super::stage::{epoch, StageLayer, State};
+use super::{io_err, BuildError, BuildOptions, Event};
+
+/// What a layer step's key is made of, besides the stage's state.
+pub(super) struct KeyInputs<'a> {
+    /// `RUN`, `COPY`, `ADD` or `WORKDIR`.
+    pub kind: &'a str,
+    /// The instruction after expansion.
+    pub text: String,
+    /// The digest of what the step reads (sources, mounted stages), or empty.
+    pub content: Vec<u8>,
+    /// Digest of every source file by path, for `--explain`.
+    pub files: BTreeMap<String, String>,
+}
+
+/// A layer step's cache lookup: its key, what it ran with, and what the cache holds.
+pub(super) struct Probe {
+    key: CacheKey,
+    identity: Digest,
+    inputs: StepInputs,
+    hit: Lookup,
+}
+
+/// What the cache holds for a key.
+enum Lookup {
+    /// Nothing usable: the step runs.
+    Miss,
+    /// The step ran before and added this layer (none: it changed nothing).
+    Hit(Option<StageLayer>),
+}
+
+/// A step that ran in this build: the cache entry and inputs it records once published.
+struct Ran {
+    key: CacheKey,
+    identity: Digest,
+    inputs: StepInputs,
+    result: CachedStep,
+}
+
+/// A layer this build wrote that is not in the store yet.
+struct Pending {
+    /// The compressed blob, beside the step's dirs.
+    blob: PathBuf,
+    /// Its digests.
+    layer: layer::Layer,
+    /// The step's dirs; the upper dir is the layer's snapshot until published.
+    dirs: StepDirs,
+}
+
+/// The step cache and the layers of one build.
+pub(super) struct Executor<'a> {
+    store: &'a Store,
+    opts: &'a BuildOptions,
+    cache: StepCache,
+    /// Content digests of context files, by stat.
+    memo: FileDigests,
+    /// Layers written by this build, by blob digest.
+    pending: HashMap<Digest, Pending>,
+    /// Steps that ran: their cache entries are written by [`Executor::publish`].
+    ran: Vec<Ran>,
+    /// Every layer step's key and result, run or cached (for `--cache-to`).
+    used: Vec<(CacheKey, CachedStep)>,
+}
+
+/// The cache entry of a step that produced `layer`.
+fn cached_step(layer: Option<&StageLayer>) -> CachedStep {
+    CachedStep {
+        layer: layer.map(|l| (l.descriptor.clone(), l.diff_id.clone())),
+    }
+}
+
+impl<'a> Executor<'a> {
+    /// An executor over the store's step cache.
+    pub(super) fn new(store: &'a Store, opts: &'a BuildOptions, cache: StepCache) -> Self {
+        Executor {
+            store,
+            opts,
+            memo: cache.file_digests(),
+            cache,
+            pending: HashMap::new(),
+            ran: Vec::new(),
+            used: Vec::new(),
+        }
+    }
+
+    /// The content digest of a source set (and each file's), through the stat memo.
+    pub(super) fn digest(
+        &mut self,
+        set: &SourceSet<'_>,
+    ) -> Result<(Digest, BTreeMap<String, String>), CopyError> {
+        digest_sources(set, &mut self.memo)
+    }
+
+    /// Whether this build wrote the blob `digest` (rather than finding it cached).
+    pub(super) fn wrote(&self, digest: &Digest) -> bool {
+        self.pending.contains_key(digest)
+    }
+
+    /// Computes the key of step `number` of `state` and looks it up, reporting a hit or
+    /// (with the reason) a miss.
+    pub(super) fn probe(
+        &self,
+        state: &State<'_>,
+        number: usize,
+        inputs: KeyInputs<'_>,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Probe, BuildError> {
+        let args: BTreeMap<String, String> = state
+            .args
+            .run_env(&self.opts.build_args)
+            .into_iter()
+            .collect();
+        let config = serde_json::to_vec(&state.built.config.config).unwrap_or_default();
+        let key = KeyBuilder::new(inputs.kind)
+            .field("parent", state.built.key.0.as_str().as_bytes())
+            .field("instruction", inputs.text.as_bytes())
+            .field("config", &config)
+            .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+            .field("content", &inputs.content)
+            .field("compression", self.opts.compression.media_type().as_bytes())
+            .finish();
+        let identity = KeyBuilder::new("identity")
+            .field("dockerfile", state.source.path.to_string_lossy().as_bytes())
+            .field("stage", &state.stage.index.to_le_bytes())
+            .field("step", &number.to_le_bytes())
+            .finish()
+            .0;
+        let step_inputs = StepInputs {
+            parent: Some(state.built.key.clone()),
+            instruction: inputs.text,
+            args,
+            files: inputs.files,
+        };
+        let use_cache = !self.opts.no_cache
+            && !state.stage.name.as_ref().is_some_and(|n| {
+                self.opts
+                    .no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            });
+        let hit = if use_cache {
+            self.lookup(&key)?
+        } else {
+            Lookup::Miss
+        };
+        match &hit {
+            Lookup::Hit(_) => events(Event::Cached {
+                stage: &state.label,
+                number,
+            }),
+            Lookup::Miss => {
+                let reason = if !use_cache {
+                    "cache disabled (--no-cache)".to_owned()
+                } else {
+                    match self.cache.last_inputs(&identity) {
+                        Some(old) => step_inputs.explain(&old),
+                        None => "not built before".to_owned(),
+                    }
+                };
+                events(Event::Miss {
+                    stage: &state.label,
+                    number,
+                    reason: &reason,
+                });
+            }
+        }
+        Ok(Probe {
+            key,
+            identity,
+            inputs: step_inputs,
+            hit,
+        })
+    }
+
+    /// The cached result of `key`, if its layer is still in the store.
+    fn lookup(&self, key: &CacheKey) -> Result<Lookup, BuildError> {
+        let Some(step) = self.cache.get(key) else {
+            return Ok(Lookup::Miss);
+        };
+        let Some((descriptor, diff_id)) = step.layer else {
+            return Ok(Lookup::Hit(None));
+        };
+        if !self.store.blob_path(&descriptor.digest).is_file() {
+            return Ok(Lookup::Miss);
+        }
+        let snapshot = self.store.snapshot(&descriptor, &diff_id)?;
+        Ok(Lookup::Hit(Some(StageLayer {
+            descriptor,
+            diff_id,
+            snapshot,
+        })))
+    }
+
+    /// Runs `work` unless the probe hit, records the result for the cache, and moves the
+    /// stage's key forward. Returns the step's layer (none if it changed nothing).
+    pub(super) fn execute(
+        &mut self,
+        state: &mut State<'_>,
+        probe: Probe,
+        work: impl FnOnce(&mut Self, &State<'_>) -> Result<Option<StageLayer>, BuildError>,
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let Probe {
+            key,
+            identity,
+            inputs,
+            hit,
+        } = probe;
+        let layer = match hit {
+            Lookup::Hit(layer) => layer,
+            Lookup::Miss => {
+                let layer = work(self, state)?;
+                self.ran.push(Ran {
+                    key: key.clone(),
+                    identity,
+                    inputs,
+                    result: cached_step(layer.as_ref()),
+                });
+                layer
+            }
+        };
+        state.built.key = key.clone();
+        self.used.push((key, cached_step(layer.as_ref())));
+        Ok(layer)
+    }
+
+    /// Mounts the stage's root filesystem with a fresh upper dir, lets `change` write into
+    /// it, and returns the upper dir as a layer (none if nothing changed).
+    pub(super) fn mutate_rootfs(
+        &mut self,
+        state: &State<'_>,
+        change: impl FnOnce(&Root) -> Result<(), BuildError>,
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let dirs = StepDirs::new(self.store)?;
+        {
+            let overlay = dirs.mount(&state.built.lower_dirs())?;
+            let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
+            change(&root)?;
+        }
+        self.finish_layer(dirs)
+    }
+
+    /// Writes the upper dir of `dirs` as a layer blob, kept in the build's scratch space
+    /// until [`Executor::publish`]. A step that changed nothing adds no layer, as BuildKit
+    /// drops empty layers.
+    pub(super) fn finish_layer(
+        &mut self,
+        dirs: StepDirs,
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let changed = fs_err::read_dir(&dirs.upper)
+            .map_err(io_err(&dirs.upper))?
+            .next()
+            .is_some();
+        if !changed {
+            return Ok(None);
+        }
+        let blob = dirs.mnt.with_extension("blob");
+        let written = layer::write(&dirs.upper, self.opts.compression, epoch(), &blob)?;
+        let descriptor = Descriptor {
+            media_type: written.compression.media_type().into(),
+            digest: written.digest.clone(),
+            size: written.size,
+            annotations: BTreeMap::new(),
+            platform: None,
+        };
+        let diff_id = written.diff_id.clone();
+        // An equal layer made earlier in this build (two stages with the same first
+        // steps) keeps serving as the snapshot: other stages already point at it.
+        let kept = self
+            .pending
+            .entry(written.digest.clone())
+            .or_insert(Pending {
+                blob,
+                layer: written,
+                dirs,
+            });
+        Ok(Some(StageLayer {
+            descriptor,
+            diff_id,
+            snapshot: kept.dirs.upper.clone(),
+        }))
+    }
+
+    /// The key and result of every layer step this build went through.
+    pub(super) fn used_entries(&self) -> Vec<(CacheKey, CachedStep)> {
+        self.used.clone()
+    }
+
+    /// Moves the layers this build made into the store (blobs into `blobs/`, upper dirs
+    /// into `snapshots/`) and records its cache entries. Called once the build succeeded.
+    pub(super) fn publish(&mut self) -> Result<(), BuildError> {
+        // Every stage's layers go in (not only the target's): the cache entries of
+        // intermediate stages point at them.
+        for (digest, p) in self.pending.drain() {
+            self.store.commit_blob(&p.blob, &digest)?;
+            self.store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
+        }
+        let cache_dir = self.store.root().join("cache");
+        for ran in self.ran.drain(..) {
+            self.cache
+                .put(&ran.key, &ran.result)
+                .map_err(io_err(&cache_dir))?;
+            self.cache
+                .record_inputs(&ran.identity, &ran.inputs)
+                .map_err(io_err(&cache_dir))?;
+        }
+        self.memo.save().map_err(io_err(&cache_dir))?;
+        Ok(())
+    }
+}

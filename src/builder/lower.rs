@@ -1,0 +1,700 @@
+//! Lowering: one typed instruction + the stage's state -> a [`Step`].
+//!
+//! Lowering expands the instruction's words (ARG and ENV as they stand at that point),
+//! applies what only changes metadata (ENV, ARG, LABEL, USER, CMD, ...) to the stage's
+//! state, and returns the step's history line and, for instructions that change files,
+//! the [`Work`] with every input of its cache key that the instruction itself determines.
+//! It reads no files and runs nothing, so it is tested without root; what the work reads
+//! (context files, other stages) is resolved by the executor (`super::stages`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::copy::{fetch, parse_chmod};
+use crate::digest::Digest;
+use crate::dockerfile::args::ArgScope;
+use crate::dockerfile::mount::{self, MountRequest};
+use crate::dockerfile::{
+    expand, ArgDecl, Command, Healthcheck, Instruction, Source, Span, Spanned, Stage,
+};
+use crate::image::HealthConfig;
+use crate::sandbox::Network;
+
+use super::stage::{env_set, State};
+use super::BuildError;
+
+/// What lowering needs besides the stage: the Dockerfile's escape character and the
+/// build's arguments.
+pub(super) struct Lowering<'a> {
+    /// The Dockerfile's escape character.
+    pub escape: char,
+    /// `--build-arg` values.
+    pub build_args: &'a BTreeMap<String, String>,
+    /// The global ARG scope (for re-declared global ARGs).
+    pub globals: &'a ArgScope,
+    /// The network RUN steps get unless `--network` says otherwise.
+    pub network: Network,
+}
+
+/// One instruction, lowered.
+#[derive(Debug, PartialEq)]
+pub(super) struct Step {
+    /// The history line (`created_by`), as BuildKit writes it without its ` # buildkit`.
+    pub created_by: String,
+    /// The file-system change, if the instruction makes one.
+    pub work: Option<Work>,
+}
+
+/// The file-system change of a step. Each kind names the instruction text its cache key
+/// starts from; the executor adds the parent key, config, ARGs and content digests.
+#[derive(Debug, PartialEq)]
+pub(super) enum Work {
+    /// WORKDIR: the directory is created, owned by `user` (root when empty).
+    Mkdir {
+        /// The absolute, cleaned path.
+        dir: String,
+        /// USER at that point.
+        user: String,
+    },
+    /// COPY or ADD.
+    Copy(CopyStep),
+    /// RUN.
+    Run(RunStep),
+}
+
+/// A COPY or ADD with its words expanded and checked.
+#[derive(Debug, PartialEq)]
+pub(super) struct CopyStep {
+    /// `COPY` or `ADD`.
+    pub keyword: &'static str,
+    /// The destination, absolute; a trailing `/` means a directory.
+    pub dest: String,
+    /// `--chmod`, parsed.
+    pub chmod: Option<u32>,
+    /// `--chown`, as written after expansion (resolved in the image when copying).
+    pub chown: Option<String>,
+    /// `--exclude` patterns.
+    pub excludes: Vec<String>,
+    /// `--from`: a stage or image name.
+    pub from: Option<String>,
+    /// The sources after expansion (heredoc names when `docs` is not empty).
+    pub sources: Vec<String>,
+    /// Here-document sources: name and body (expanded unless quoted).
+    pub docs: Vec<(String, Vec<u8>)>,
+    /// ADD of URLs: the digest they must have (`--checksum`), when `sources` are URLs.
+    pub urls: Option<Option<Digest>>,
+    /// The instruction after expansion, for the cache key and `--explain`.
+    pub text: String,
+}
+
+impl CopyStep {
+    /// Whether local archives are unpacked (ADD).
+    pub fn is_add(&self) -> bool {
+        self.keyword == "ADD"
+    }
+}
+
+/// A RUN with its command, environment and flags resolved.
+#[derive(Debug, PartialEq)]
+pub(super) struct RunStep {
+    /// argv.
+    pub args: Vec<String>,
+    /// Bytes fed to the command's stdin (a heredoc script run by its `#!` interpreter).
+    pub stdin: Option<Vec<u8>>,
+    /// The environment: the config's Env, then the ARGs in scope it does not set.
+    pub env: Vec<String>,
+    /// `--network`, or the build's.
+    pub network: Network,
+    /// `--mount` requests with the span of their flag.
+    pub mounts: Vec<(MountRequest, Span)>,
+    /// The instruction after expansion, for the cache key and `--explain`.
+    pub text: String,
+}
+
+/// Lowers `instruction`, step `number` of `state.stage`, applying its metadata changes to
+/// `state`.
+pub(super) fn lower(
+    cx: &Lowering<'_>,
+    state: &mut State<'_>,
+    instruction: &Spanned<Instruction>,
+    number: usize,
+) -> Result<Step, BuildError> {
+    let span = instruction.span;
+    let escape = cx.escape;
+    let mut created_by = format!(
+        "{} {}",
+        instruction.value.keyword(),
+        instruction_args(state.source, span)
+    );
+    let mut work = None;
+    match &instruction.value {
+        Instruction::Run(run) => {
+            created_by = run_history(state, &run.command);
+            work = Some(Work::Run(lower_run(cx, state, run)?));
+        }
+        Instruction::Copy(c) | Instruction::Add(c) => {
+            let keyword = instruction.value.keyword();
+            work = Some(Work::Copy(lower_copy(cx, state, c, keyword, span)?));
+        }
+        Instruction::Env(pairs) => {
+            // Every value sees the environment from before this instruction, as docker
+            // documents (`ENV a=1 b=$a` does not give b the new a).
+            let values: Vec<String> = pairs
+                .iter()
+                .map(|(_, raw)| state.expand(escape, raw, span))
+                .collect::<Result<_, _>>()?;
+            let mut parts = Vec::new();
+            for ((key, _), value) in pairs.iter().zip(values) {
+                env_set(&mut state.built.config.config, key, &value);
+                parts.push(format!("{key}={value}"));
+            }
+            created_by = format!("ENV {}", parts.join(" "));
+        }
+        Instruction::Arg(decls) => {
+            for ArgDecl { name, default } in decls {
+                let default = default
+                    .as_deref()
+                    .map(|raw| state.expand(escape, raw, span))
+                    .transpose()?;
+                state.args.declare(name, default, cx.build_args, cx.globals);
+            }
+        }
+        Instruction::Workdir(raw) => {
+            let path = state.expand(escape, raw, span)?;
+            let dir = normalise(&Path::new(&state.workdir()).join(&path));
+            state.built.config.config.working_dir = Some(dir.clone());
+            created_by = format!("WORKDIR {dir}");
+            if dir != "/" {
+                let user = state.built.config.config.user.clone().unwrap_or_default();
+                work = Some(Work::Mkdir { dir, user });
+            }
+        }
+        Instruction::User(raw) => {
+            state.built.config.config.user = Some(state.expand(escape, raw, span)?)
+        }
+        Instruction::Label(pairs) => {
+            for (key, raw) in pairs {
+                let key = state.expand(escape, key, span)?;
+                let value = state.expand(escape, raw, span)?;
+                state
+                    .built
+                    .config
+                    .config
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key, value);
+            }
+        }
+        Instruction::Expose(ports) => {
+            for raw in ports {
+                let words = expand::words(raw, escape, &|n| state.lookup(n))
+                    .map_err(|e| state.source.error(span, e.0))?;
+                for port in words {
+                    let port = if port.contains('/') {
+                        port.to_lowercase()
+                    } else {
+                        format!("{port}/tcp")
+                    };
+                    state
+                        .built
+                        .config
+                        .config
+                        .exposed_ports
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(port, serde_json::json!({}));
+                }
+            }
+        }
+        Instruction::Volume(paths) => {
+            for raw in paths {
+                let path = state.expand(escape, raw, span)?;
+                state
+                    .built
+                    .config
+                    .config
+                    .volumes
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(path, serde_json::json!({}));
+            }
+        }
+        Instruction::Entrypoint(command) => {
+            let args = command_args(command, &state.shell());
+            state.built.config.config.entrypoint = Some(args);
+            // An ENTRYPOINT resets the CMD inherited from the base, as docker does.
+            if !sets_cmd_before(state.stage, number) {
+                state.built.config.config.cmd = None;
+            }
+        }
+        Instruction::Cmd(command) => {
+            state.built.config.config.cmd = Some(command_args(command, &state.shell()));
+        }
+        Instruction::Shell(args) => state.built.config.config.shell = Some(args.clone()),
+        Instruction::StopSignal(raw) => {
+            state.built.config.config.stop_signal = Some(state.expand(escape, raw, span)?);
+        }
+        Instruction::Healthcheck(check) => {
+            state.built.config.config.healthcheck = Some(health_config(check))
+        }
+        Instruction::OnBuild(trigger) => state
+            .built
+            .config
+            .config
+            .on_build
+            .get_or_insert_with(Vec::new)
+            .push(trigger.clone()),
+        Instruction::Maintainer(name) => state.built.config.author = Some(name.clone()),
+    }
+    Ok(Step { created_by, work })
+}
+
+/// RUN: argv and stdin (heredocs included), environment, `--network` and `--mount`.
+fn lower_run(
+    cx: &Lowering<'_>,
+    state: &State<'_>,
+    run: &crate::dockerfile::Run,
+) -> Result<RunStep, BuildError> {
+    let (args, stdin) = run_command(run, &state.shell());
+    let config = &state.built.config.config;
+    let mut env: Vec<String> = config.env.clone().unwrap_or_default();
+    for (k, v) in state.args.run_env(cx.build_args) {
+        if super::stage::env_get(config, &k).is_none() {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    let mut network = cx.network;
+    let mut mounts = Vec::new();
+    let mut text = String::from("RUN");
+    for flag in &run.flags {
+        let value = state.expand(cx.escape, &flag.value, flag.span)?;
+        let located = |message: String| BuildError::from(state.source.error(flag.span, message));
+        match (flag.name.as_str(), value.as_str()) {
+            ("network", "none") => network = Network::None,
+            ("network", "host") => network = Network::Host,
+            ("network", "default") => {}
+            ("network", other) => {
+                return Err(located(format!(
+                    "RUN --network={other}: expected default, none or host"
+                )))
+            }
+            ("mount", value) => mounts.push((mount::parse(value).map_err(located)?, flag.span)),
+            // The sandbox never grants more than the default set of capabilities.
+            ("security", "sandbox") => {}
+            (name, value) => return Err(located(format!("RUN --{name}={value} is not supported"))),
+        }
+        text.push_str(&format!(" --{}={value}", flag.name));
+    }
+    text.push(' ');
+    text.push_str(&args.join(" "));
+    Ok(RunStep {
+        args,
+        stdin,
+        env,
+        network,
+        mounts,
+        text,
+    })
+}
+
+/// COPY and ADD: every word expanded, the destination made absolute, `--chmod` parsed,
+/// heredoc bodies expanded, URL sources checked.
+fn lower_copy(
+    cx: &Lowering<'_>,
+    state: &State<'_>,
+    c: &crate::dockerfile::Copy,
+    keyword: &'static str,
+    span: Span,
+) -> Result<CopyStep, BuildError> {
+    let expand = |raw: &str| state.expand(cx.escape, raw, span);
+    let located = |message: String| BuildError::from(state.source.error(span, message));
+    let dest_raw = expand(&c.dest)?;
+    let dest = if dest_raw.starts_with('/') {
+        dest_raw.clone()
+    } else {
+        let joined = Path::new(&state.workdir())
+            .join(&dest_raw)
+            .to_string_lossy()
+            .into_owned();
+        // Keep a trailing slash: it means "a directory".
+        if dest_raw.ends_with('/') || dest_raw == "." {
+            format!("{}/", joined.trim_end_matches('/'))
+        } else {
+            joined
+        }
+    };
+    let chmod = c
+        .chmod
+        .as_deref()
+        .map(|raw| parse_chmod(&expand(raw)?).map_err(|e| located(e.to_string())))
+        .transpose()?;
+    let chown = c.chown.as_deref().map(expand).transpose()?;
+    let excludes: Vec<String> = c
+        .excludes
+        .iter()
+        .map(|p| expand(p))
+        .collect::<Result<_, _>>()?;
+    let from = c.from.as_deref().map(expand).transpose()?;
+    let sources: Vec<String> = c
+        .sources
+        .iter()
+        .map(|s| expand(s))
+        .collect::<Result<_, _>>()?;
+    let docs: Vec<(String, Vec<u8>)> = c
+        .heredocs
+        .iter()
+        .map(|doc| {
+            let body = if doc.expand {
+                expand(&doc.content)?
+            } else {
+                doc.content.clone()
+            };
+            Ok((doc.name.clone(), body.into_bytes()))
+        })
+        .collect::<Result<_, BuildError>>()?;
+    let urls = if keyword == "ADD" && sources.iter().any(|s| fetch::is_url(s)) {
+        if !sources.iter().all(|s| fetch::is_url(s)) {
+            return Err(located(
+                "ADD mixes URLs with other sources: give the URLs an ADD of their own".into(),
+            ));
+        }
+        for url in &sources {
+            if fetch::file_name(url) == fetch::UNNAMED && (dest.ends_with('/') || sources.len() > 1)
+            {
+                return Err(located(format!(
+                    "ADD {url}: the URL names no file; give a file path as the destination"
+                )));
+            }
+        }
+        let checksum = c
+            .checksum
+            .as_deref()
+            .map(|raw| {
+                expand(raw)?
+                    .parse::<Digest>()
+                    .map_err(|e| located(format!("ADD --checksum: {e}")))
+            })
+            .transpose()?;
+        Some(checksum)
+    } else if c.checksum.is_some() {
+        return Err(located("ADD --checksum needs URL sources".into()));
+    } else {
+        None
+    };
+    let text = format!(
+        "{keyword} {}{}{}{}{} {dest}",
+        from.as_deref()
+            .map(|f| format!("--from={f} "))
+            .unwrap_or_default(),
+        excludes
+            .iter()
+            .map(|e| format!("--exclude={e} "))
+            .collect::<String>(),
+        chown
+            .as_deref()
+            .map(|o| format!("--chown={o} "))
+            .unwrap_or_default(),
+        chmod.map(|m| format!("--chmod={m:o} ")).unwrap_or_default(),
+        sources.join(" ")
+    );
+    Ok(CopyStep {
+        keyword,
+        dest,
+        chmod,
+        chown,
+        excludes,
+        from,
+        sources,
+        docs,
+        urls,
+        text,
+    })
+}
+
+/// The instruction as written, on one line, for progress and history.
+pub(super) fn instruction_text(source: &Source, span: Span) -> String {
+    let text = &source.text[span.offset..span.offset + span.len];
+    text.lines().next().unwrap_or("").trim().to_owned()
+}
+
+/// The instruction's arguments as written, on one line.
+fn instruction_args(source: &Source, span: Span) -> String {
+    let text = instruction_text(source, span);
+    text.split_once(char::is_whitespace)
+        .map(|(_, rest)| rest.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether a CMD comes before step `number` in `stage` (so a later ENTRYPOINT keeps it).
+fn sets_cmd_before(stage: &Stage, number: usize) -> bool {
+    stage.instructions[..number - 1]
+        .iter()
+        .any(|i| matches!(i.value, Instruction::Cmd(_)))
+}
+
+/// BuildKit's history line for RUN: `RUN |N K=V ... /bin/sh -c cmd`.
+fn run_history(state: &State<'_>, command: &Command) -> String {
+    let args = state.args.history_args();
+    let prefix = if args.is_empty() {
+        String::new()
+    } else {
+        let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("|{} {} ", pairs.len(), pairs.join(" "))
+    };
+    format!(
+        "RUN {prefix}{}",
+        command_args(command, &state.shell()).join(" ")
+    )
+}
+
+/// The argv of a CMD/ENTRYPOINT/RUN: exec form as is, shell form through `shell`.
+fn command_args(command: &Command, shell: &[String]) -> Vec<String> {
+    match command {
+        Command::Exec(args) => args.clone(),
+        Command::Shell(text) => {
+            let mut args = shell.to_vec();
+            args.push(text.clone());
+            args
+        }
+    }
+}
+
+/// The argv and stdin of a RUN step, heredocs included as BuildKit runs them: a RUN that
+/// is only a heredoc runs the body as a script (through its `#!` interpreter if it has
+/// one, else the shell); otherwise the shell gets the command and the heredocs verbatim.
+fn run_command(run: &crate::dockerfile::Run, shell: &[String]) -> (Vec<String>, Option<Vec<u8>>) {
+    let Command::Shell(text) = &run.command else {
+        return (command_args(&run.command, shell), None);
+    };
+    if run.heredocs.is_empty() {
+        return (command_args(&run.command, shell), None);
+    }
+    let first = &run.heredocs[0];
+    let bare = text
+        .trim()
+        .trim_start_matches("<<")
+        .trim_start_matches('-')
+        .trim_matches(|c| c == '"' || c == '\'');
+    if run.heredocs.len() == 1 && bare == first.name {
+        if let Some(line) = first.content.strip_prefix("#!") {
+            let mut args: Vec<String> = line
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            args.push("/dev/stdin".into());
+            return (args, Some(first.content.clone().into_bytes()));
+        }
+        let mut args = shell.to_vec();
+        args.push(first.content.clone());
+        return (args, None);
+    }
+    let mut script = text.clone();
+    for doc in &run.heredocs {
+        script.push('\n');
+        script.push_str(&doc.content);
+        if !doc.content.ends_with('\n') {
+            script.push('\n');
+        }
+        script.push_str(&doc.name);
+    }
+    let mut args = shell.to_vec();
+    args.push(script);
+    (args, None)
+}
+
+/// HEALTHCHECK in docker's config form. A zero duration means docker's default, which
+/// BuildKit leaves out of the config (Go's `omitempty`).
+fn health_config(check: &Healthcheck) -> HealthConfig {
+    match check {
+        Healthcheck::None => HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..HealthConfig::default()
+        },
+        Healthcheck::Check {
+            command,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => {
+            let test = match command {
+                Command::Exec(args) => std::iter::once("CMD".to_owned())
+                    .chain(args.iter().cloned())
+                    .collect(),
+                Command::Shell(text) => vec!["CMD-SHELL".to_owned(), text.clone()],
+            };
+            let set = |d: &Option<i64>| d.filter(|&n| n != 0);
+            HealthConfig {
+                test: Some(test),
+                interval: set(interval),
+                timeout: set(timeout),
+                start_period: set(start_period),
+                start_interval: set(start_interval),
+                retries: *retries,
+            }
+        }
+    }
+}
+
+/// Lexically cleans an absolute path (`/a/./b/../c` -> `/a/c`), as docker does for WORKDIR.
+fn normalise(path: &Path) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.to_str().unwrap_or("/").split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::stage::BuiltStage;
+
+    /// Lowers every instruction of the last stage of `text` from scratch, as the builder
+    /// would, returning the steps and the final config.
+    fn lower_all(text: &str) -> Result<(Vec<Step>, crate::image::ContainerConfig), BuildError> {
+        let file = crate::dockerfile::parse(Path::new("Dockerfile"), text)?;
+        let build_args = BTreeMap::new();
+        let globals = ArgScope::global(&file, &build_args);
+        let cx = Lowering {
+            escape: file.escape,
+            build_args: &build_args,
+            globals: &globals,
+            network: Network::Host,
+        };
+        let stage = file.stages.last().expect("a stage");
+        let mut state = State {
+            stage,
+            source: &file.source,
+            label: "test".into(),
+            built: BuiltStage::scratch(),
+            args: ArgScope::default(),
+        };
+        let mut steps = Vec::new();
+        for (i, instruction) in stage.instructions.iter().enumerate() {
+            steps.push(lower(&cx, &mut state, instruction, i + 1)?);
+        }
+        Ok((steps, state.built.config.config))
+    }
+
+    #[test]
+    fn metadata_steps_change_the_config_and_do_no_work() {
+        let (steps, config) = lower_all(
+            "FROM scratch\nARG V=1\nENV A=$V B=x\nLABEL l=$A\nUSER 1000\nEXPOSE 80 53/UDP\nCMD [\"a\"]\nENTRYPOINT [\"e\"]\n",
+        )
+        .unwrap();
+        assert!(steps.iter().all(|s| s.work.is_none()));
+        assert_eq!(steps[1].created_by, "ENV A=1 B=x");
+        let env = config.env.unwrap();
+        assert!(env.contains(&"A=1".to_owned()), "{env:?}");
+        assert_eq!(config.labels.unwrap()["l"], "1");
+        assert_eq!(config.user.as_deref(), Some("1000"));
+        let ports: Vec<_> = config.exposed_ports.unwrap().into_keys().collect();
+        assert_eq!(ports, ["53/udp", "80/tcp"]);
+        // A CMD before the ENTRYPOINT in the same stage survives it.
+        assert_eq!(config.cmd, Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn workdir_is_cleaned_and_made_by_a_step() {
+        let (steps, config) =
+            lower_all("FROM scratch\nUSER app\nWORKDIR /a/./b/../c/\nWORKDIR /\n").unwrap();
+        assert_eq!(
+            steps[1].work,
+            Some(Work::Mkdir {
+                dir: "/a/c".into(),
+                user: "app".into()
+            })
+        );
+        assert_eq!(steps[1].created_by, "WORKDIR /a/c");
+        assert_eq!(steps[2].work, None);
+        assert_eq!(config.working_dir.as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn copy_words_are_expanded_and_the_destination_made_absolute() {
+        let (steps, _) = lower_all(
+            "FROM scratch\nARG S=src\nWORKDIR /app\nCOPY --chmod=644 --chown=1:2 --exclude=*.md $S/ ./\n",
+        )
+        .unwrap();
+        let Some(Work::Copy(copy)) = &steps[2].work else {
+            panic!("{:?}", steps[2]);
+        };
+        // As docker joins it: the trailing `/.` still means "a directory".
+        assert_eq!(copy.dest, "/app/./");
+        assert_eq!(copy.sources, ["src/"]);
+        assert_eq!(copy.chmod, Some(0o644));
+        assert_eq!(
+            copy.text,
+            "COPY --exclude=*.md --chown=1:2 --chmod=644 src/ /app/./"
+        );
+        assert!(!copy.is_add());
+    }
+
+    #[test]
+    fn add_checks_url_sources_before_anything_runs() {
+        let err = |text: &str| lower_all(text).unwrap_err().to_string();
+        assert!(err("FROM scratch\nADD https://h/x.tgz local /d/\n").contains("ADD mixes URLs"));
+        assert!(err("FROM scratch\nADD --checksum=sha256:00 f /d\n").contains("needs URL sources"));
+        assert!(err("FROM scratch\nADD https://h/ /d/\n").contains("names no file"));
+    }
+
+    #[test]
+    fn run_carries_its_flags_environment_and_history() {
+        let (steps, _) = lower_all(
+            "FROM scratch\nARG V=1\nENV E=2\nRUN --network=none --mount=type=cache,target=/c echo $V\n",
+        )
+        .unwrap();
+        assert_eq!(steps[2].created_by, "RUN |1 V=1 /bin/sh -c echo $V");
+        let Some(Work::Run(run)) = &steps[2].work else {
+            panic!("{:?}", steps[2]);
+        };
+        assert_eq!(run.network, Network::None);
+        assert_eq!(run.mounts.len(), 1);
+        assert!(run.env.contains(&"E=2".to_owned()) && run.env.contains(&"V=1".to_owned()));
+        assert_eq!(
+            run.text,
+            "RUN --network=none --mount=type=cache,target=/c /bin/sh -c echo $V"
+        );
+        let bad = lower_all("FROM scratch\nRUN --network=bridge true\n").unwrap_err();
+        assert!(bad.to_string().contains("expected default, none or host"));
+    }
+
+    #[test]
+    fn heredoc_scripts_run_through_their_interpreter() {
+        let (steps, _) =
+            lower_all("FROM scratch\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n").unwrap();
+        let Some(Work::Run(run)) = &steps[0].work else {
+            panic!();
+        };
+        assert_eq!(run.args, ["/usr/bin/env", "python3", "/dev/stdin"]);
+        assert!(run.stdin.is_some());
+    }
+
+    #[test]
+    fn healthcheck_durations_come_parsed_and_zero_means_the_default() {
+        let (_, config) =
+            lower_all("FROM scratch\nHEALTHCHECK --interval=0 --timeout=1m30s CMD true\n").unwrap();
+        let check = config.healthcheck.unwrap();
+        assert_eq!(check.interval, None);
+        assert_eq!(check.timeout, Some(90_000_000_000));
+        assert_eq!(
+            check.test,
+            Some(vec!["CMD-SHELL".to_owned(), "true".to_owned()])
+        );
+    }
+
+    #[test]
+    fn workdir_paths_are_cleaned() {
+        assert_eq!(normalise(Path::new("/a/./b/../c/")), "/a/c");
+        assert_eq!(normalise(Path::new("/../..")), "/");
+    }
+}

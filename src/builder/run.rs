@@ -1,0 +1,149 @@
+//! The work of RUN: what its mounts read goes into the key, then the command runs in the
+//! sandbox over the stage's layers and its upper dir becomes the step's layer.
+
+use std::collections::BTreeMap;
+
+use crate::cache::KeyBuilder;
+use crate::dockerfile::ignore::Ignore;
+use crate::dockerfile::mount::MountType;
+use crate::dockerfile::Span;
+use crate::sandbox::{self, RunSpec};
+use crate::snapshot::StepDirs;
+
+use super::exec::KeyInputs;
+use super::lower::RunStep;
+use super::mounts::{MountGuards, MountSource, Resolver, SecretDir};
+use super::stage::{StageLayer, State};
+use super::stages::StageBuilder;
+use super::{BuildError, Event};
+
+impl StageBuilder<'_> {
+    /// Runs a RUN step in the sandbox (unless cached) and turns its changes into a layer.
+    pub(super) fn run(
+        &mut self,
+        state: &mut State<'_>,
+        step: RunStep,
+        span: Span,
+        number: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<StageLayer>, BuildError> {
+        // Stages and images that mounts read from are built (or loaded) first; what a
+        // bind mount shows is part of the step's key, what a cache mount holds is not.
+        let mut sources = Vec::new();
+        let mut mount_inputs = KeyBuilder::new("mounts");
+        for (request, flag_span) in &step.mounts {
+            let lower = match &request.from {
+                Some(from) => {
+                    let built = self.stage_or_image(state, from, "--from", *flag_span, events)?;
+                    mount_inputs = mount_inputs.field("from", built.key.0.as_str().as_bytes());
+                    Some(built.lower_dirs())
+                }
+                None if request.kind == MountType::Bind => {
+                    let source = request.source.clone().unwrap_or_else(|| ".".into());
+                    let located = |e: crate::copy::CopyError| {
+                        BuildError::from(state.source.error(*flag_span, e.to_string()))
+                    };
+                    let no_skip = Ignore::default();
+                    let set = self.context.select(&[source], &no_skip).map_err(located)?;
+                    let (digest, _) = self.exec.digest(&set).map_err(located)?;
+                    mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
+                    None
+                }
+                None => None,
+            };
+            sources.push(lower);
+        }
+        let content = mount_inputs
+            .field("args", &serde_json::to_vec(&step.args).unwrap_or_default())
+            .field("stdin", step.stdin.as_deref().unwrap_or_default())
+            .finish();
+        let inputs = KeyInputs {
+            kind: "RUN",
+            text: step.text.clone(),
+            content: content.0.as_str().as_bytes().to_vec(),
+            files: BTreeMap::new(),
+        };
+        let probe = self.exec.probe(state, number, inputs, events)?;
+        let (store, opts, context) = (self.store, self.opts, self.context);
+        let secret_dir = &mut self.secret_dir;
+        self.exec.execute(state, probe, |exec, state| {
+            let RunStep {
+                args,
+                stdin,
+                mut env,
+                network,
+                mounts,
+                ..
+            } = step;
+            let mut guards = MountGuards::default();
+            let mut sandbox_mounts = Vec::new();
+            if secret_dir.is_none() && !mounts.is_empty() {
+                *secret_dir = Some(SecretDir::new(store).map_err(BuildError::Usage)?);
+            }
+            if let Some(secret_dir) = secret_dir.as_mut() {
+                for ((request, flag_span), lower) in mounts.iter().zip(sources) {
+                    let mut resolver = Resolver {
+                        store,
+                        secrets: &opts.secrets,
+                        ssh: &opts.ssh,
+                        secret_dir,
+                    };
+                    // Only a bind mount shows the context, so only it needs the walk for
+                    // what .dockerignore hides.
+                    let hidden = match (&lower, request.kind) {
+                        (None, MountType::Bind) => context.excluded().map_err(|e| {
+                            BuildError::from(
+                                state
+                                    .source
+                                    .error(*flag_span, format!("reading the build context: {e}")),
+                            )
+                        })?,
+                        _ => Vec::new(),
+                    };
+                    let source = match lower {
+                        Some(lower) => MountSource::Layers(lower),
+                        None => MountSource::Context(context.dir(), hidden),
+                    };
+                    let resolved = resolver
+                        .resolve(request, source, &mut guards)
+                        .map_err(|e| BuildError::from(state.source.error(*flag_span, e)))?;
+                    sandbox_mounts.extend(resolved.mounts);
+                    env.extend(resolved.env);
+                }
+            }
+            let dirs = StepDirs::new(store)?;
+            let spec = RunSpec {
+                lower: state.built.lower_dirs(),
+                upper: dirs.upper.clone(),
+                work: dirs.work.clone(),
+                args,
+                env,
+                cwd: state.workdir(),
+                user: state.built.config.config.user.clone().unwrap_or_default(),
+                network,
+                hostname: "strata".into(),
+                stdin,
+                mounts: sandbox_mounts,
+            };
+            let label = state.label.clone();
+            let mut on_line = |line: &[u8]| {
+                events(Event::Output {
+                    stage: &label,
+                    number,
+                    line,
+                });
+            };
+            let code = sandbox::run(&spec, sandbox::Output::Lines(&mut on_line))?;
+            if code != 0 {
+                return Err(state
+                    .source
+                    .error(
+                        span,
+                        format!("RUN failed: the command exited with code {code}"),
+                    )
+                    .into());
+            }
+            exec.finish_layer(dirs)
+        })
+    }
+}

@@ -1,0 +1,328 @@
+//! Stages in dependency order: each stage's base (an earlier stage, `scratch`, an image
+//! of the store or a registry), then its steps, each lowered ([`super::lower`]) and, when
+//! it changes files, executed through the step cache ([`super::exec`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::cache::{CacheKey, StepCache};
+use crate::copy::Context;
+use crate::dockerfile::args::ArgScope;
+use crate::dockerfile::{expand, Dockerfile, Instruction, Source, Span, Spanned, Stage};
+use crate::fsroot::DirSpec;
+use crate::image::{History, Image, Store, StoreError};
+use crate::platform::Platform;
+use crate::registry::{Client, Reference};
+use crate::sandbox;
+
+use super::exec::{Executor, KeyInputs};
+use super::lower::{instruction_text, lower, Lowering, Work};
+use super::mounts::SecretDir;
+use super::stage::{timestamp, trigger_file, BuiltStage, StageLayer, State};
+use super::{io_err, BuildError, BuildOptions, Event};
+
+/// Builds stages on demand, each once, detecting cycles between them.
+pub(super) struct StageBuilder<'a> {
+    pub(super) store: &'a Store,
+    dockerfile: &'a Dockerfile,
+    pub(super) context: &'a Context,
+    pub(super) opts: &'a BuildOptions,
+    globals: ArgScope,
+    built: HashMap<usize, BuiltStage>,
+    building: Vec<usize>,
+    /// The step cache and this build's layers.
+    pub(super) exec: Executor<'a>,
+    /// The tmpfs secrets are written to, made on the first RUN that mounts something.
+    pub(super) secret_dir: Option<SecretDir>,
+}
+
+impl<'a> StageBuilder<'a> {
+    /// A builder for the stages of `dockerfile`, reading sources from `context`.
+    pub(super) fn new(
+        store: &'a Store,
+        dockerfile: &'a Dockerfile,
+        context: &'a Context,
+        opts: &'a BuildOptions,
+        cache: StepCache,
+    ) -> Self {
+        StageBuilder {
+            store,
+            dockerfile,
+            context,
+            opts,
+            globals: ArgScope::global(dockerfile, &opts.build_args),
+            built: HashMap::new(),
+            building: Vec::new(),
+            exec: Executor::new(store, opts, cache),
+            secret_dir: None,
+        }
+    }
+
+    fn expand_global(&self, raw: &str, span: Span) -> Result<String, BuildError> {
+        expand::word(raw, self.dockerfile.escape, &|name| {
+            self.globals.get(name).map(str::to_owned)
+        })
+        .map_err(|e| self.dockerfile.source.error(span, e.0).into())
+    }
+
+    /// Builds stage `index` (and, first, the stages it needs), once.
+    pub(super) fn build_stage(
+        &mut self,
+        index: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        if let Some(built) = self.built.get(&index) {
+            return Ok(built.clone());
+        }
+        let stage = &self.dockerfile.stages[index];
+        if self.building.contains(&index) {
+            return Err(self
+                .dockerfile
+                .source
+                .error(stage.span, "circular dependency between stages")
+                .into());
+        }
+        self.building.push(index);
+        let label = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{index}"));
+        let mut built = self.base_of(stage, events)?;
+        // A child runs its base's ONBUILD triggers (an image's or an earlier stage's)
+        // right after FROM, as docker does; they are not inherited.
+        let triggers = built.config.config.on_build.take().unwrap_or_default();
+        let trigger_file = trigger_file(stage, &triggers)?;
+        let mut state = State {
+            stage,
+            source: &self.dockerfile.source,
+            label,
+            built,
+            args: ArgScope::default(),
+        };
+        if let Some(file) = &trigger_file {
+            let own = (state.stage, state.source, state.label.clone());
+            state.label = format!("{} onbuild", own.2);
+            (state.stage, state.source) = (&file.stages[0], &file.source);
+            self.run_steps(&mut state, events)?;
+            (state.stage, state.source, state.label) = own;
+        }
+        self.run_steps(&mut state, events)?;
+        self.building.pop();
+        self.built.insert(index, state.built.clone());
+        Ok(state.built)
+    }
+
+    /// Runs the instructions of `state.stage`, reporting each step.
+    fn run_steps(
+        &mut self,
+        state: &mut State<'_>,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), BuildError> {
+        let total = state.stage.instructions.len();
+        for (i, instruction) in state.stage.instructions.iter().enumerate() {
+            let text = instruction_text(state.source, instruction.span);
+            events(Event::Step {
+                stage: &state.label,
+                number: i + 1,
+                total,
+                text: &text,
+            });
+            let started = std::time::Instant::now();
+            let layers_before = state.built.layers.len();
+            self.step(state, instruction, i + 1, events)?;
+            let bytes = match state.built.layers[layers_before..].first() {
+                Some(layer) if self.exec.wrote(&layer.descriptor.digest) => layer.descriptor.size,
+                _ => 0,
+            };
+            events(Event::StepDone {
+                stage: &state.label,
+                number: i + 1,
+                elapsed: started.elapsed(),
+                bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Resolves the stage's FROM: a previous stage, `scratch`, or an image in the store.
+    fn base_of(
+        &mut self,
+        stage: &Stage,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        let base = self.expand_global(&stage.base, stage.span)?;
+        if let Some(parent) = self.stage_named(&base, stage.index) {
+            return self.build_stage(parent, events);
+        }
+        if base.eq_ignore_ascii_case("scratch") {
+            return Ok(BuiltStage::scratch());
+        }
+        self.image_stage(&base, &self.dockerfile.source, stage.span)
+    }
+
+    /// An image of the store as a stage, or a located error if it is not there.
+    /// `source` is the text `span` points into (the Dockerfile or ONBUILD triggers).
+    fn image_stage(
+        &self,
+        reference: &str,
+        source: &Source,
+        span: Span,
+    ) -> Result<BuiltStage, BuildError> {
+        let found = match self.opts.pinned.get(reference) {
+            // A family parent: exactly the image its build just produced.
+            Some(digest) => self.store.image_by_digest(digest),
+            // A tag as written, else a registry image under the normalised name the
+            // pull below files it under (`docker.io/x` is `docker.io/library/x`).
+            None => match (self.store.image(reference), Reference::parse(reference)) {
+                (Err(StoreError::UnknownImage(_)), Ok(remote)) => {
+                    self.store.image(&remote.store_name())
+                }
+                (found, _) => found,
+            },
+        };
+        match found {
+            Ok(image) => BuiltStage::from_image(self.store, image, reference),
+            Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
+                let image = self.pull(reference).map_err(|e| {
+                    BuildError::from(source.error(span, format!("pulling {reference}: {e}")))
+                })?;
+                BuiltStage::from_image(self.store, image, reference)
+            }
+            Err(StoreError::UnknownImage(_)) => Err(source
+                .error(span, format!("image {reference:?} is neither a stage of this Dockerfile nor in the store"))
+                .into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pulls `reference` (which names a registry) into the store.
+    fn pull(&self, reference: &str) -> Result<Image, BuildError> {
+        let parsed = Reference::parse(reference)?;
+        let platform = self
+            .opts
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()?;
+        let pulled = Client::new(self.opts.registry.clone())?.pull(
+            self.store,
+            &parsed,
+            platform.as_ref(),
+        )?;
+        Ok(self.store.image_by_digest(&pulled.digest)?)
+    }
+
+    /// The stage or image `name` of a `--from` (COPY, RUN --mount), built or loaded.
+    /// `what` names the flag in the error for a stage that refers to itself.
+    pub(super) fn stage_or_image(
+        &mut self,
+        state: &State<'_>,
+        name: &str,
+        what: &str,
+        span: Span,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        match self.stage_named(name, usize::MAX) {
+            Some(index) if index == state.stage.index => Err(state
+                .source
+                .error(span, format!("{what}={name} refers to its own stage"))
+                .into()),
+            Some(index) => self.build_stage(index, events),
+            None => self.image_stage(name, state.source, span),
+        }
+    }
+
+    /// The index of an earlier stage called `name` (or numbered `name`), if any.
+    fn stage_named(&self, name: &str, before: usize) -> Option<usize> {
+        self.dockerfile
+            .stage_by_name(name)
+            .map(|s| s.index)
+            .filter(|&i| i < before)
+    }
+
+    /// Lowers one instruction, runs its work through the cache, and records it in the
+    /// stage's history (and its layer, if it made one).
+    fn step(
+        &mut self,
+        state: &mut State<'_>,
+        instruction: &Spanned<Instruction>,
+        number: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), BuildError> {
+        let cx = Lowering {
+            escape: self.dockerfile.escape,
+            build_args: &self.opts.build_args,
+            globals: &self.globals,
+            network: self.opts.network,
+        };
+        let step = lower(&cx, state, instruction, number)?;
+        let span = instruction.span;
+        let layer = match step.work {
+            None => None,
+            Some(Work::Mkdir { dir, user }) => {
+                self.mkdir(state, &dir, &user, span, number, events)?
+            }
+            Some(Work::Copy(copy)) => self.copy(state, copy, span, number, events)?,
+            Some(Work::Run(run)) => self.run(state, run, span, number, events)?,
+        };
+        state.built.config.history.push(History {
+            created: Some(timestamp()),
+            created_by: Some(format!("{} # buildkit", step.created_by)),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer: layer.is_none(),
+            ..History::default()
+        });
+        state.built.layers.extend(layer);
+        Ok(())
+    }
+
+    /// WORKDIR's directory, created owned by the USER in effect.
+    fn mkdir(
+        &mut self,
+        state: &mut State<'_>,
+        dir: &str,
+        user: &str,
+        span: Span,
+        number: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Option<StageLayer>, BuildError> {
+        let inputs = KeyInputs {
+            kind: "WORKDIR",
+            text: format!("WORKDIR {dir}"),
+            content: Vec::new(),
+            files: BTreeMap::new(),
+        };
+        let probe = self.exec.probe(state, number, inputs, events)?;
+        self.exec.execute(state, probe, |exec, state| {
+            exec.mutate_rootfs(state, |root| {
+                let (uid, gid) = if user.is_empty() {
+                    (0, 0)
+                } else {
+                    let u = sandbox::resolve_user(root, user)
+                        .map_err(|e| state.source.error(span, e))?;
+                    (u.uid, u.gid)
+                };
+                root.mkdir_all(
+                    Path::new(dir),
+                    DirSpec {
+                        mode: 0o755,
+                        uid,
+                        gid,
+                    },
+                )
+                .map_err(io_err(Path::new(dir)))?;
+                Ok(())
+            })
+        })
+    }
+
+    /// The key and result of every layer step this build went through.
+    pub(super) fn used_entries(&self) -> Vec<(CacheKey, crate::cache::CachedStep)> {
+        self.exec.used_entries()
+    }
+
+    /// Publishes this build's layers and cache entries (see [`Executor::publish`]).
+    pub(super) fn publish(&mut self) -> Result<(), BuildError> {
+        self.exec.publish()
+    }
+}
