@@ -34,7 +34,12 @@ fn zero_interval_lints_and_builds_alike() {
 fn a_bad_duration_is_refused_alike_by_lint_and_build() {
     let ctx = context_with("FROM scratch\nHEALTHCHECK --interval=5 CMD [\"/bin/true\"]\n");
     let store = Store::new();
-    let lint = output(store.strata().arg("lint").arg(ctx.path().join("Dockerfile")));
+    let lint = output(
+        store
+            .strata()
+            .arg("lint")
+            .arg(ctx.path().join("Dockerfile")),
+    );
     let build = output(store.strata().arg("build").arg(ctx.path()));
     // lint reports the parse error as a finding (exit 1), build fails with it (exit 2).
     assert_eq!(lint.status.code(), Some(1), "{}", common::describe(&lint));

@@ -8,6 +8,7 @@
 //!
 //! The builder prints nothing: it reports [`Event`]s to the caller.
 
+mod command;
 mod copy;
 mod exec;
 pub mod family;
