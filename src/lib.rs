@@ -18,8 +18,9 @@
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
 //!
-//! `digest` and `fsroot` are the two small vocabularies everything shares: content
-//! addresses, and file operations that cannot escape an image's root.
+//! `digest`, `fsroot` and `severity` are the small vocabularies everything shares: content
+//! addresses, file operations that cannot escape an image's root, and the one scale
+//! lint and audit findings are measured on.
 
 pub mod audit;
 pub mod builder;
@@ -37,4 +38,5 @@ pub mod lint;
 pub mod platform;
 pub mod registry;
 pub mod sandbox;
+pub mod severity;
 pub mod snapshot;

@@ -55,16 +55,16 @@ mod render;
 mod rules;
 mod scan;
 mod sharing;
+mod tree;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::image::{Store, StoreError};
 
+pub use crate::severity::Severity;
 pub use packages::{render_sbom, Ecosystem, Package, SbomFormat};
 pub use render::{
     render_family_json, render_json, render_sarif, render_sharing_json, render_sharing_text,
@@ -77,47 +77,6 @@ pub use sharing::{sharing, DuplicateFile, SharingGroup, SharingReport, SiblingSh
 pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// The manifest annotation that names the parent image.
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
-
-/// How bad a finding is; `--fail-on` compares against it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth knowing; rarely worth failing a build.
-    Info,
-    /// Should be fixed.
-    Warning,
-    /// Must be fixed (secrets, exceeded budgets).
-    Error,
-}
-
-impl Severity {
-    /// `info`, `warning` or `error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "info" => Ok(Severity::Info),
-            "warning" | "warn" => Ok(Severity::Warning),
-            "error" => Ok(Severity::Error),
-            _ => Err(format!("unknown severity {s:?} (info, warning, error)")),
-        }
-    }
-}
 
 /// Size and efficiency limits; an exceeded one is an `error` finding (`budget-*`) and
 /// always makes the exit code 1. The integrator fills them from `strata.toml`.

@@ -19,7 +19,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::scan::for_each_line;
 use super::Report;
 
 /// Where a package was found.
@@ -335,6 +334,21 @@ fn cyclonedx(report: &Report) -> Value {
         },
         "components": components,
     })
+}
+
+/// Reads `reader` line by line, calling `f` on each line without its newline.
+fn for_each_line(reader: &mut dyn BufRead, mut f: impl FnMut(&str) -> bool) -> io::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line);
+        if !f(text.trim_end_matches(['\n', '\r'])) {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

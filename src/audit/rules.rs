@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::scan::{Kind, Live, Node};
+use super::tree::{Kind, Live, Node};
 use super::{human, Finding, Severity};
 
 /// One rule of the catalogue: what SARIF lists under `tool.driver.rules`.

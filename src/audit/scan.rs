@@ -3,7 +3,7 @@
 //! Each blob is decompressed on the fly and read with `tar::Archive::entries`: headers
 //! always, file bytes only where a rule needs them (small files for secret sniffing,
 //! package databases, content hashes when asked). Nothing is unpacked to disk and no blob
-//! is held in memory; what stays is one [`Node`] per path ever seen, which is what the
+//! is held in memory; what stays is one [`Node`] per path ever seen (see `tree`), which is what the
 //! wasted-space figure needs (see the formula in [`super`]).
 //!
 //! Whiteouts follow the OCI layer spec: `.wh.NAME` hides `NAME` and everything below it,
@@ -13,61 +13,20 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::ops::Bound;
 
 use sha2::{Digest as _, Sha256};
 
 use super::packages::{self, Package};
 use super::rules;
+use super::tree::{Kind, Live, Node};
 use super::{AuditError, Finding};
 use crate::image::Descriptor;
 use crate::layer::Compression;
 
 /// Files up to this size are read whole and sniffed for secrets (PEM keys, access keys).
 pub(crate) const SNIFF_MAX: u64 = 64 * 1024;
-
-/// What kind of entry a path holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    File,
-    Dir,
-    Symlink,
-    Hardlink,
-    Other,
-}
-
-/// The entry a path holds at the end of the layers scanned so far.
-#[derive(Clone, Debug)]
-pub(crate) struct Live {
-    pub kind: Kind,
-    pub size: u64,
-    pub mode: u32,
-    pub layer: usize,
-    /// A core dump, by name and ELF header.
-    pub core: bool,
-    /// SHA-256 of the content, when content hashing was on for its layer.
-    pub hash: Option<[u8; 32]>,
-}
-
-/// Everything remembered about one path across all layers.
-#[derive(Clone, Debug)]
-pub(crate) struct Node {
-    /// The current entry; `None` once a later layer deleted it.
-    pub live: Option<Live>,
-    /// Sum of the sizes of every copy (a deletion is a copy of size 0).
-    pub total: u64,
-    /// The smallest copy (0 once the path was deleted).
-    pub min: u64,
-    /// Number of copies, deletions included.
-    pub copies: u32,
-    /// Layer of the first copy.
-    pub first_layer: usize,
-    /// Layer of the last copy or deletion.
-    pub last_layer: usize,
-    /// Whether the last change was a deletion.
-    pub deleted: bool,
-}
 
 /// Per-layer figures gathered while streaming.
 #[derive(Clone, Debug, Default)]
@@ -403,24 +362,6 @@ pub(crate) fn normalise(raw: &str) -> Option<String> {
 pub(crate) fn split(path: &str) -> (&str, &str) {
     let at = path.rfind('/').unwrap_or(0);
     (&path[..at], &path[at + 1..])
-}
-
-/// Reads `reader` line by line, calling `f` on each line without its newline.
-pub(crate) fn for_each_line(
-    reader: &mut dyn BufRead,
-    mut f: impl FnMut(&str) -> bool,
-) -> io::Result<()> {
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let text = String::from_utf8_lossy(&line);
-        if !f(text.trim_end_matches(['\n', '\r'])) {
-            return Ok(());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::scan::{Kind, Scan};
+use super::scan::Scan;
+use super::tree::Kind;
 use super::{common_prefix, AuditError};
 use crate::digest::Digest;
 use crate::image::Store;

@@ -1,129 +1,19 @@
 //! The rules that look at one Dockerfile's structure: user, base references, ADD and
 //! COPY, secrets, command forms, WORKDIR, HEALTHCHECK; the RUN rules are in `run`.
 //!
-//! [`dockerfile`] walks the stages once, handing each RUN to [`run::check_run`] with the
-//! stage's [`run::History`]. [`Facts`] about the stages of the final image (packages
+//! [`dockerfile`] walks the stages once, handing each RUN to [`check_run`] with the
+//! stage's [`History`]. [`Facts`] about the stages of the final image (packages
 //! installed, COPY sources) are kept for the family-wide rules.
 
-use std::path::Path;
-
-use super::run::{check_run, package_name, package_op, History, Manager, Script};
+use super::context::{Ctx, Out, Role};
+use super::packages::{package_name, package_op, Manager};
+use super::rules::RuleId;
+use super::run::check_run;
+use super::script::{History, Script};
 use super::shell::Word;
-use super::{rules, Finding, Severity};
-use crate::dockerfile::{expand, Command, Copy, Dockerfile, Instruction, Source, Span, Stage};
+use super::{Finding, Severity};
+use crate::dockerfile::{expand, Command, Copy, Dockerfile, Instruction, Span, Stage};
 use crate::family::{Base, Family, Image};
-
-/// The role an image plays, from its tier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Role {
-    /// The lowest tier of a family.
-    Base,
-    /// A tier between the lowest and the highest.
-    Runtime,
-    /// The highest tier.
-    App,
-    /// A Dockerfile outside any family (checked as an app, see docs/rules.md).
-    Lone,
-}
-
-impl Role {
-    /// The role of `tier` in `family`.
-    pub fn of(family: &Family, tier: &str) -> Role {
-        match family.tier_rank(tier) {
-            Some(0) => Role::Base,
-            Some(r) if r + 1 == family.tiers.len() => Role::App,
-            _ => Role::Runtime,
-        }
-    }
-}
-
-/// What the checks of one Dockerfile know about where it stands.
-pub(super) struct Ctx<'a> {
-    /// Its role.
-    pub role: Role,
-    /// Its family, if any.
-    pub family: Option<&'a Family>,
-    /// Its image in the family, if any.
-    pub image: Option<&'a Image>,
-    /// The build context (for `.dockerignore`).
-    pub context_dir: &'a Path,
-}
-
-/// A finding for `rule` at `len` bytes from `offset` of `source`, with the rule's
-/// default severity and hint.
-pub(super) fn finding(
-    source: &Source,
-    rule: &'static str,
-    offset: usize,
-    len: usize,
-    message: String,
-) -> Finding {
-    let meta = rules::rule(rule).expect("rule ids used by checks are registered");
-    let start = source.span_at(offset, len);
-    let end = source.span_at(offset + len, 0);
-    Finding {
-        rule,
-        severity: meta.severity,
-        path: source.path.clone(),
-        line: start.line,
-        column: start.column,
-        end_line: end.line,
-        end_column: end.column,
-        message,
-        hint: meta.hint.to_owned(),
-    }
-}
-
-/// Collects the findings of one file.
-pub(super) struct Out<'a> {
-    pub source: &'a Source,
-    pub findings: &'a mut Vec<Finding>,
-}
-
-impl Out<'_> {
-    pub(super) fn at(
-        &mut self,
-        rule: &'static str,
-        offset: usize,
-        len: usize,
-        message: String,
-    ) -> &mut Finding {
-        self.findings
-            .push(finding(self.source, rule, offset, len, message));
-        self.findings.last_mut().expect("just pushed")
-    }
-
-    pub(super) fn word(
-        &mut self,
-        rule: &'static str,
-        word: &Word,
-        message: String,
-    ) -> &mut Finding {
-        self.at(rule, word.offset, word.len, message)
-    }
-
-    pub(super) fn span(&mut self, rule: &'static str, span: Span, message: String) -> &mut Finding {
-        let len = first_line_len(&self.source.text, span);
-        self.at(rule, span.offset, len, message)
-    }
-
-    /// The first occurrence of `needle` inside `span` (the span's start if absent).
-    pub(super) fn find(&self, span: Span, needle: &str) -> (usize, usize) {
-        let end = (span.offset + span.len).min(self.source.text.len());
-        match self.source.text[span.offset..end].find(needle) {
-            Some(i) if !needle.is_empty() => (span.offset + i, needle.len()),
-            _ => (span.offset, first_line_len(&self.source.text, span)),
-        }
-    }
-}
-
-/// The length of the part of `span` on its first line.
-fn first_line_len(text: &str, span: Span) -> usize {
-    let end = (span.offset + span.len).min(text.len());
-    text[span.offset..end]
-        .find('\n')
-        .unwrap_or(end - span.offset)
-}
 
 /// What the family rules need from one image's final stages.
 #[derive(Debug, Default)]
@@ -210,7 +100,7 @@ fn check_base(df: &Dockerfile, stage: &Stage, ctx: &Ctx, out: &mut Out) {
     match last.split_once(':') {
         None => {
             out.at(
-                "STR030",
+                RuleId::BaseUntagged,
                 offset,
                 len,
                 format!("base image `{name}` has no tag: it means `latest`, which moves"),
@@ -218,7 +108,7 @@ fn check_base(df: &Dockerfile, stage: &Stage, ctx: &Ctx, out: &mut Out) {
         }
         Some((_, "latest")) => {
             out.at(
-                "STR030",
+                RuleId::BaseUntagged,
                 offset,
                 len,
                 format!("base image `{name}` uses the moving `latest` tag"),
@@ -226,7 +116,7 @@ fn check_base(df: &Dockerfile, stage: &Stage, ctx: &Ctx, out: &mut Out) {
         }
         Some(_) => {
             out.at(
-                "STR031",
+                RuleId::BaseNotPinned,
                 offset,
                 len,
                 format!("base image `{name}` is not pinned to a digest"),
@@ -297,7 +187,7 @@ fn check_user(df: &Dockerfile, chain: &[usize], ctx: &Ctx, out: &mut Out) {
         if !matches {
             let at = span.unwrap_or(from);
             out.span(
-                "STR084",
+                RuleId::PolicyUserMismatch,
                 at,
                 format!("the image runs as `{actual}` but its policy says user = \"{policy}\""),
             );
@@ -317,9 +207,9 @@ fn check_user(df: &Dockerfile, chain: &[usize], ctx: &Ctx, out: &mut Out) {
     let finding = match span {
         Some(s) => {
             let (o, l) = out.find(s, user_name.unwrap_or(""));
-            out.at("STR001", o, l, message)
+            out.at(RuleId::AppRunsAsRoot, o, l, message)
         }
-        None => out.span("STR001", from, message),
+        None => out.span(RuleId::AppRunsAsRoot, from, message),
     };
     if ctx.role == Role::Lone {
         finding.severity = Severity::Info;
@@ -356,7 +246,7 @@ fn check_stage(
                     && run.heredocs.is_empty()
                     && matches!(run.command, Command::Shell(_));
                 if let (true, Some(previous)) = (plain_run, previous_plain_run) {
-                    out.span("STR023", span, format!("this RUN follows the RUN on line {previous}: the two could be one layer"));
+                    out.span(RuleId::ConsecutiveRuns, span, format!("this RUN follows the RUN on line {previous}: the two could be one layer"));
                 }
                 check_run(
                     &script,
@@ -404,7 +294,11 @@ fn check_stage(
             Instruction::Workdir(dir) => {
                 let windows_absolute = dir.as_bytes().get(1) == Some(&b':');
                 if !dir.starts_with(['/', '$']) && !dir.starts_with("\"/") && !windows_absolute {
-                    out.span("STR061", span, format!("WORKDIR `{dir}` is relative"));
+                    out.span(
+                        RuleId::RelativeWorkdir,
+                        span,
+                        format!("WORKDIR `{dir}` is relative"),
+                    );
                 }
                 history.workdir = history.resolve(dir);
             }
@@ -426,14 +320,18 @@ fn check_stage(
                     || !argv.first().is_some_and(|s| s.ends_with("sh"));
             }
             Instruction::Maintainer(_) => {
-                out.span("STR071", span, "MAINTAINER is deprecated".to_owned());
+                out.span(
+                    RuleId::MaintainerDeprecated,
+                    span,
+                    "MAINTAINER is deprecated".to_owned(),
+                );
             }
             Instruction::Healthcheck(_) => has_healthcheck = true,
             Instruction::Entrypoint(Command::Shell(_)) | Instruction::Cmd(Command::Shell(_))
                 if is_last =>
             {
                 let keyword = ins.value.keyword();
-                out.span("STR060", span, format!("{keyword} in shell form: /bin/sh becomes PID 1 and signals do not reach the app"));
+                out.span(RuleId::ShellFormEntrypoint, span, format!("{keyword} in shell form: /bin/sh becomes PID 1 and signals do not reach the app"));
             }
             _ => {}
         }
@@ -442,7 +340,7 @@ fn check_stage(
     if is_last && ctx.role == Role::App && !has_healthcheck && !inherits_healthcheck(df, stage, ctx)
     {
         out.span(
-            "STR072",
+            RuleId::AppWithoutHealthcheck,
             stage.span,
             "this app image has no HEALTHCHECK".to_owned(),
         );
@@ -494,7 +392,7 @@ fn check_add(copy: &Copy, span: Span, out: &mut Out) {
         if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
             let (o, l) = out.find(span, src);
             out.at(
-                "STR041",
+                RuleId::AddUrl,
                 o,
                 l,
                 format!("ADD downloads `{s}` unverified into its own layer"),
@@ -507,7 +405,7 @@ fn check_add(copy: &Copy, span: Span, out: &mut Out) {
     if !plain.is_empty() && (copy.heredocs.is_empty() || plain.len() == copy.sources.len()) {
         let (o, l) = out.find(span, plain[0]);
         out.at(
-            "STR040",
+            RuleId::AddInsteadOfCopy,
             o,
             l,
             format!(
@@ -534,7 +432,7 @@ fn check_copy_context(copy: &Copy, span: Span, ctx: &Ctx, out: &mut Out) {
     }
     let (o, l) = out.find(span, " .");
     out.at(
-        "STR073",
+        RuleId::CopyContextWithoutDockerignore,
         o + 1,
         l - 1,
         format!(
@@ -601,7 +499,7 @@ fn check_secret(keyword: &str, name: &str, value: Option<&str>, span: Span, out:
     } else {
         format!("ENV {name} looks like a secret: it is stored in the image config")
     };
-    out.at("STR050", o, l, message);
+    out.at(RuleId::SecretInEnvOrArg, o, l, message);
 }
 
 /// Known credential shapes, and long random-looking strings.

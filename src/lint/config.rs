@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{check, rules, Finding, Severity};
+use super::context::finding;
+use super::rules::RuleId;
+use super::{Finding, Severity};
 use crate::dockerfile::Source;
 
 /// One layer of settings (the family's, an image's, or the command line's).
@@ -64,9 +66,9 @@ struct Table {
 pub(super) fn parse(manifest: &Source) -> (FamilySettings, Vec<Finding>) {
     let mut problems = Vec::new();
     let mut error = |at: std::ops::Range<usize>, message: String| {
-        problems.push(check::finding(
+        problems.push(finding(
             manifest,
-            "STR000",
+            RuleId::ParseError,
             at.start,
             at.len(),
             message,
@@ -83,14 +85,14 @@ pub(super) fn parse(manifest: &Source) -> (FamilySettings, Vec<Finding>) {
         let mut settings = Settings::default();
         let Some(table) = table else { return settings };
         for id in table.disable {
-            if rules::rule(id.get_ref()).is_some() {
+            if RuleId::parse(id.get_ref()).is_some() {
                 settings.disable.push(id.into_inner());
             } else {
                 error(id.span(), format!("unknown rule id {:?}", id.get_ref()));
             }
         }
         for (id, level) in table.severity {
-            if rules::rule(id.get_ref()).is_none() {
+            if RuleId::parse(id.get_ref()).is_none() {
                 error(id.span(), format!("unknown rule id {:?}", id.get_ref()));
             } else if level.get_ref() == "off" {
                 settings.disable.push(id.into_inner());

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use super::check::{finding, Facts, Role};
-use super::run::runtime_of;
+use super::check::Facts;
+use super::context::{finding, Role};
+use super::packages::runtime_of;
+use super::rules::RuleId;
 use super::Finding;
 use crate::family::{Base, Family};
 
@@ -34,7 +36,7 @@ pub(super) fn check(
                             .min(span.len);
                         findings.push(finding(
                             source,
-                            "STR081",
+                            RuleId::RuntimeCopiesAppCode,
                             span.offset,
                             len,
                             format!("runtime-tier image `{name}` copies application code ({what})"),
@@ -47,7 +49,7 @@ pub(super) fn check(
                     if let Some(runtime) = runtime_of(package) {
                         findings.push(finding(
                             source,
-                            "STR082",
+                            RuleId::BaseInstallsRuntime,
                             word.offset,
                             word.len,
                             format!("base-tier image `{name}` installs the {runtime} runtime `{package}`: every image of the family inherits it"),
@@ -81,7 +83,7 @@ pub(super) fn check(
                     if let Some((provider, _)) = provider {
                         let mut f = finding(
                             source,
-                            "STR083",
+                            RuleId::AppSkipsRuntimeTier,
                             word.offset,
                             word.len,
                             format!("`{name}` builds FROM the base `{parent}` and installs its own {runtime} (`{package}`), which the runtime image `{provider}` provides"),
@@ -135,7 +137,7 @@ fn siblings(
                 };
                 let mut f = finding(
                     &image.parsed.source,
-                    "STR080",
+                    RuleId::PackageBelongsInParent,
                     word.offset,
                     word.len,
                     format!(

@@ -4,11 +4,12 @@
 //! [`lint_paths`] takes family folders (a `strata.toml` at their root), single
 //! Dockerfiles, or folders searched for both, and returns a [`Report`]. Each Dockerfile is
 //! checked on its own (`check`), each family as a whole (`family`: tier placement, sibling
-//! packages, policies). Rules are data ([`rules()`]); a rule's severity can be changed or
-//! the rule disabled per family and per image with a `[lint]` table in `strata.toml`, and
-//! one instruction can opt out with `# strata:ignore=STR001[,STR002]` on the line (or the
-//! comment block) right above it. A file that does not parse is a `STR000` finding at the
-//! place the parser stopped, not an error: the run goes on with the other files.
+//! packages, policies). Rules are data ([`rules()`], one [`RuleId`] each, which is how the
+//! checks name them); a rule's severity can be changed or the rule disabled per family
+//! and per image with a `[lint]` table in `strata.toml`, and one instruction can opt out
+//! with `# strata:ignore=STR001[,STR002]` on the line (or the comment block) right above
+//! it. A file that does not parse is a `STR000` finding at the place the parser stopped,
+//! not an error: the run goes on with the other files.
 //!
 //! The renderers ([`render_text`], [`render_json`], [`render_sarif`], [`render_github`])
 //! turn a report into text; [`Report::exit_code`] gives 0 (clean) or 1 (findings at or
@@ -31,12 +32,16 @@
 //! ```
 //! Lines and columns are 1-based, columns count characters, `end_column` is exclusive.
 
+mod caches;
 mod check;
 mod config;
+mod context;
 mod family;
+mod packages;
 mod render;
 mod rules;
 mod run;
+mod script;
 pub mod shell;
 
 use std::collections::BTreeMap;
@@ -46,40 +51,9 @@ use std::sync::Arc;
 use crate::dockerfile::{self, Dockerfile, DockerfileError, Source};
 use crate::family::{Family, FamilyError, MANIFEST};
 
-pub use render::{render_github, render_json, render_sarif, render_text};
-pub use rules::{markdown as rules_markdown, rule, rules, Rule};
-
-/// How much a finding matters. Ordered: `Info < Warning < Error`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Worth knowing; never fails the default run.
-    Info,
-    /// Should be fixed; fails the default run.
-    Warning,
-    /// Must be fixed.
-    Error,
-}
-
-impl Severity {
-    /// The lower-case name used in every output format and in `strata.toml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-
-    /// Parses `error`, `warning` or `info`.
-    pub fn parse(text: &str) -> Option<Severity> {
-        match text {
-            "error" => Some(Severity::Error),
-            "warning" => Some(Severity::Warning),
-            "info" => Some(Severity::Info),
-            _ => None,
-        }
-    }
-}
+pub use crate::severity::Severity;
+pub use render::{render_github, render_json, render_sarif, render_text, rules_markdown};
+pub use rules::{rule, rules, Rule, RuleId};
 
 /// The least severe finding that fails the run (`--fail-level`); `None` never fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -113,7 +87,7 @@ impl std::str::FromStr for FailLevel {
 /// One problem found, located in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
-    /// The rule id (`STR001`).
+    /// The rule's stable id (`STR001`): [`RuleId::as_str`] of the rule that found it.
     pub rule: &'static str,
     /// Its severity after configuration.
     pub severity: Severity,
@@ -264,8 +238,8 @@ fn lint_file(path: &Path, options: &LintOptions, report: &mut Report) {
         Err(e) => return parse_error(&e, options, report),
     };
     let context_dir = path.parent().unwrap_or(Path::new("."));
-    let ctx = check::Ctx {
-        role: check::Role::Lone,
+    let ctx = context::Ctx {
+        role: context::Role::Lone,
         family: None,
         image: None,
         context_dir,
@@ -294,8 +268,8 @@ fn lint_family(dir: &Path, options: &LintOptions, report: &mut Report) -> Result
     let mut by_image: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     let mut facts = BTreeMap::new();
     for image in family.images.values() {
-        let ctx = check::Ctx {
-            role: check::Role::of(&family, &image.tier),
+        let ctx = context::Ctx {
+            role: context::Role::of(&family, &image.tier),
             family: Some(&family),
             image: Some(image),
             context_dir: &image.context,
@@ -330,7 +304,7 @@ fn options_config(options: &LintOptions) -> config::Settings {
 /// A parse error as a STR000 finding.
 fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) {
     let cli = options_config(options);
-    if cli.disable.iter().any(|d| d == "STR000") {
+    if cli.disable.iter().any(|d| d == RuleId::ParseError.as_str()) {
         return;
     }
     let text: Arc<str> = Arc::from(
@@ -343,7 +317,13 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
         text,
     };
     let span = source.span_at(e.at.offset(), e.at.len());
-    let mut finding = check::finding(&source, "STR000", span.offset, span.len, e.message.clone());
+    let mut finding = context::finding(
+        &source,
+        RuleId::ParseError,
+        span.offset,
+        span.len,
+        e.message.clone(),
+    );
     if let Some(hint) = &e.hint {
         finding.hint.clone_from(hint);
     }
@@ -352,7 +332,7 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
     finding.end_line = finding.end_line.max(e.line);
     finding.severity = cli
         .severity
-        .get("STR000")
+        .get(RuleId::ParseError.as_str())
         .copied()
         .unwrap_or(Severity::Error);
     report.add_source(&source);
@@ -446,4 +426,13 @@ fn suppressed(lines: &[&str], instructions: &[(usize, usize)], finding: &Finding
         line -= 1;
     }
     false
+}
+
+/// `"s"` unless `n` is 1, for counts in messages ("3 layers", "1 error").
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }

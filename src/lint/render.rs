@@ -1,11 +1,12 @@
 //! Report -> text: annotated source lines (like a compiler), JSON (schema in the module
-//! docs of `lint`), SARIF 2.1.0 and GitHub workflow annotations.
+//! docs of `lint`), SARIF 2.1.0 and GitHub workflow annotations; and the rule table ->
+//! docs/rules.md.
 
 use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use super::{rules, Finding, Report, Severity};
+use super::{plural, rules, Finding, Report, Severity};
 
 /// Compiler-like text: each finding with its source line, a marker under the word, and
 /// the hint; then a summary line.
@@ -57,14 +58,6 @@ pub fn render_text(report: &Report) -> String {
         plural(report.files),
     );
     out
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// One finding as JSON.
@@ -225,6 +218,62 @@ pub fn render_github(report: &Report) -> String {
             f.end_column,
             property(f.rule),
             data(&format!("{} (hint: {})", f.message, f.hint)),
+        );
+    }
+    out
+}
+
+/// docs/rules.md, generated from the rule table and the hadolint mapping.
+pub fn rules_markdown() -> String {
+    let mut out = String::from(
+        "# strata lint rules\n\n\
+         <!-- Generated from src/lint/rules.rs by `UPDATE_DOCS=1 cargo test --test lint docs`; edit there. -->\n\n\
+         `strata lint [PATHS...]` checks Dockerfiles, one by one and, for a family, as a whole.\n\
+         Severities are `error`, `warning` and `info`; `--fail-level` (default `warning`) decides\n\
+         which fail the run. Silence a rule for one instruction with\n\
+         `# strata:ignore=STR001[,STR002]` on the line before it, or in `strata.toml`:\n\n\
+         ```toml\n[lint]\ndisable = [\"STR023\"]\nseverity = { STR031 = \"error\" }\n\n\
+         [images.shop.lint]\ndisable = [\"STR072\"]\n```\n\n\
+         Tiers: the lowest tier of a family is its *base* tier, the highest its *app* tier, and\n\
+         anything between is a *runtime* tier. A Dockerfile linted outside a family is treated\n\
+         as an app image, except that STR001 is reported at `info` and STR072 is not checked;\n\
+         a Dockerfile named directly on the command line is linted that way even inside a\n\
+         family folder (name the folder to get the family rules).\n\n\
+         ## Rules\n\n| id | name | severity | summary |\n|---|---|---|---|\n",
+    );
+    for r in rules::rules() {
+        let _ = writeln!(
+            out,
+            "| [{}](#{}) | {} | {} | {} |",
+            r.id,
+            r.id,
+            r.name,
+            r.severity.as_str(),
+            r.summary.replace('|', "\\|")
+        );
+    }
+    out.push_str("\n## hadolint\n\nWhich of our rules cover which hadolint rules. hadolint's DL3008 (pin apt versions) and\nDL3018 (pin apk versions), and the other version-pinning rules (DL3013, DL3028, DL3037,\nDL3041), are deliberately not covered: Debian and Alpine mirrors drop old\nversions, so pins break builds; pin the base image digest (STR031) instead.\n\n| hadolint | strata |\n|---|---|\n");
+    let mut pairs: Vec<(&str, &str)> = rules::rules()
+        .iter()
+        .flat_map(|r| r.hadolint.iter().map(move |h| (*h, r.id)))
+        .collect();
+    pairs.sort_unstable();
+    for (h, id) in pairs {
+        let _ = writeln!(out, "| {h} | [{id}](#{id}) |");
+    }
+    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR072, STR073, and the family rules STR080 to STR084.\n\nWhere strata stays quiet on purpose although hadolint reports (tests/lint.rs lists these\ncases): a `GPG_KEY` fingerprint or a `*_PASSWORD_FILE` path (DL3064); a shell-form CMD in\na builder stage (DL3025); `cd` inside a subshell (DL3003); `apk add` followed by\n`rm -rf /var/cache/apk/*` in the same RUN (DL3019). hadolint 2.15 also cannot parse RUN\nheredocs (DL1000), which strata lints.\n");
+    for r in rules::rules() {
+        let _ = write!(
+            out,
+            "\n<a id=\"{id}\"></a>\n## {id} {name}\n\n**Default severity:** {sev}. {summary}.\n\n{desc}\n\nBad:\n\n```dockerfile\n{bad}\n```\n\nGood:\n\n```dockerfile\n{good}\n```\n\n**Fix:** {hint}.\n",
+            id = r.id,
+            name = r.name,
+            sev = r.severity.as_str(),
+            summary = r.summary,
+            desc = r.description,
+            bad = r.bad,
+            good = r.good,
+            hint = r.hint,
         );
     }
     out

@@ -1,17 +1,132 @@
 //! The rule registry: every rule strata lint knows, as data.
 //!
-//! A [`Rule`] is an id (`STR001`), a short name, a default [`Severity`], a one-line
-//! summary, a full description, a bad and a good example, a fix hint and the hadolint
-//! rules it covers. The checks (`check.rs`, `family.rs`) refer to rules by id; the
-//! renderers take names, descriptions and help URIs from here; `docs/rules.md` is
-//! generated from it ([`markdown`]) and a test keeps the two equal.
+//! [`RuleId`] names a rule as a type: the checks emit findings by variant
+//! (`RuleId::AptListsLeft`), so a misspelt rule does not compile. Its row of the table,
+//! a [`Rule`], holds the stable id (`STR002`, what every output format and `strata.toml`
+//! use), a short name, a default [`Severity`], a one-line summary, a full description, a
+//! bad and a good example, a fix hint and the hadolint rules it covers. The renderers
+//! take names, descriptions and help URIs from here; `docs/rules.md` is generated from
+//! it (`render::rules_markdown`) and a test keeps the two equal.
 
-use super::Severity;
+use crate::severity::Severity;
+
+/// Declares [`RuleId`] and [`RuleId::ALL`] from one list, so no variant can be left out
+/// of `ALL`, nor of the table, which has `ALL.len()` rows.
+macro_rules! rule_ids {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        /// A lint rule, as a type: every finding is emitted under one, and its id, severity
+        /// and docs are its row of the rule table ([`RuleId::rule`]). Variants are named
+        /// after the rules' kebab-case names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RuleId {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule, in table order.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant,)*];
+        }
+    };
+}
+
+rule_ids! {
+    /// STR000: The Dockerfile or strata.toml cannot be read or parsed.
+    ParseError,
+    /// STR001: The final stage of an app-tier image runs as root.
+    AppRunsAsRoot,
+    /// STR002: `apt-get update` leaves /var/lib/apt/lists in the layer.
+    AptListsLeft,
+    /// STR003: `apk add` without `--no-cache` (or `apk update`) leaves /var/cache/apk in
+    /// the layer.
+    ApkCacheLeft,
+    /// STR004: `pip install` without `--no-cache-dir` leaves ~/.cache/pip in the layer.
+    PipCacheLeft,
+    /// STR005: npm, yarn, gem or composer leaves its download cache in the layer.
+    LanguageCacheLeft,
+    /// STR006: yum, dnf or microdnf install without `clean all` in the same RUN.
+    RpmCacheLeft,
+    /// STR007: zypper install without `zypper clean` in the same RUN.
+    ZypperCacheLeft,
+    /// STR010: `apt-get update` not followed by an install in the same RUN.
+    AptUpdateAlone,
+    /// STR011: `apt-get install` without `-y`.
+    AptInstallNoYes,
+    /// STR012: `apt-get install` without `--no-install-recommends`.
+    AptInstallRecommends,
+    /// STR013: `apt-get upgrade`/`dist-upgrade` (or `apk upgrade`, `dnf upgrade`) outside
+    /// the base tier.
+    UpgradeOutsideBase,
+    /// STR020: A RUN deletes, uninstalls or re-owns what an earlier step added.
+    LaterLayerCleanup,
+    /// STR021: A multi-line package list is not sorted alphabetically.
+    UnsortedPackages,
+    /// STR022: A package is listed twice in one install.
+    DuplicatePackages,
+    /// STR023: Consecutive RUNs that could be one layer.
+    ConsecutiveRuns,
+    /// STR030: An external base image without a tag, or tagged `latest`.
+    BaseUntagged,
+    /// STR031: An external base image without a digest.
+    BaseNotPinned,
+    /// STR040: ADD of local files that are not archives: COPY does the job.
+    AddInsteadOfCopy,
+    /// STR041: ADD of a URL.
+    AddUrl,
+    /// STR042: `curl | sh` or `wget -O- | sh`: running a script straight from the network.
+    PipeToShell,
+    /// STR050: A likely secret in ENV or ARG.
+    SecretInEnvOrArg,
+    /// STR060: Shell-form ENTRYPOINT or CMD in the final stage.
+    ShellFormEntrypoint,
+    /// STR061: A relative WORKDIR.
+    RelativeWorkdir,
+    /// STR062: `cd` in a RUN instead of WORKDIR.
+    CdInRun,
+    /// STR070: `sudo` in a RUN.
+    SudoInRun,
+    /// STR071: MAINTAINER is deprecated.
+    MaintainerDeprecated,
+    /// STR072: An app-tier image without HEALTHCHECK.
+    AppWithoutHealthcheck,
+    /// STR073: COPY or ADD of the whole context without a .dockerignore.
+    CopyContextWithoutDockerignore,
+    /// STR074: A RUN with a pipe, without `set -o pipefail`.
+    PipeWithoutPipefail,
+    /// STR080: An OS package installed by two or more sibling images.
+    PackageBelongsInParent,
+    /// STR081: A runtime-tier image copies application code.
+    RuntimeCopiesAppCode,
+    /// STR082: A base-tier image installs a language runtime.
+    BaseInstallsRuntime,
+    /// STR083: An app image installs a language runtime that a runtime-tier image already
+    /// provides.
+    AppSkipsRuntimeTier,
+    /// STR084: The final USER differs from the `user` policy in strata.toml.
+    PolicyUserMismatch,
+}
+
+impl RuleId {
+    /// The rule's row of the table.
+    pub fn rule(self) -> &'static Rule {
+        &RULES[self as usize]
+    }
+
+    /// The stable id (`STR001`), as printed in every output format and written in
+    /// `strata.toml` and `# strata:ignore=` comments.
+    pub fn as_str(self) -> &'static str {
+        self.rule().id
+    }
+
+    /// The rule with the stable id `id`.
+    pub fn parse(id: &str) -> Option<RuleId> {
+        RuleId::ALL.iter().copied().find(|r| r.as_str() == id)
+    }
+}
 
 /// One lint rule's metadata.
 #[derive(Debug)]
 pub struct Rule {
-    /// Stable id, e.g. `STR001`.
+    /// Stable id, e.g. `STR001` ([`RuleId::as_str`]).
     pub id: &'static str,
     /// Short kebab-case name, e.g. `app-runs-as-root`.
     pub name: &'static str,
@@ -38,19 +153,21 @@ impl Rule {
     }
 }
 
-/// Every rule, by id.
+/// Every rule, in id order.
 pub fn rules() -> &'static [Rule] {
-    RULES
+    &RULES
 }
 
-/// The rule with this id.
+/// The rule with the stable id `id` (`STR001`), if there is one.
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
+    RuleId::parse(id).map(RuleId::rule)
 }
 
 use Severity::{Error, Info, Warning};
 
-static RULES: &[Rule] = &[
+/// The rule table, one row per [`RuleId`] in declaration order (a unit test checks the
+/// order by name).
+static RULES: [Rule; RuleId::ALL.len()] = [
     Rule {
         id: "STR000",
         name: "parse-error",
@@ -438,59 +555,64 @@ static RULES: &[Rule] = &[
     },
 ];
 
-/// docs/rules.md, generated from the registry and the hadolint table.
-pub fn markdown() -> String {
-    use std::fmt::Write;
-    let mut out = String::from(
-        "# strata lint rules\n\n\
-         <!-- Generated from src/lint/rules.rs by `UPDATE_DOCS=1 cargo test --test lint docs`; edit there. -->\n\n\
-         `strata lint [PATHS...]` checks Dockerfiles, one by one and, for a family, as a whole.\n\
-         Severities are `error`, `warning` and `info`; `--fail-level` (default `warning`) decides\n\
-         which fail the run. Silence a rule for one instruction with\n\
-         `# strata:ignore=STR001[,STR002]` on the line before it, or in `strata.toml`:\n\n\
-         ```toml\n[lint]\ndisable = [\"STR023\"]\nseverity = { STR031 = \"error\" }\n\n\
-         [images.shop.lint]\ndisable = [\"STR072\"]\n```\n\n\
-         Tiers: the lowest tier of a family is its *base* tier, the highest its *app* tier, and\n\
-         anything between is a *runtime* tier. A Dockerfile linted outside a family is treated\n\
-         as an app image, except that STR001 is reported at `info` and STR072 is not checked;\n\
-         a Dockerfile named directly on the command line is linted that way even inside a\n\
-         family folder (name the folder to get the family rules).\n\n\
-         ## Rules\n\n| id | name | severity | summary |\n|---|---|---|---|\n",
-    );
-    for r in RULES {
-        let _ = writeln!(
-            out,
-            "| [{}](#{}) | {} | {} | {} |",
-            r.id,
-            r.id,
-            r.name,
-            r.severity.as_str(),
-            r.summary.replace('|', "\\|")
-        );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `AptListsLeft` -> `apt-lists-left`.
+    fn kebab(variant: RuleId) -> String {
+        let mut out = String::new();
+        for c in format!("{variant:?}").chars() {
+            if c.is_ascii_uppercase() && !out.is_empty() {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
     }
-    out.push_str("\n## hadolint\n\nWhich of our rules cover which hadolint rules. hadolint's DL3008 (pin apt versions) and\nDL3018 (pin apk versions), and the other version-pinning rules (DL3013, DL3028, DL3037,\nDL3041), are deliberately not covered: Debian and Alpine mirrors drop old\nversions, so pins break builds; pin the base image digest (STR031) instead.\n\n| hadolint | strata |\n|---|---|\n");
-    let mut pairs: Vec<(&str, &str)> = RULES
-        .iter()
-        .flat_map(|r| r.hadolint.iter().map(move |h| (*h, r.id)))
-        .collect();
-    pairs.sort_unstable();
-    for (h, id) in pairs {
-        let _ = writeln!(out, "| {h} | [{id}](#{id}) |");
+
+    #[test]
+    fn every_rule_id_is_its_table_row_and_round_trips() {
+        assert_eq!(RuleId::ALL.len(), RULES.len());
+        for (index, &id) in RuleId::ALL.iter().enumerate() {
+            assert_eq!(id as usize, index);
+            assert_eq!(
+                id.rule().name,
+                kebab(id),
+                "table row {index} is out of order"
+            );
+            assert_eq!(RuleId::parse(id.as_str()), Some(id));
+            assert_eq!(rule(id.as_str()).map(|r| r.id), Some(id.as_str()));
+        }
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        let sorted = ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids, sorted, "ids are unique and in table order");
+        assert_eq!(RuleId::parse("STR999"), None);
     }
-    out.push_str("\nRules hadolint has no equivalent for: STR001 without an explicit `USER root` (hadolint only flags the explicit one), STR010, STR013 outside the base tier, STR020, STR021, STR022, STR030/STR031 with family parents exempt, STR041, STR042, STR072, STR073, and the family rules STR080 to STR084.\n\nWhere strata stays quiet on purpose although hadolint reports (tests/lint.rs lists these\ncases): a `GPG_KEY` fingerprint or a `*_PASSWORD_FILE` path (DL3064); a shell-form CMD in\na builder stage (DL3025); `cd` inside a subshell (DL3003); `apk add` followed by\n`rm -rf /var/cache/apk/*` in the same RUN (DL3019). hadolint 2.15 also cannot parse RUN\nheredocs (DL1000), which strata lints.\n");
-    for r in RULES {
-        let _ = write!(
-            out,
-            "\n<a id=\"{id}\"></a>\n## {id} {name}\n\n**Default severity:** {sev}. {summary}.\n\n{desc}\n\nBad:\n\n```dockerfile\n{bad}\n```\n\nGood:\n\n```dockerfile\n{good}\n```\n\n**Fix:** {hint}.\n",
-            id = r.id,
-            name = r.name,
-            sev = r.severity.as_str(),
-            summary = r.summary,
-            desc = r.description,
-            bad = r.bad,
-            good = r.good,
-            hint = r.hint,
-        );
+
+    #[test]
+    fn every_rule_has_docs() {
+        for r in rules() {
+            let id_shape = r.id.len() == 6
+                && r.id.starts_with("STR")
+                && r.id[3..].bytes().all(|b| b.is_ascii_digit());
+            assert!(id_shape, "{}", r.id);
+            for (field, text) in [
+                ("summary", r.summary),
+                ("description", r.description),
+                ("bad", r.bad),
+                ("good", r.good),
+                ("hint", r.hint),
+            ] {
+                assert!(!text.trim().is_empty(), "{} has no {field}", r.id);
+            }
+            assert!(
+                !r.summary.ends_with('.'),
+                "{}: the docs add the period",
+                r.id
+            );
+        }
     }
-    out
 }
