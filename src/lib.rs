@@ -1,26 +1,31 @@
 //! strata builds, checks and ships families of layered OCI container images.
 //!
-//! The modules follow the data as it flows through a build:
+//! The modules follow the data as it flows through a build, and form a stack: each uses
+//! only modules listed above it (`tests/architecture.rs` checks this, and that no two
+//! files import each other around a circle).
 //!
 //! ```text
-//! dockerfile  text -> typed instructions with spans; ARG/ENV expansion; .dockerignore
+//! digest      content addresses; hashing readers and writers
+//! fsroot      file operations that cannot escape an image's root
+//! platform    os/arch[/variant]: the host's, parsed, matched against index entries
+//! severity    how much a lint or audit finding matters
+//! dockerfile  text -> typed instructions with spans; ARG scopes and expansion;
+//!             RUN --mount grammar; .dockerignore
 //! family      strata.toml + FROM lines -> Family (images, parents, tiers) -> Plan (waves)
-//! cache       step cache keys -> the layers they produced
-//! build       Dockerfile + context -> image: per stage, per step; families in waves
-//! sandbox     one RUN: overlay mount, namespaces, pivot_root, mounts, exec, wait
-//! layer       overlay upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer value;
-//!             layer tar -> snapshot dir
+//! layer       upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer; tar -> snapshot dir
 //! image       Config / Manifest values; the store (an OCI layout); archives
+//! cache       step cache keys -> the layers they produced
+//! copy        COPY/ADD sources (context, stage root, heredocs, URLs) -> digest | files
+//! snapshot    layer snapshots stacked as overlay lower dirs; a step's scratch dirs
+//! sandbox     one RUN: namespaces, pivot_root, mounts, exec, wait
 //! registry    distribution client: auth, pull, push with mounts, the shared step cache
+//! builder     Dockerfile + context -> image: instructions lowered into steps, run
+//!             through the step cache, stage by stage; families in waves
+//! container   `strata run`: a stored image -> one command in the sandbox
 //! lint        rules over Dockerfiles and families -> findings
 //! audit       rules over built images -> findings, wasted bytes, SBOM, sharing
-//! container   `strata run`: a stored image -> one command in the sandbox
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
-//!
-//! `digest`, `fsroot` and `severity` are the small vocabularies everything shares: content
-//! addresses, file operations that cannot escape an image's root, and the one scale
-//! lint and audit findings are measured on.
 
 pub mod audit;
 pub mod builder;
