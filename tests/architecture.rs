@@ -170,10 +170,10 @@ fn imported_paths(code: &str) -> Vec<String> {
 /// The module a path names, from the module of the file it is written in.
 fn resolve(path: &str, here: &[String]) -> Option<Vec<String>> {
     let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-    let (mut base, rest): (Vec<String>, &[&str]) = match segments.first()? {
-        &"crate" => (Vec::new(), &segments[1..]),
-        &"self" => (here.to_vec(), &segments[1..]),
-        &"super" => (here.to_vec(), &segments[..]),
+    let (mut base, rest): (Vec<String>, &[&str]) = match *segments.first()? {
+        "crate" => (Vec::new(), &segments[1..]),
+        "self" => (here.to_vec(), &segments[1..]),
+        "super" => (here.to_vec(), &segments[..]),
         _ => return None,
     };
     let mut rest = rest;
