@@ -27,6 +27,8 @@
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod builder;
 pub mod cache;
