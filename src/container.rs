@@ -1,10 +1,30 @@
 //! `strata run`: a stored image -> one command in the sandbox, as `docker run --rm` would
 //! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded).
 
-use crate::builder::BuildError;
-use crate::image::Store;
-use crate::sandbox::{self, Network, RunSpec};
-use crate::snapshot::{lower_stack, StepDirs};
+use crate::image::{Store, StoreError};
+use crate::sandbox::{self, Network, RunSpec, SandboxError};
+use crate::snapshot::{lower_stack, SnapshotError, StepDirs};
+
+/// Why `strata run` could not run the command (the command's own exit code is a result).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RunError {
+    /// The image, or one of its layers' snapshots, is not in the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The container's dirs could not be made or its overlay mounted.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The sandbox could not be set up, or the command not started.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// Neither the image nor the command line says what to run.
+    #[error("image {image} has no ENTRYPOINT or CMD")]
+    #[diagnostic(help("give a command after --"))]
+    NoCommand {
+        /// The image as named on the command line.
+        image: String,
+    },
+}
 
 /// What `strata run` overrides of the image's config.
 #[derive(Clone, Debug, Default)]
@@ -24,7 +44,7 @@ pub struct RunOptions {
 }
 
 /// Runs the image `name` and returns the command's exit code.
-pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildError> {
+pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, RunError> {
     let image = store.image(name)?;
     let config = &image.config.config;
     let snapshots = store.snapshots(&image)?;
@@ -42,9 +62,9 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, BuildErr
     };
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if args.is_empty() {
-        return Err(BuildError::Usage(format!(
-            "image {name} has no ENTRYPOINT or CMD: give a command after --"
-        )));
+        return Err(RunError::NoCommand {
+            image: name.to_owned(),
+        });
     }
     let mut env = config.env.clone().unwrap_or_default();
     for kv in &opts.env {

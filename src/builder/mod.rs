@@ -168,7 +168,7 @@ pub enum BuildError {
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     /// I/O on a path.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path.
         path: String,

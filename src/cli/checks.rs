@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::audit::{self, AuditOptions, Budgets, SbomFormat, SourceLocation};
-use crate::builder::BuildError;
 use crate::dockerfile::{Dockerfile, Instruction};
 use crate::family::{self, Family};
 use crate::image::Store;
 use crate::lint::{self, FailLevel, LintOptions};
+
+use super::CliError;
 
 /// `strata lint`.
 #[derive(Debug, clap::Args)]
@@ -69,8 +70,8 @@ enum SbomArg {
     CyclonedxJson,
 }
 
-pub fn lint(args: LintArgs) -> Result<i32, BuildError> {
-    let fail_level: FailLevel = args.fail_level.parse().map_err(BuildError::Usage)?;
+pub fn lint(args: LintArgs) -> Result<i32, CliError> {
+    let fail_level: FailLevel = args.fail_level.parse().map_err(CliError::Usage)?;
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -80,8 +81,7 @@ pub fn lint(args: LintArgs) -> Result<i32, BuildError> {
         disable: args.disable,
         ..LintOptions::default()
     };
-    let report =
-        lint::lint_paths(&paths, &options).map_err(|e| BuildError::Usage(e.to_string()))?;
+    let report = lint::lint_paths(&paths, &options)?;
     let text = match args.format {
         LintFormat::Text => lint::render_text(&report),
         LintFormat::Json => lint::render_json(&report),
@@ -92,13 +92,13 @@ pub fn lint(args: LintArgs) -> Result<i32, BuildError> {
     Ok(report.exit_code(fail_level))
 }
 
-pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
+pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, CliError> {
     let fail_on = args
         .fail_on
         .as_deref()
         .map(str::parse)
         .transpose()
-        .map_err(BuildError::Usage)?;
+        .map_err(CliError::Usage)?;
     let targets = if args.targets.is_empty() {
         vec![".".to_owned()]
     } else {
@@ -109,7 +109,7 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
     for target in &targets {
         let dir = PathBuf::from(target);
         if dir.join(family::MANIFEST).is_file() {
-            let family = Family::load(&dir).map_err(|e| BuildError::Usage(e.to_string()))?;
+            let family = Family::load(&dir)?;
             let lowest = family.tiers.first().cloned().unwrap_or_default();
             for (name, image) in &family.images {
                 let tag = format!("{name}:latest");
@@ -120,7 +120,7 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
                     sources: layer_sources(store, &tag, &image.parsed, &family),
                     ..AuditOptions::default()
                 };
-                reports.push(audit::audit_image(store, &tag, &options).map_err(audit_error)?);
+                reports.push(audit::audit_image(store, &tag, &options)?);
                 family_images.push((tag, image.parents.first().map(|p| format!("{p}:latest"))));
             }
         } else {
@@ -128,7 +128,7 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
                 pycache: args.pycache,
                 ..AuditOptions::default()
             };
-            reports.push(audit::audit_image(store, target, &options).map_err(audit_error)?);
+            reports.push(audit::audit_image(store, target, &options)?);
         }
     }
     if let Some(format) = args.sbom {
@@ -149,7 +149,7 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
             .iter()
             .map(|(n, p)| (n.as_str(), p.as_deref()))
             .collect();
-        Some(audit::sharing(store, &pairs).map_err(audit_error)?)
+        Some(audit::sharing(store, &pairs)?)
     };
     let text = match (args.format, &sharing) {
         (AuditFormat::Text, None) => audit::render_text(&reports),
@@ -162,10 +162,6 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, BuildError> {
     };
     print!("{text}");
     Ok(audit::exit_code(&reports, fail_on))
-}
-
-fn audit_error(e: audit::AuditError) -> BuildError {
-    BuildError::Usage(e.to_string())
 }
 
 /// The budgets of an image's policy (its own over its tier's).

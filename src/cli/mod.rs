@@ -1,17 +1,17 @@
 //! Command line: clap types, one function per subcommand, and the one place that prints.
 //!
 //! Exit codes: 0 ok, 2 error (a command run by `strata run` passes its own code through).
-//! Errors print once: located Dockerfile errors as an annotated source excerpt, others as
-//! the message followed by its cause chain.
+//! Every subcommand fails with a [`CliError`], printed once by [`error::report`]: the
+//! message, the source excerpt of a located error, its cause chain and hints.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::builder::family::{build_family, FamilyOptions};
-use crate::builder::{self, mounts, BuildError, BuildOptions};
+use crate::builder::{self, mounts, BuildOptions};
 use crate::cache::StepCache;
 use crate::container::{self, RunOptions};
 use crate::family::{self, Family, Plan};
@@ -21,9 +21,12 @@ use crate::layer::Compression;
 use crate::sandbox::{self, Network};
 
 mod checks;
+mod error;
 mod progress;
 mod registry;
 
+use error::report;
+pub use error::CliError;
 use progress::{human_size, Progress, Style};
 
 /// strata: build, check and ship families of layered OCI images, without a daemon.
@@ -300,9 +303,9 @@ impl From<NetworkArg> for Network {
     }
 }
 
-/// Every command fails with a [`BuildError`], which keeps Dockerfile locations for rich
-/// rendering and wraps store, layer and sandbox errors with their causes.
-type CliResult = Result<i32, BuildError>;
+/// Every command returns its exit code or a [`CliError`], which keeps each module's
+/// typed error (and with it Dockerfile locations and causes) for [`report`].
+type CliResult = Result<i32, CliError>;
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
@@ -340,7 +343,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Commands::Login(args) => registry::login(&cli.registry, args),
         Commands::Logout(args) => registry::logout(&cli.registry, args),
         Commands::Graph(args) => {
-            let family = load_family(&args.dir)?;
+            let family = Family::load(&args.dir)?;
             let stale = builder::family::staleness(&store, &family);
             let text = match args.format {
                 GraphFormat::Tree => family::render::tree(&family, &stale),
@@ -353,14 +356,14 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Commands::Plan(args) => {
             let PlanFormat::Json = args.format;
-            let family = load_family(&args.dir)?;
+            let family = Family::load(&args.dir)?;
             let (plan, changed) = match &args.changed_since {
                 Some(gitref) => {
-                    let changed = family::changed_since(&family, gitref).map_err(family_error)?;
+                    let changed = family::changed_since(&family, gitref)?;
                     (Plan::of(&family, &changed), changed)
                 }
                 None => (
-                    Plan::new(&family, &args.only, args.with_descendants).map_err(family_error)?,
+                    Plan::new(&family, &args.only, args.with_descendants)?,
                     Default::default(),
                 ),
             };
@@ -387,17 +390,20 @@ fn dispatch(cli: Cli) -> CliResult {
             } else {
                 serde_json::to_string_pretty(&image.config)
             };
-            println!("{}", json.map_err(|e| BuildError::Usage(e.to_string()))?);
+            println!("{}", json.map_err(CliError::Json)?);
             Ok(0)
         }
         Commands::Prune { cache_mounts, all } => {
-            let cache = StepCache::open(store.root()).map_err(builder::io_err(store.root()))?;
+            let cache = open_step_cache(&store)?;
             if all {
-                cache.clear().map_err(builder::io_err(store.root()))?;
+                cache.clear().map_err(CliError::io(format!(
+                    "clearing the step cache in {}",
+                    store.root().display()
+                )))?;
             }
             let report = store.prune(&cache.layers())?;
             let caches = if cache_mounts {
-                mounts::prune_caches(&store).map_err(builder::io_err(store.root()))?
+                mounts::prune_caches(&store).map_err(CliError::io("emptying the cache mounts"))?
             } else {
                 0
             };
@@ -421,37 +427,10 @@ fn dispatch(cli: Cli) -> CliResult {
                 .into_iter()
                 .find(|t| t.descriptor.digest == image.digest);
             let descriptor = descriptor
-                .ok_or_else(|| BuildError::Usage(format!("image {source:?} is not tagged")))?;
+                .ok_or_else(|| CliError::Usage(format!("image {source:?} is not tagged")))?;
             store.tag(&target, &descriptor.descriptor)?;
             Ok(0)
         }
-    }
-}
-
-/// Prints an error once: a located diagnostic with its source excerpt, else the message
-/// and its cause chain.
-fn report(error: &BuildError) {
-    let mut stderr = std::io::stderr().lock();
-    if let BuildError::Dockerfile(located) = error {
-        let mut theme = if std::io::stderr().is_terminal() {
-            miette::GraphicalTheme::unicode()
-        } else {
-            miette::GraphicalTheme::unicode_nocolor()
-        };
-        // `error: file:line:col: message`, as compilers print it.
-        theme.characters.error = "error:".into();
-        let mut out = String::new();
-        let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-        if handler.render_report(&mut out, located.as_ref()).is_ok() {
-            let _ = write!(stderr, "{out}");
-            return;
-        }
-    }
-    let _ = writeln!(stderr, "error: {error}");
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let _ = writeln!(stderr, "  caused by: {c}");
-        cause = c.source();
     }
 }
 
@@ -475,7 +454,7 @@ fn cmd_build(
     for pair in &args.labels {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k.is_empty() {
-            return Err(BuildError::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "--label {pair:?}: expected KEY=VALUE"
             )));
         }
@@ -483,12 +462,12 @@ fn cmd_build(
     }
     let mut secrets = BTreeMap::new();
     for flag in &args.secrets {
-        let (id, source) = mounts::parse_secret_flag(flag).map_err(BuildError::Usage)?;
+        let (id, source) = mounts::parse_secret_flag(flag).map_err(CliError::Usage)?;
         secrets.insert(id, source);
     }
     let mut ssh = BTreeMap::new();
     for flag in &args.ssh {
-        let (id, socket) = mounts::parse_ssh_flag(flag).map_err(BuildError::Usage)?;
+        let (id, socket) = mounts::parse_ssh_flag(flag).map_err(CliError::Usage)?;
         ssh.insert(id, socket);
     }
     let opts = BuildOptions {
@@ -513,7 +492,7 @@ fn cmd_build(
     };
     if !args.cache_from.is_empty() {
         let client = registry::client(registry_flags)?;
-        let cache = StepCache::open(store.root()).map_err(builder::io_err(store.root()))?;
+        let cache = open_step_cache(store)?;
         for source in &args.cache_from {
             let added = crate::registry::cache::import(&client, store, &cache, source)?;
             if !args.quiet {
@@ -524,12 +503,12 @@ fn cmd_build(
     let mut progress = Progress::new(args.progress.style(args.quiet), args.explain);
     if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
         if args.iidfile.is_some() || args.output.is_some() {
-            return Err(BuildError::Usage(
+            return Err(CliError::Usage(
                 "--iidfile and --output take one image: build that image's folder instead".into(),
             ));
         }
-        let family = load_family(&args.context)?;
-        let plan = Plan::new(&family, &args.only, args.with_descendants).map_err(family_error)?;
+        let family = Family::load(&args.context)?;
+        let plan = Plan::new(&family, &args.only, args.with_descendants)?;
         let jobs = args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -558,7 +537,7 @@ fn cmd_build(
         export_cache(store, registry_flags, args.cache_to.as_deref(), &entries)?;
         if args.push {
             let registry_host = family.registry.clone().ok_or_else(|| {
-                BuildError::Usage(format!(
+                CliError::Usage(format!(
                     "--push needs `registry` in the [family] table of {}",
                     family.manifest.path.display()
                 ))
@@ -577,7 +556,7 @@ fn cmd_build(
         return Ok(0);
     }
     if !args.only.is_empty() || args.with_descendants {
-        return Err(BuildError::Usage(format!(
+        return Err(CliError::Usage(format!(
             "--only and --with-descendants need a family: no {} in {}",
             family::MANIFEST,
             args.context.display()
@@ -588,7 +567,7 @@ fn cmd_build(
         .as_deref()
         .map(builder::output::Output::parse)
         .transpose()
-        .map_err(BuildError::Usage)?;
+        .map_err(CliError::Usage)?;
     let result = builder::build(store, &opts, &mut |event| progress.event("", &event));
     progress.finish(result.is_ok());
     let result = result?;
@@ -602,7 +581,9 @@ fn cmd_build(
         builder::output::write(store, &result.image, output)?;
     }
     if let Some(path) = &args.iidfile {
-        fs_err::write(path, result.descriptor.digest.to_string()).map_err(builder::io_err(path))?;
+        std::fs::write(path, result.descriptor.digest.to_string()).map_err(CliError::io(
+            format!("writing --iidfile {}", path.display()),
+        ))?;
     }
     export_cache(
         store,
@@ -614,7 +595,7 @@ fn cmd_build(
         let pushes: Vec<(String, String)> =
             opts.tags.iter().map(|t| (t.clone(), t.clone())).collect();
         if pushes.is_empty() {
-            return Err(BuildError::Usage(
+            return Err(CliError::Usage(
                 "--push needs a -t tag that names a registry (host/repo:tag)".into(),
             ));
         }
@@ -629,7 +610,7 @@ fn export_cache(
     flags: &registry::RegistryFlags,
     destination: Option<&str>,
     entries: &[(crate::cache::CacheKey, crate::cache::CachedStep)],
-) -> Result<(), BuildError> {
+) -> Result<(), CliError> {
     if let Some(destination) = destination {
         let client = registry::client(flags)?;
         let pushed = crate::registry::cache::export(&client, store, entries, destination)?;
@@ -643,19 +624,12 @@ fn export_cache(
     Ok(())
 }
 
-/// Loads the family in `dir`, its errors rendered like Dockerfile errors.
-fn load_family(dir: &std::path::Path) -> Result<Family, BuildError> {
-    Family::load(dir).map_err(family_error)
-}
-
-/// A family error as a build error, keeping file and line for the rich rendering.
-fn family_error(error: family::FamilyError) -> BuildError {
-    match error {
-        family::FamilyError::Manifest(located) | family::FamilyError::Dockerfile(located) => {
-            BuildError::Dockerfile(located)
-        }
-        other => BuildError::Usage(other.to_string()),
-    }
+/// The store's step cache, for `--cache-from` and `prune`.
+fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
+    StepCache::open(store.root()).map_err(CliError::io(format!(
+        "opening the step cache in {}",
+        store.root().display()
+    )))
 }
 
 fn cmd_images(store: &Store) -> CliResult {
@@ -686,7 +660,7 @@ fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
         workdir: args.workdir,
         network: args.network.into(),
     };
-    container::run(store, &args.image, &opts)
+    Ok(container::run(store, &args.image, &opts)?)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::builder::BuildError;
 use crate::digest::Digest;
 use crate::image::Store;
 use crate::platform::Platform;
@@ -16,6 +15,7 @@ use crate::registry::{
 };
 
 use super::progress::human_size;
+use super::CliError;
 
 /// How to reach registries; global, so every subcommand takes them.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,11 +91,11 @@ pub struct LogoutArgs {
 }
 
 /// A client with transfer progress drawn on a terminal (plain lines per blob otherwise).
-pub fn client(flags: &RegistryFlags) -> Result<Client, BuildError> {
+pub fn client(flags: &RegistryFlags) -> Result<Client, CliError> {
     Ok(Client::new(flags.options())?.with_progress(Arc::new(Transfers::new())))
 }
 
-pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32, BuildError> {
+pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&args.reference)?;
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let pulled = client(flags)?.pull(store, &reference, platform.as_ref())?;
@@ -113,7 +113,7 @@ pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32,
     Ok(0)
 }
 
-pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32, BuildError> {
+pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32, CliError> {
     let target = args.destination.as_deref().unwrap_or(&args.image);
     let destination = Reference::parse(target)?;
     let pushed = client(flags)?.push(store, &args.image, &destination, &PushOptions::default())?;
@@ -135,11 +135,11 @@ pub fn push_all(
     flags: &RegistryFlags,
     jobs: &[(String, String)],
     parallel: usize,
-) -> Result<(), BuildError> {
+) -> Result<(), CliError> {
     let jobs = jobs
         .iter()
         .map(|(image, dest)| Ok((image.clone(), Reference::parse(dest)?)))
-        .collect::<Result<Vec<_>, BuildError>>()?;
+        .collect::<Result<Vec<_>, CliError>>()?;
     let results = client(flags)?.push_many(store, &jobs, &PushOptions::default(), parallel.max(1));
     for ((image, dest), result) in jobs.iter().zip(results) {
         let pushed = result?;
@@ -157,18 +157,18 @@ pub fn push_all(
     Ok(())
 }
 
-pub fn login(flags: &RegistryFlags, args: LoginArgs) -> Result<i32, BuildError> {
+pub fn login(flags: &RegistryFlags, args: LoginArgs) -> Result<i32, CliError> {
     let password = match (args.password, args.password_stdin) {
         (Some(p), false) => p,
         (None, true) => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
-                .map_err(|e| BuildError::Usage(format!("reading the password: {e}")))?;
+                .map_err(CliError::io("reading the password from standard input"))?;
             text.trim_end_matches(['\n', '\r']).to_owned()
         }
         _ => {
-            return Err(BuildError::Usage(
+            return Err(CliError::Usage(
                 "give --password or --password-stdin (not both)".into(),
             ))
         }
@@ -183,7 +183,7 @@ pub fn login(flags: &RegistryFlags, args: LoginArgs) -> Result<i32, BuildError> 
     Ok(0)
 }
 
-pub fn logout(flags: &RegistryFlags, args: LogoutArgs) -> Result<i32, BuildError> {
+pub fn logout(flags: &RegistryFlags, args: LogoutArgs) -> Result<i32, CliError> {
     let removed =
         Client::new(flags.options())?.logout(&args.registry, flags.authfile.as_deref())?;
     if removed {

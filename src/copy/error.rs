@@ -33,7 +33,7 @@ pub enum CopyError {
     #[error("{0} is not supported")]
     Unsupported(String),
     /// ADD could not extract an archive.
-    #[error("ADD {archive}: {source}")]
+    #[error("ADD {archive}: cannot extract")]
     Extract {
         /// The archive's source pattern.
         archive: String,
@@ -42,7 +42,7 @@ pub enum CopyError {
         source: crate::layer::LayerError,
     },
     /// An I/O error on a path (host path for sources, image path for destinations).
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path being read or written.
         path: String,

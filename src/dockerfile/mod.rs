@@ -268,7 +268,9 @@ impl Dockerfile {
 }
 
 /// A Dockerfile error located at a span; `Display` is `file:line:col: message` and the
-/// miette rendering shows the line with a marker.
+/// miette rendering shows the line with a marker. What caused it (a store, copy or
+/// sandbox error) is kept as the `source`, so a printer shows the excerpt and then the
+/// cause chain, each cause once (BuildKit's `WithLocation` wraps errors the same way).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
 pub struct DockerfileError {
@@ -289,6 +291,9 @@ pub struct DockerfileError {
     /// How to fix it, if we know.
     #[help]
     pub hint: Option<String>,
+    /// The error this one located, if it wraps one ([`Source::error_with`]).
+    #[source]
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl DockerfileError {
@@ -304,16 +309,39 @@ impl Source {
     /// An error at `span` of this source. Used by the parser and by the builder for
     /// problems it finds later (missing COPY source, unknown stage, failing RUN).
     pub fn error(&self, span: Span, message: impl Into<String>) -> DockerfileError {
+        self.located(span, message.into(), None)
+    }
+
+    /// An error at `span` caused by `cause`: `message` says what the instruction was
+    /// doing (`pulling alpine:3`), the cause says why it failed, and stays a typed error
+    /// with its own chain instead of being flattened into the message.
+    pub fn error_with(
+        &self,
+        span: Span,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> DockerfileError {
+        self.located(span, message.into(), Some(Box::new(cause)))
+    }
+
+    /// The one constructor behind [`Source::error`] and [`Source::error_with`].
+    fn located(
+        &self,
+        span: Span,
+        message: String,
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> DockerfileError {
         let offset = span.offset.min(self.text.len());
         let len = span.len.min(self.text.len() - offset);
         DockerfileError {
             path: self.path.display().to_string(),
             line: span.line,
             column: span.column,
-            message: message.into(),
+            message,
             src: miette::NamedSource::new(self.path.display().to_string(), Arc::clone(&self.text)),
             at: (offset, len).into(),
             hint: None,
+            cause,
         }
     }
 
@@ -1477,5 +1505,16 @@ mod tests {
         assert_eq!(err.to_string(), "Dockerfile:2:1: unknown instruction: RUNN");
         assert_eq!(err.hint.as_deref(), Some("did you mean RUN?"));
         assert_eq!(err.at, (7, 4).into());
+    }
+
+    #[test]
+    fn error_with_keeps_the_cause_out_of_the_message() {
+        let df = parse_str("FROM a\nCOPY x /x\n").unwrap();
+        let span = df.stages[0].instructions[0].span;
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = df.source.error_with(span, "COPY x", cause);
+        assert_eq!(err.to_string(), "Dockerfile:2:1: COPY x");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("gone"));
     }
 }

@@ -41,7 +41,7 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// I/O on a path.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// Path.
         path: String,
@@ -56,7 +56,7 @@ pub enum StoreError {
     #[error(transparent)]
     BadName(#[from] BadName),
     /// Malformed JSON in the layout.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Json {
         /// Path.
         path: String,

@@ -73,7 +73,7 @@ pub struct Layer {
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
     /// An I/O error on a path.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path being read or written.
         path: String,

@@ -151,7 +151,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// I/O on a local file.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -163,7 +163,7 @@ pub enum RegistryError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Several images of a [`Client::push_many`] failed; each error names its image.
-    #[error("{image}: {source}")]
+    #[error("pushing {image}")]
     Image {
         /// The image (`NAME:TAG`) whose push failed.
         image: String,

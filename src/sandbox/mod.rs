@@ -116,7 +116,7 @@ pub enum SandboxError {
     #[error("sandbox: {0}")]
     Setup(String),
     /// I/O talking to the child.
-    #[error("sandbox: {0}")]
+    #[error("sandbox: I/O with the child process")]
     Io(#[from] std::io::Error),
     /// The command could not be started (not found, not executable).
     #[error("cannot run {command:?}: {reason}")]

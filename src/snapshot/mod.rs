@@ -29,7 +29,7 @@ pub enum SnapshotError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Creating one of the step's dirs failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The dir.
         path: PathBuf,
