@@ -183,26 +183,7 @@ pub(super) fn lower(
                     .insert(key, value);
             }
         }
-        Instruction::Expose(ports) => {
-            for raw in ports {
-                let words = expand::words(raw, escape, &|n| state.lookup(n))
-                    .map_err(|e| state.source.error(span, e.0))?;
-                for port in words {
-                    let port = if port.contains('/') {
-                        port.to_lowercase()
-                    } else {
-                        format!("{port}/tcp")
-                    };
-                    state
-                        .built
-                        .config
-                        .config
-                        .exposed_ports
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(port, serde_json::json!({}));
-                }
-            }
-        }
+        Instruction::Expose(ports) => expose(state, escape, ports, span)?,
         Instruction::Volume(paths) => {
             for raw in paths {
                 let path = state.expand(escape, raw, span)?;
@@ -243,6 +224,34 @@ pub(super) fn lower(
         Instruction::Maintainer(name) => state.built.config.author = Some(name.clone()),
     }
     Ok(Step { created_by, work })
+}
+
+/// EXPOSE: each word a port, `/tcp` unless a protocol is given.
+fn expose(
+    state: &mut State<'_>,
+    escape: char,
+    ports: &[String],
+    span: Span,
+) -> Result<(), BuildError> {
+    for raw in ports {
+        let words = expand::words(raw, escape, &|n| state.lookup(n))
+            .map_err(|e| state.source.error(span, e.0))?;
+        for port in words {
+            let port = if port.contains('/') {
+                port.to_lowercase()
+            } else {
+                format!("{port}/tcp")
+            };
+            state
+                .built
+                .config
+                .config
+                .exposed_ports
+                .get_or_insert_with(BTreeMap::new)
+                .insert(port, serde_json::json!({}));
+        }
+    }
+    Ok(())
 }
 
 /// RUN: argv and stdin (heredocs included), environment, `--network` and `--mount`.

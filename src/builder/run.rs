@@ -2,10 +2,11 @@
 //! sandbox over the stage's layers and its upper dir becomes the step's layer.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::cache::KeyBuilder;
 use crate::dockerfile::ignore::Ignore;
-use crate::dockerfile::mount::MountType;
+use crate::dockerfile::mount::{MountRequest, MountType};
 use crate::dockerfile::Span;
 use crate::sandbox::{self, RunSpec};
 use crate::snapshot::StepDirs;
@@ -17,6 +18,9 @@ use super::stage::{StageLayer, State};
 use super::stages::StageBuilder;
 use super::{BuildError, Event};
 
+/// The overlay lower dirs (top-most first) a `--mount` reads, or `None` for the context.
+type MountLower = Option<Vec<PathBuf>>;
+
 impl StageBuilder<'_> {
     /// Runs a RUN step in the sandbox (unless cached) and turns its changes into a layer.
     pub(super) fn run(
@@ -27,32 +31,7 @@ impl StageBuilder<'_> {
         number: usize,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Option<StageLayer>, BuildError> {
-        // Stages and images that mounts read from are built (or loaded) first; what a
-        // bind mount shows is part of the step's key, what a cache mount holds is not.
-        let mut sources = Vec::new();
-        let mut mount_inputs = KeyBuilder::new("mounts");
-        for (request, flag_span) in &step.mounts {
-            let lower = match &request.from {
-                Some(from) => {
-                    let built = self.stage_or_image(state, from, "--from", *flag_span, events)?;
-                    mount_inputs = mount_inputs.field("from", built.key.0.as_str().as_bytes());
-                    Some(built.lower_dirs())
-                }
-                None if request.kind == MountType::Bind => {
-                    let source = request.source.clone().unwrap_or_else(|| ".".into());
-                    let located = |e: crate::copy::CopyError| {
-                        BuildError::from(state.source.error(*flag_span, e.to_string()))
-                    };
-                    let no_skip = Ignore::default();
-                    let set = self.context.select(&[source], &no_skip).map_err(located)?;
-                    let (digest, _) = self.exec.digest(&set).map_err(located)?;
-                    mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
-                    None
-                }
-                None => None,
-            };
-            sources.push(lower);
-        }
+        let (sources, mount_inputs) = self.mount_sources(state, &step.mounts, events)?;
         let content = mount_inputs
             .field("args", &serde_json::to_vec(&step.args).unwrap_or_default())
             .field("stdin", step.stdin.as_deref().unwrap_or_default())
@@ -145,5 +124,42 @@ impl StageBuilder<'_> {
             }
             exec.finish_layer(dirs)
         })
+    }
+
+    /// What each `--mount` of a RUN reads from: the layers of a `from=` stage or image
+    /// (built or loaded first), or the context for a bind mount (`None`); and the part of
+    /// the key they make. What a bind mount shows is part of the key, what a cache mount
+    /// holds is not.
+    fn mount_sources(
+        &mut self,
+        state: &State<'_>,
+        mounts: &[(MountRequest, Span)],
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(Vec<MountLower>, KeyBuilder), BuildError> {
+        let mut sources = Vec::new();
+        let mut mount_inputs = KeyBuilder::new("mounts");
+        for (request, flag_span) in mounts {
+            let lower = match &request.from {
+                Some(from) => {
+                    let built = self.stage_or_image(state, from, "--from", *flag_span, events)?;
+                    mount_inputs = mount_inputs.field("from", built.key.0.as_str().as_bytes());
+                    Some(built.lower_dirs())
+                }
+                None if request.kind == MountType::Bind => {
+                    let source = request.source.clone().unwrap_or_else(|| ".".into());
+                    let located = |e: crate::copy::CopyError| {
+                        BuildError::from(state.source.error(*flag_span, e.to_string()))
+                    };
+                    let no_skip = Ignore::default();
+                    let set = self.context.select(&[source], &no_skip).map_err(located)?;
+                    let (digest, _) = self.exec.digest(&set).map_err(located)?;
+                    mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
+                    None
+                }
+                None => None,
+            };
+            sources.push(lower);
+        }
+        Ok((sources, mount_inputs))
     }
 }
