@@ -18,7 +18,7 @@ use super::exec::KeyInputs;
 use super::lower::CopyStep;
 use super::stage::{BuiltStage, StageLayer, State};
 use super::stages::StageBuilder;
-use super::{io_err, BuildError, Event};
+use super::{copy_error, io_err, BuildError, Event};
 
 /// Where one COPY's sources come from, selected before its key is computed.
 enum Sources<'c> {
@@ -58,7 +58,7 @@ impl StageBuilder<'_> {
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Option<StageLayer>, BuildError> {
         let source = state.source;
-        let fail = |e: CopyError| BuildError::from(source.error(span, e.to_string()));
+        let fail = |e: CopyError| copy_error(source, span, e);
         let skip = Ignore::parse(&step.excludes.join("\n"));
         let sources = match (&step.urls, &step.from) {
             (Some(checksum), _) => {

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cache::StepCache;
+use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{self, Dockerfile, DockerfileError};
@@ -190,6 +191,22 @@ pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// A COPY/ADD error located at `span`: its message there, and the error under it (an I/O
+/// or extraction error) kept as the cause, so the printer shows each once.
+pub(crate) fn copy_error(
+    source: &dockerfile::Source,
+    span: dockerfile::Span,
+    e: CopyError,
+) -> BuildError {
+    let message = e.to_string();
+    let located = match e {
+        CopyError::Io { source: cause, .. } => source.error_with(span, message, cause),
+        CopyError::Extract { source: cause, .. } => source.error_with(span, message, cause),
+        _ => source.error(span, message),
+    };
+    located.into()
 }
 
 /// Finds the Dockerfile of a context as docker does: `-f` if given, else

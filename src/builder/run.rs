@@ -16,7 +16,7 @@ use super::lower::RunStep;
 use super::mounts::{MountGuards, MountSource, Resolver, SecretDir};
 use super::stage::{StageLayer, State};
 use super::stages::StageBuilder;
-use super::{BuildError, Event};
+use super::{copy_error, BuildError, Event};
 
 /// The overlay lower dirs (top-most first) a `--mount` reads, or `None` for the context.
 type MountLower = Option<Vec<PathBuf>>;
@@ -147,9 +147,7 @@ impl StageBuilder<'_> {
                 }
                 None if request.kind == MountType::Bind => {
                     let source = request.source.clone().unwrap_or_else(|| ".".into());
-                    let located = |e: crate::copy::CopyError| {
-                        BuildError::from(state.source.error(*flag_span, e.to_string()))
-                    };
+                    let located = |e| copy_error(state.source, *flag_span, e);
                     let no_skip = Ignore::default();
                     let set = self.context.select(&[source], &no_skip).map_err(located)?;
                     let (digest, _) = self.exec.digest(&set).map_err(located)?;

@@ -184,7 +184,7 @@ impl<'a> StageBuilder<'a> {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
             Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
                 let image = self.pull(reference).map_err(|e| {
-                    BuildError::from(source.error(span, format!("pulling {reference}: {e}")))
+                    BuildError::from(source.error_with(span, format!("pulling {reference}"), e))
                 })?;
                 BuiltStage::from_image(self.store, image, reference)
             }
