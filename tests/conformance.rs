@@ -110,6 +110,7 @@ macro_rules! cases {
     ($($test:ident => $dir:literal),* $(,)?) => {
         $(
             #[test]
+            #[ignore = "needs root: make test"]
             fn $test() {
                 conformance($dir);
             }
@@ -172,6 +173,7 @@ fn manifest_digest(store: &Path) -> String {
 /// Two cold builds of the same context give the same image digest: layer mtimes are
 /// normalised, and nothing else (build time, host name) leaks into the blobs.
 #[test]
+#[ignore = "needs root: make test"]
 fn builds_are_reproducible() {
     require_environment();
     let spec = case_spec("links");

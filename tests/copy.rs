@@ -123,6 +123,7 @@ fn owner(p: &Path) -> (u32, u32) {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_directory_source_copies_its_contents_with_links_modes_and_times() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -162,6 +163,7 @@ fn a_directory_source_copies_its_contents_with_links_modes_and_times() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn file_destinations_follow_docker_rules() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -259,6 +261,7 @@ fn file_destinations_follow_docker_rules() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn chown_and_chmod_apply_to_copied_entries_and_created_dirs() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -293,6 +296,7 @@ fn chown_and_chmod_apply_to_copied_entries_and_created_dirs() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn wildcards_hardlinks_and_fifos() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -349,6 +353,7 @@ impl FifoLike for fs::FileType {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn writes_stay_inside_the_root_despite_hostile_symlinks() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -389,6 +394,7 @@ fn writes_stay_inside_the_root_despite_hostile_symlinks() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn excluded_paths_are_absent() {
     let s = setup();
     let ctx = Context::with_exclusion(
@@ -412,6 +418,7 @@ fn excluded_paths_are_absent() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn from_sources_keep_their_owners_and_heredocs_are_0644() {
     let s = setup();
     let stage = s.ctx.parent().unwrap().join("stage");
@@ -453,6 +460,7 @@ fn from_sources_keep_their_owners_and_heredocs_are_0644() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn source_digest_follows_content_not_mtime() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -539,6 +547,7 @@ fn whole_second_mtimes(dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn matches_buildah() {
     assert!(
         Command::new("buildah").arg("--version").output().is_ok(),
@@ -624,6 +633,7 @@ fn matches_buildah() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn the_context_refuses_remote_sources() {
     let s = setup();
     let err = no_ignore(&s.ctx)
@@ -634,6 +644,7 @@ fn the_context_refuses_remote_sources() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn add_extracts_local_archives_and_copies_other_files() {
     let s = setup();
     run(

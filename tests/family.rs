@@ -544,6 +544,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs git: make test"]
 fn changed_since_maps_files_to_images_and_descendants() {
     // The family lives in a subfolder of the repository, as in a monorepo.
     let repo = family_dir(&[

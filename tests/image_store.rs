@@ -153,6 +153,7 @@ fn path_str(path: &Path) -> &str {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn skopeo_and_umoci_read_the_store_despite_leftover_temp_files() {
     let f = fixture("example.com:5000/team/app:1.0");
     let root = path_str(f.store.root());
@@ -200,6 +201,7 @@ fn skopeo_and_umoci_read_the_store_despite_leftover_temp_files() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn images_are_listed_loaded_and_retagged() {
     let f = fixture("app");
     let second = f
@@ -275,6 +277,7 @@ fn images_are_listed_loaded_and_retagged() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn docker_archive_is_read_by_skopeo() {
     let f = fixture("app:1");
     let image = f.store.image("app:1").unwrap();
@@ -334,6 +337,7 @@ fn docker_archive_is_read_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn oci_archive_is_read_by_skopeo() {
     let f = fixture("app:1");
     let image = f.store.image("app:1").unwrap();
@@ -366,6 +370,7 @@ fn oci_archive_is_read_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn concurrent_tagging_keeps_every_tag() {
     let f = fixture("base");
     let threads: Vec<_> = (0..8)
@@ -429,6 +434,7 @@ fn blobs_are_written_once_and_checked_on_read() {
 }
 
 #[test]
+#[ignore = "needs busybox-static: make test"]
 fn configs_from_elsewhere_keep_their_unknown_fields() {
     let f = fixture("base");
     let foreign = format!(
@@ -463,6 +469,7 @@ fn configs_from_elsewhere_keep_their_unknown_fields() {
 }
 
 #[test]
+#[ignore = "needs busybox-static: make test"]
 fn adopted_upper_dirs_become_snapshots_once() {
     let f = fixture("base");
     let upper = f.store.temp_dir().unwrap().keep();
@@ -500,6 +507,7 @@ fn adopted_upper_dirs_become_snapshots_once() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn snapshot_extracts_a_layer_once() {
     let f = fixture("base");
     let layer = descriptor(&f.layer);

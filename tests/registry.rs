@@ -71,6 +71,7 @@ fn fast_options() -> RegistryOptions {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn family_push_over_tls_with_basic_auth_uploads_shared_layers_once() {
     let registry = Registry::start(&RegistrySpec {
         tls: true,
@@ -211,6 +212,7 @@ fn family_push_over_tls_with_basic_auth_uploads_shared_layers_once() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
     let registry = Registry::start(&RegistrySpec::default());
     let dir = tempfile::tempdir().unwrap();
@@ -302,6 +304,7 @@ fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pull_from_a_multi_platform_index_takes_the_requested_platform() {
     let registry = Registry::start(&RegistrySpec::default());
     let dir = tempfile::tempdir().unwrap();
@@ -391,6 +394,7 @@ fn pull_from_a_multi_platform_index_takes_the_requested_platform() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn push_and_pull_survive_dropped_connections_and_503s() {
     let registry = Registry::start(&RegistrySpec::default());
     let proxy = FaultProxy::start(registry.port, 7, 0.3, 12);

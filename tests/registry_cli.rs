@@ -256,6 +256,7 @@ fn copy_back(reference: &str, flags: &[&str], into: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn family_push_over_tls_with_basic_auth_uploads_each_blob_once() {
     let registry = Registry::start(&RegistrySpec {
         tls: true,
@@ -450,6 +451,7 @@ fn publish(dockerfile: &str, remote: &str, format: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
@@ -520,6 +522,7 @@ fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() {
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
@@ -567,6 +570,7 @@ fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() 
 const SINGLE_SEED: u64 = 2;
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pushes_survive_503s_and_cut_uploads() {
     let registry = Registry::start(&RegistrySpec::default());
     let proxy = FaultProxy::start(registry.port, 7, 0.3, 12);
@@ -625,6 +629,7 @@ fn pushes_survive_503s_and_cut_uploads() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_registry_that_is_down_fails_clearly_and_leaves_the_store_alone() {
     require_environment();
     let env = Env::new();
@@ -685,6 +690,7 @@ fn a_registry_that_is_down_fails_clearly_and_leaves_the_store_alone() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_cache_exported_from_one_store_builds_the_family_in_another_without_running_a_step() {
     let registry = Registry::start(&RegistrySpec::default());
     let cache_ref = format!("{}/cache:fam", registry.host());
