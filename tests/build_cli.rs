@@ -7,7 +7,10 @@ mod common;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::{context_with, describe, image_config, require_environment, run_ok, Store, BASE};
+use common::{
+    context_with, describe, image_config, output_with_stdin, require_environment, run_ok, Store,
+    BASE,
+};
 
 /// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2
 /// and no closing summary; returns what strata printed on stderr.
@@ -72,24 +75,15 @@ fn build_from_stdin(
     context: &std::path::Path,
     dockerfile: &str,
 ) -> std::process::Output {
-    let mut child = store
-        .strata()
-        .arg("build")
-        .args(args)
-        .args(["-f", "-"])
-        .arg(context)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dockerfile.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(
+        store
+            .strata()
+            .arg("build")
+            .args(args)
+            .args(["-f", "-"])
+            .arg(context),
+        dockerfile,
+    )
 }
 
 #[test]

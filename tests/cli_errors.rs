@@ -12,40 +12,16 @@ use common::{
     umoci_unpack, unique, Store, BASE,
 };
 
-/// A store holding one good image, so "unchanged" is checked against a non-empty layout.
-fn seeded_store() -> Store {
-    let store = Store::new();
-    let ctx = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
-    store.build(ctx.path(), "seed:1", &[]);
-    store
-}
-
-/// Runs `strata build` of `dockerfile` (plus `files` in the context) with extra flags,
-/// expects exit code 2 and an untouched store, and returns stderr.
+/// Runs `strata build` of `dockerfile` (plus `files` in the context) with extra flags on
+/// a seeded store, expects exit code 2 and an untouched store, and returns stderr.
 fn build_fails(dockerfile: &str, files: &[(&str, &str)], flags: &[&str]) -> String {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     let ctx = context_with(dockerfile);
     for (name, content) in files {
         fs::write(ctx.path().join(name), content).unwrap();
     }
-    let before = fingerprint(store.path());
-    let out = output(
-        store
-            .strata()
-            .arg("build")
-            .args(["-t", "bad:1"])
-            .args(flags)
-            .arg(ctx.path()),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected exit code 2: {}",
-        describe(&out)
-    );
-    assert_same_fingerprint(&before, &fingerprint(store.path()), "failed build");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    store.build_fails(ctx.path(), flags)
 }
 
 /// Asserts that stderr names `Dockerfile:LINE:COL` for the given line.
@@ -170,7 +146,7 @@ fn build_confined(
     host_paths: &[&Path],
 ) -> Option<(Store, tempfile::TempDir)> {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     let ctx = context_with(dockerfile);
     for (name, content) in files {
         fs::write(ctx.path().join(name), content).unwrap();

@@ -49,10 +49,7 @@ fn conformance(name: &str) {
     require_environment();
     let spec = case_spec(name);
     let ctx = prepare_context(&corpus_dir().join(name), &spec);
-    let work = tempfile::Builder::new()
-        .prefix("strata-conf-")
-        .tempdir()
-        .unwrap();
+    let work = common::temp_dir("strata-conf-");
     let mut flags = spec.build_flags();
     flags.extend(spec.secret_flags(work.path()));
 

@@ -1,12 +1,15 @@
 //! COPY/ADD semantics on real files: a source tree and an image root with hostile
 //! symlinks, checked entry by entry, plus a differential test against buildah.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{run, BuildahImage};
 use sha2::{Digest as _, Sha256};
 use strata::copy::{copy, digest_sources, Context, CopyError, CopyOptions, SourceSet};
 use strata::dockerfile::ignore::Ignore;
@@ -51,19 +54,6 @@ fn context_tree(dir: &Path) {
         "touch",
         &["-d", "2002-01-01", dir.join("src/sub").to_str().unwrap()],
     );
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// An image root holding symlinks that point out of it.
@@ -596,36 +586,8 @@ fn matches_buildah() {
         .unwrap();
     }
     fs::write(s.ctx.join("Dockerfile"), dockerfile).unwrap();
-    let tag = format!("localhost/strata-copy-test-{}", std::process::id());
-    let ctx_dir = s.ctx.to_str().unwrap();
-    run(
-        "buildah",
-        &[
-            "bud",
-            "--isolation",
-            "chroot",
-            "--format",
-            "docker",
-            "--layers",
-            "-q",
-            "-t",
-            &tag,
-            ctx_dir,
-        ],
-    );
-    let layout = format!("oci:{}:x", work.join("oci").display());
-    run("buildah", &["push", "-q", &tag, &layout]);
-    let _ = Command::new("buildah").args(["rmi", &tag]).output();
     let bundle = work.join("bundle");
-    run(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:x", work.join("oci").display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    BuildahImage::build(&s.ctx, &[]).unpack(&work, &bundle);
     let theirs = listing(&bundle.join("rootfs/t"));
     let mine = listing(&ours.join("t"));
     assert!(theirs.len() > 30, "buildah copied too little: {theirs:?}");

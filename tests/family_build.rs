@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{describe, output, require_environment, run_ok, umoci_unpack, Store, BUSYBOX};
+use common::{describe, git, output, require_environment, run_ok, umoci_unpack, Store, BUSYBOX};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -98,10 +98,7 @@ fn write_family(root: &Path, sleep: u32) {
 /// A freshly generated family in a temp dir (after checking the environment).
 fn family(sleep: u32) -> TempDir {
     require_environment();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-family-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-family-");
     write_family(dir.path(), sleep);
     dir
 }
@@ -631,15 +628,6 @@ fn graph_marks_stale_images_and_their_descendants() {
         stale_names(&store, fam.path()).is_empty(),
         "{:?}",
         staleness(&store, fam.path())
-    );
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    run_ok(
-        Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-            .args(args),
     );
 }
 

@@ -1,12 +1,14 @@
 //! The store and the archives, checked with the real readers: skopeo and umoci must read
 //! the store as an OCI layout, and skopeo must read both export formats.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::run;
 use flate2::write::GzEncoder;
 use strata::digest::{Digest, HashingWriter};
 use strata::image::archive::{export, ArchiveFormat};
@@ -15,20 +17,6 @@ use strata::image::{
     CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 use strata::layer::{Compression, Layer};
-
-/// Runs `program args`, fails the test with its stderr if it fails, returns its stdout.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 fn json(program: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&run(program, args)).unwrap()

@@ -1,6 +1,8 @@
 //! Layer writing and extraction against a real overlayfs, real tools and hostile tars.
 //! Needs root (overlay mounts, chown, device nodes, `security.*`/`trusted.*` xattrs).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -9,17 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::run;
 use strata::fsroot::Root;
 use strata::layer::{extract, extract_archive, write, Compression, Layer};
 
 const EPOCH: u64 = 1_700_000_000;
 /// `security.capability` v2 granting cap_net_bind_service (bit 10), effective.
 const CAP_NET_BIND: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd).args(args).status().unwrap();
-    assert!(status.success(), "{cmd} {args:?}: {status}");
-}
 
 fn shell(script: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(script).output().unwrap();

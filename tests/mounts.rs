@@ -33,10 +33,7 @@ struct Unpacked {
 impl Unpacked {
     /// Unpacks `reference` of `store` with umoci.
     fn new(store: &Store, reference: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-mounts-")
-            .tempdir()
-            .unwrap();
+        let dir = common::temp_dir("strata-mounts-");
         let bundle = dir.path().join("bundle");
         umoci_unpack(&store.image(reference), &bundle);
         Self {
@@ -93,28 +90,10 @@ fn build_ok(
     out
 }
 
-/// A store holding one image, so "untouched" is checked against an initialised layout.
-fn seeded_store() -> Store {
-    let store = Store::new();
-    let seed = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
-    build_ok(&store, seed.path(), "seed:1", &[], &[]);
-    store
-}
-
 /// Builds a Dockerfile that must fail with exit code 2 and leave the store untouched;
 /// returns stderr.
 fn build_fails(store: &Store, dockerfile: &str, flags: &[&str]) -> String {
-    let ctx = context_with(dockerfile);
-    let before = fingerprint(store.path());
-    let out = output(&mut build_cmd(store, ctx.path(), "bad:1", flags, &[]));
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected exit code 2: {}",
-        describe(&out)
-    );
-    assert_same_fingerprint(&before, &fingerprint(store.path()), "failed build");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    store.build_fails(context_with(dockerfile).path(), flags)
 }
 
 /// Asserts that stderr names `Dockerfile:LINE` (followed by a column or not) and `word`.
@@ -307,10 +286,7 @@ fn prune_cache_mounts_empties_the_cache() {
 fn secrets_are_readable_and_leave_no_trace() {
     require_environment();
     let store = Store::new();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-secret-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-secret-");
     // Distinctive strings that nothing else in a store could contain.
     let file_secret = format!("file-secret-{}-q7Zx9", unique("s"));
     let env_secret = format!("env-secret-{}-K3vW2", unique("s"));
@@ -421,7 +397,7 @@ fn secrets_are_readable_and_leave_no_trace() {
 #[ignore = "needs root: make test"]
 fn missing_required_secret_is_an_error() {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     for required in ["required", "required=true"] {
         let stderr = build_fails(
             &store,
@@ -616,10 +592,7 @@ fn tmpfs_contents_are_gone_after_the_step() {
 fn ssh_mount_forwards_the_agent_socket() {
     require_environment();
     let store = Store::new();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-ssh-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-ssh-");
     let agent = dir.path().join("agent.sock");
     let other = dir.path().join("other.sock");
     let _listeners = [
@@ -712,7 +685,7 @@ fn per_step_network() {
 #[ignore = "needs root: make test"]
 fn mount_option_errors_name_line_and_option() {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     let cases = [
         ("--mount=type=nfs,target=/x", "nfs"),
         ("--mount=type=cache,target=/x,frobnicate=1", "frobnicate"),

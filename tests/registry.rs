@@ -2,14 +2,15 @@
 //! checked with skopeo, pulls of what skopeo pushed, multi-platform indexes, a
 //! fault-injecting proxy, and a registry that is down.
 
-mod registry_support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
+use common::registry::{free_port, skopeo_push, FaultProxy, Registry, RegistrySpec};
+use common::run;
 use strata::digest::Digest;
 use strata::image::{Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use strata::platform::Platform;

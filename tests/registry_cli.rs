@@ -18,19 +18,17 @@
 //! `REGISTRY_AUTH_FILE`, so no test reads or writes the credentials of the machine.
 
 mod common;
-mod registry_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use common::registry::{free_port, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use common::{
-    assert_same_fingerprint, context_with, describe, fingerprint, output, require_environment,
-    run_ok, Store, BASE, BUSYBOX,
+    assert_same_fingerprint, context_with, describe, fingerprint, output, output_with_stdin,
+    require_environment, run, run_ok, Store, BASE, BUSYBOX,
 };
-use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -87,10 +85,7 @@ fn write_family(root: &Path, registry: Option<&str>) {
 /// A freshly written family in a temp dir (after checking the environment).
 fn family(registry: Option<&str>) -> TempDir {
     require_environment();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-family-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-family-");
     write_family(dir.path(), registry);
     dir
 }
@@ -105,10 +100,7 @@ impl Env {
     fn new() -> Self {
         Self {
             store: Store::new(),
-            home: tempfile::Builder::new()
-                .prefix("strata-home-")
-                .tempdir()
-                .unwrap(),
+            home: common::temp_dir("strata-home-"),
         }
     }
 
@@ -167,23 +159,6 @@ impl Built {
             .find(|l| l.contains(" images (") && l.contains("steps run"))
             .unwrap_or_else(|| panic!("no summary line in:\n{}", self.log))
     }
-}
-
-/// Runs `cmd` with `input` on its standard input.
-fn output_with_stdin(cmd: &mut Command, input: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// The manifest of a store image, as `strata inspect --manifest` prints it.
