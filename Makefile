@@ -50,9 +50,10 @@ demo: deps-demo build
 # Everything, the tests marked `#[ignore = "needs root: make test"]` (or `needs TOOL`)
 # included: run as root, with the tools deps-test installs. A plain `cargo test` runs the
 # rest as any user and lists what it skipped. Conformance cases run in parallel test
-# threads; each uses its own temp store and buildah image names.
+# threads; each uses its own temp store and buildah image names. `throughput` (tests/layer.rs)
+# is a timing report, not a test, and adds minutes: run it by name.
 test: deps-test
-	$(CARGO) test --release -- --include-ignored
+	$(CARGO) test --release -- --include-ignored --skip throughput --exact
 
 bench: deps-test build
 	bench/build.sh
