@@ -1,4 +1,4 @@
-# strata: build, demo, test, bench, lint. The tests and the demo need root (they build
+# strata: build, demo, test, bench, lint. `make test` and the demo need root (they build
 # images with namespaces and overlayfs); as root, missing tools are installed with apt-get.
 
 CARGO   ?= cargo
@@ -47,10 +47,13 @@ demo: deps-demo build
 	$(STRATA) run shop:latest
 	$(STRATA) run billing:latest
 
-# Conformance cases run in parallel test threads; each uses its own temp store and
-# buildah image names.
+# Everything, the tests marked `#[ignore = "needs root: make test"]` (or `needs TOOL`)
+# included: run as root, with the tools deps-test installs. A plain `cargo test` runs the
+# rest as any user and lists what it skipped. Conformance cases run in parallel test
+# threads; each uses its own temp store and buildah image names. `throughput` (tests/layer.rs)
+# is a timing report, not a test, and adds minutes: run it by name.
 test: deps-test
-	$(CARGO) test --release
+	$(CARGO) test --release -- --include-ignored --skip throughput --exact
 
 bench: deps-test build
 	bench/build.sh

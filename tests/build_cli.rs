@@ -7,7 +7,10 @@ mod common;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::{context_with, describe, image_config, require_environment, run_ok, Store, BASE};
+use common::{
+    context_with, describe, image_config, output_with_stdin, require_environment, run_ok, Store,
+    BASE,
+};
 
 /// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2
 /// and no closing summary; returns what strata printed on stderr.
@@ -27,6 +30,7 @@ fn failed_build(store: &Store, dockerfile: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn labels_go_into_the_config_over_the_dockerfiles() {
     require_environment();
     let store = Store::new();
@@ -71,27 +75,19 @@ fn build_from_stdin(
     context: &std::path::Path,
     dockerfile: &str,
 ) -> std::process::Output {
-    let mut child = store
-        .strata()
-        .arg("build")
-        .args(args)
-        .args(["-f", "-"])
-        .arg(context)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dockerfile.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(
+        store
+            .strata()
+            .arg("build")
+            .args(args)
+            .args(["-f", "-"])
+            .arg(context),
+        dockerfile,
+    )
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_dockerfile_on_stdin_builds_with_the_given_context() {
     require_environment();
     let store = Store::new();
@@ -121,6 +117,7 @@ fn a_dockerfile_on_stdin_builds_with_the_given_context() {
 /// An upgrade that replaces the strata binary during a build does not break its RUN
 /// steps: the sandbox re-executes the running binary, not its path.
 #[test]
+#[ignore = "needs root: make test"]
 fn a_build_outlives_its_binary_file() {
     require_environment();
     let store = Store::new();
@@ -150,6 +147,7 @@ fn a_build_outlives_its_binary_file() {
 /// A stored image's ONBUILD triggers run in a build FROM it, with the child's context,
 /// and are not inherited; a trigger that fails names the base and the trigger.
 #[test]
+#[ignore = "needs root: make test"]
 fn onbuild_triggers_of_a_stored_image_run_in_the_child() {
     require_environment();
     let store = Store::new();
@@ -217,6 +215,7 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>) -> String {
 /// `ADD <url>` downloads with strata's own client: named after the URL's last path
 /// segment, mode 0600, never unpacked, `--checksum` enforced, the content in the cache key.
 #[test]
+#[ignore = "needs root: make test"]
 fn add_downloads_urls() {
     require_environment();
     let store = Store::new();
@@ -284,6 +283,7 @@ fn add_downloads_urls() {
 /// `--output` writes the final filesystem out of the store, as `docker build -o` does: a
 /// directory (deleted files gone, links and owners kept) or a tar, to a file or stdout.
 #[test]
+#[ignore = "needs root: make test"]
 fn output_writes_the_filesystem_out() {
     require_environment();
     let store = Store::new();

@@ -49,10 +49,7 @@ fn conformance(name: &str) {
     require_environment();
     let spec = case_spec(name);
     let ctx = prepare_context(&corpus_dir().join(name), &spec);
-    let work = tempfile::Builder::new()
-        .prefix("strata-conf-")
-        .tempdir()
-        .unwrap();
+    let work = common::temp_dir("strata-conf-");
     let mut flags = spec.build_flags();
     flags.extend(spec.secret_flags(work.path()));
 
@@ -110,6 +107,7 @@ macro_rules! cases {
     ($($test:ident => $dir:literal),* $(,)?) => {
         $(
             #[test]
+            #[ignore = "needs root: make test"]
             fn $test() {
                 conformance($dir);
             }
@@ -172,6 +170,7 @@ fn manifest_digest(store: &Path) -> String {
 /// Two cold builds of the same context give the same image digest: layer mtimes are
 /// normalised, and nothing else (build time, host name) leaks into the blobs.
 #[test]
+#[ignore = "needs root: make test"]
 fn builds_are_reproducible() {
     require_environment();
     let spec = case_spec("links");

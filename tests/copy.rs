@@ -1,12 +1,15 @@
 //! COPY/ADD semantics on real files: a source tree and an image root with hostile
 //! symlinks, checked entry by entry, plus a differential test against buildah.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{run, BuildahImage};
 use sha2::{Digest as _, Sha256};
 use strata::copy::{copy, digest_sources, Context, CopyError, CopyOptions, SourceSet};
 use strata::dockerfile::ignore::Ignore;
@@ -51,19 +54,6 @@ fn context_tree(dir: &Path) {
         "touch",
         &["-d", "2002-01-01", dir.join("src/sub").to_str().unwrap()],
     );
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// An image root holding symlinks that point out of it.
@@ -123,6 +113,7 @@ fn owner(p: &Path) -> (u32, u32) {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_directory_source_copies_its_contents_with_links_modes_and_times() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -162,6 +153,7 @@ fn a_directory_source_copies_its_contents_with_links_modes_and_times() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn file_destinations_follow_docker_rules() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -259,6 +251,7 @@ fn file_destinations_follow_docker_rules() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn chown_and_chmod_apply_to_copied_entries_and_created_dirs() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -293,6 +286,7 @@ fn chown_and_chmod_apply_to_copied_entries_and_created_dirs() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn wildcards_hardlinks_and_fifos() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -349,6 +343,7 @@ impl FifoLike for fs::FileType {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn writes_stay_inside_the_root_despite_hostile_symlinks() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -389,6 +384,7 @@ fn writes_stay_inside_the_root_despite_hostile_symlinks() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn excluded_paths_are_absent() {
     let s = setup();
     let ctx = Context::with_exclusion(
@@ -412,6 +408,7 @@ fn excluded_paths_are_absent() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn from_sources_keep_their_owners_and_heredocs_are_0644() {
     let s = setup();
     let stage = s.ctx.parent().unwrap().join("stage");
@@ -453,6 +450,7 @@ fn from_sources_keep_their_owners_and_heredocs_are_0644() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn source_digest_follows_content_not_mtime() {
     let s = setup();
     let ctx = no_ignore(&s.ctx);
@@ -539,6 +537,7 @@ fn whole_second_mtimes(dir: &Path) {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn matches_buildah() {
     assert!(
         Command::new("buildah").arg("--version").output().is_ok(),
@@ -587,36 +586,8 @@ fn matches_buildah() {
         .unwrap();
     }
     fs::write(s.ctx.join("Dockerfile"), dockerfile).unwrap();
-    let tag = format!("localhost/strata-copy-test-{}", std::process::id());
-    let ctx_dir = s.ctx.to_str().unwrap();
-    run(
-        "buildah",
-        &[
-            "bud",
-            "--isolation",
-            "chroot",
-            "--format",
-            "docker",
-            "--layers",
-            "-q",
-            "-t",
-            &tag,
-            ctx_dir,
-        ],
-    );
-    let layout = format!("oci:{}:x", work.join("oci").display());
-    run("buildah", &["push", "-q", &tag, &layout]);
-    let _ = Command::new("buildah").args(["rmi", &tag]).output();
     let bundle = work.join("bundle");
-    run(
-        "umoci",
-        &[
-            "unpack",
-            "--image",
-            &format!("{}:x", work.join("oci").display()),
-            bundle.to_str().unwrap(),
-        ],
-    );
+    BuildahImage::build(&s.ctx, &[]).unpack(&work, &bundle);
     let theirs = listing(&bundle.join("rootfs/t"));
     let mine = listing(&ours.join("t"));
     assert!(theirs.len() > 30, "buildah copied too little: {theirs:?}");
@@ -624,6 +595,7 @@ fn matches_buildah() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn the_context_refuses_remote_sources() {
     let s = setup();
     let err = no_ignore(&s.ctx)
@@ -634,6 +606,7 @@ fn the_context_refuses_remote_sources() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn add_extracts_local_archives_and_copies_other_files() {
     let s = setup();
     run(

@@ -1,12 +1,14 @@
 //! The store and the archives, checked with the real readers: skopeo and umoci must read
 //! the store as an OCI layout, and skopeo must read both export formats.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use common::run;
 use flate2::write::GzEncoder;
 use strata::digest::{Digest, HashingWriter};
 use strata::image::archive::{export, ArchiveFormat};
@@ -15,20 +17,6 @@ use strata::image::{
     CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 use strata::layer::{Compression, Layer};
-
-/// Runs `program args`, fails the test with its stderr if it fails, returns its stdout.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 fn json(program: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&run(program, args)).unwrap()
@@ -153,6 +141,7 @@ fn path_str(path: &Path) -> &str {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn skopeo_and_umoci_read_the_store_despite_leftover_temp_files() {
     let f = fixture("example.com:5000/team/app:1.0");
     let root = path_str(f.store.root());
@@ -200,6 +189,7 @@ fn skopeo_and_umoci_read_the_store_despite_leftover_temp_files() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn images_are_listed_loaded_and_retagged() {
     let f = fixture("app");
     let second = f
@@ -275,6 +265,7 @@ fn images_are_listed_loaded_and_retagged() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn docker_archive_is_read_by_skopeo() {
     let f = fixture("app:1");
     let image = f.store.image("app:1").unwrap();
@@ -334,6 +325,7 @@ fn docker_archive_is_read_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn oci_archive_is_read_by_skopeo() {
     let f = fixture("app:1");
     let image = f.store.image("app:1").unwrap();
@@ -366,6 +358,7 @@ fn oci_archive_is_read_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs skopeo, busybox-static: make test"]
 fn concurrent_tagging_keeps_every_tag() {
     let f = fixture("base");
     let threads: Vec<_> = (0..8)
@@ -429,6 +422,7 @@ fn blobs_are_written_once_and_checked_on_read() {
 }
 
 #[test]
+#[ignore = "needs busybox-static: make test"]
 fn configs_from_elsewhere_keep_their_unknown_fields() {
     let f = fixture("base");
     let foreign = format!(
@@ -463,6 +457,7 @@ fn configs_from_elsewhere_keep_their_unknown_fields() {
 }
 
 #[test]
+#[ignore = "needs busybox-static: make test"]
 fn adopted_upper_dirs_become_snapshots_once() {
     let f = fixture("base");
     let upper = f.store.temp_dir().unwrap().keep();
@@ -500,6 +495,7 @@ fn adopted_upper_dirs_become_snapshots_once() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn snapshot_extracts_a_layer_once() {
     let f = fixture("base");
     let layer = descriptor(&f.layer);

@@ -1,6 +1,8 @@
 //! Layer writing and extraction against a real overlayfs, real tools and hostile tars.
 //! Needs root (overlay mounts, chown, device nodes, `security.*`/`trusted.*` xattrs).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -9,17 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::run;
 use strata::fsroot::Root;
 use strata::layer::{extract, extract_archive, write, Compression, Layer};
 
 const EPOCH: u64 = 1_700_000_000;
 /// `security.capability` v2 granting cap_net_bind_service (bit 10), effective.
 const CAP_NET_BIND: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-fn run(cmd: &str, args: &[&str]) {
-    let status = Command::new(cmd).args(args).status().unwrap();
-    assert!(status.success(), "{cmd} {args:?}: {status}");
-}
 
 fn shell(script: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
@@ -169,6 +167,7 @@ fn sha256_of(cmd: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn overlay_changes_become_a_deterministic_oci_layer() {
     let (tmp, lower, upper) = changed_upper();
     let blob = tmp.path().join("layer.tar.gz");
@@ -318,6 +317,7 @@ fn overlay_changes_become_a_deterministic_oci_layer() {
 /// umoci, an independent OCI reader, unpacks an image of the lower dir and the layer on
 /// top of it (checking every digest and diff_id) into what the merged dir showed.
 #[test]
+#[ignore = "needs root: make test"]
 fn umoci_unpacks_the_layers() {
     let (tmp, lower, upper) = changed_upper();
     let layout = tmp.path().join("layout");
@@ -512,6 +512,7 @@ fn listing(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn hostile_layer_entries_stay_inside_dest() {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("dest");
@@ -557,6 +558,7 @@ fn hostile_layer_entries_stay_inside_dest() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn hostile_archive_entries_stay_inside_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     let root_dir = tmp.path().join("root");
@@ -586,6 +588,7 @@ fn hostile_archive_entries_stay_inside_the_root() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn archives_are_detected_decompressed_and_owned() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -655,6 +658,7 @@ fn archives_are_detected_decompressed_and_owned() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn read_only_dirs_receive_their_children_and_keep_their_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = tar::Header::new_ustar();

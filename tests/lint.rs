@@ -219,6 +219,7 @@ fn validate_sarif(sarif: &str) {
 }
 
 #[test]
+#[ignore = "needs python3-jsonschema: make test"]
 fn sarif_validates_against_the_schema() {
     let report = lint(&corpus_files());
     assert!(!report.findings.is_empty());
@@ -317,6 +318,7 @@ const AGREED_DIFFERENCES: &[(&str, &str, &str)] = &[
 ];
 
 #[test]
+#[ignore = "needs hadolint: make test"]
 fn strata_reports_what_hadolint_reports() {
     let scope: Vec<(&str, Vec<&str>)> = HADOLINT_SCOPE
         .iter()
@@ -331,6 +333,7 @@ fn strata_reports_what_hadolint_reports() {
 }
 
 #[test]
+#[ignore = "needs hadolint: make test"]
 fn every_mapped_hadolint_rule() {
     let mut scope: Vec<(&str, Vec<&str>)> = Vec::new();
     for rule in lint::rules() {
@@ -352,6 +355,7 @@ fn every_mapped_hadolint_rule() {
 /// The cases hadolint misses: no USER at all (it only flags an explicit `USER root`),
 /// cleanup in a later layer, unsorted package lists.
 #[test]
+#[ignore = "needs hadolint: make test"]
 fn strata_finds_what_hadolint_misses() {
     for (case, ours) in [
         ("STR001.bad", "STR001"),

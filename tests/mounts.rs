@@ -33,10 +33,7 @@ struct Unpacked {
 impl Unpacked {
     /// Unpacks `reference` of `store` with umoci.
     fn new(store: &Store, reference: &str) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-mounts-")
-            .tempdir()
-            .unwrap();
+        let dir = common::temp_dir("strata-mounts-");
         let bundle = dir.path().join("bundle");
         umoci_unpack(&store.image(reference), &bundle);
         Self {
@@ -93,28 +90,10 @@ fn build_ok(
     out
 }
 
-/// A store holding one image, so "untouched" is checked against an initialised layout.
-fn seeded_store() -> Store {
-    let store = Store::new();
-    let seed = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
-    build_ok(&store, seed.path(), "seed:1", &[], &[]);
-    store
-}
-
 /// Builds a Dockerfile that must fail with exit code 2 and leave the store untouched;
 /// returns stderr.
 fn build_fails(store: &Store, dockerfile: &str, flags: &[&str]) -> String {
-    let ctx = context_with(dockerfile);
-    let before = fingerprint(store.path());
-    let out = output(&mut build_cmd(store, ctx.path(), "bad:1", flags, &[]));
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected exit code 2: {}",
-        describe(&out)
-    );
-    assert_same_fingerprint(&before, &fingerprint(store.path()), "failed build");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    store.build_fails(context_with(dockerfile).path(), flags)
 }
 
 /// Asserts that stderr names `Dockerfile:LINE` (followed by a column or not) and `word`.
@@ -168,6 +147,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// and the default id = target), and neither the cache files nor the mount points (nor
 /// parents created for them) are in any layer of either image.
 #[test]
+#[ignore = "needs root: make test"]
 fn cache_mount_persists_between_builds_and_stays_out_of_layers() {
     require_environment();
     let store = Store::new();
@@ -223,6 +203,7 @@ fn cache_log(store: &Store, id: &str) -> Vec<String> {
 /// (b) `sharing=locked`: two `strata build` processes on one store, same cache id, run
 /// their steps one after the other: each step's start and end markers are adjacent.
 #[test]
+#[ignore = "needs root: make test"]
 fn locked_cache_serialises_concurrent_builds() {
     require_environment();
     let store = Store::new();
@@ -269,6 +250,7 @@ fn locked_cache_serialises_concurrent_builds() {
 /// (h) `strata prune --cache-mounts` says what it freed, empties the caches, and keeps
 /// the images.
 #[test]
+#[ignore = "needs root: make test"]
 fn prune_cache_mounts_empties_the_cache() {
     require_environment();
     let store = Store::new();
@@ -300,13 +282,11 @@ fn prune_cache_mounts_empties_the_cache() {
 /// only their hashes), a missing optional secret is simply absent, and no file of the
 /// store (raw or decompressed) nor the build output holds the secret bytes.
 #[test]
+#[ignore = "needs root: make test"]
 fn secrets_are_readable_and_leave_no_trace() {
     require_environment();
     let store = Store::new();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-secret-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-secret-");
     // Distinctive strings that nothing else in a store could contain.
     let file_secret = format!("file-secret-{}-q7Zx9", unique("s"));
     let env_secret = format!("env-secret-{}-K3vW2", unique("s"));
@@ -414,9 +394,10 @@ fn secrets_are_readable_and_leave_no_trace() {
 
 /// (c) A missing required secret and an unreadable secret source are clear errors.
 #[test]
+#[ignore = "needs root: make test"]
 fn missing_required_secret_is_an_error() {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     for required in ["required", "required=true"] {
         let stderr = build_fails(
             &store,
@@ -448,6 +429,7 @@ fn missing_required_secret_is_an_error() {
 
 /// (d) Bind mounts from another stage and from an image of the store.
 #[test]
+#[ignore = "needs root: make test"]
 fn bind_mount_from_stage_and_image() {
     require_environment();
     let store = Store::new();
@@ -475,6 +457,7 @@ fn bind_mount_from_stage_and_image() {
 /// (d) A context bind mount is read-only by default; with `rw` the step may write, but
 /// the writes reach neither the image nor the context directory, nor the next step.
 #[test]
+#[ignore = "needs root: make test"]
 fn bind_mount_from_context_readonly_and_rw_discarded() {
     require_environment();
     let store = Store::new();
@@ -514,6 +497,7 @@ fn bind_mount_from_context_readonly_and_rw_discarded() {
 /// hides files and directories (read-only and `rw` alike), `!` re-includes, and the
 /// directories on the way keep their modes.
 #[test]
+#[ignore = "needs root: make test"]
 fn bind_mount_from_context_honours_dockerignore() {
     require_environment();
     let store = Store::new();
@@ -568,6 +552,7 @@ fn bind_mount_from_context_honours_dockerignore() {
 /// (e) tmpfs contents are gone after the step, a tmpfs over an existing directory hides
 /// it for the step only, and `size=` limits the file system.
 #[test]
+#[ignore = "needs root: make test"]
 fn tmpfs_contents_are_gone_after_the_step() {
     require_environment();
     let store = Store::new();
@@ -603,13 +588,11 @@ fn tmpfs_contents_are_gone_after_the_step() {
 /// An ssh mount exposes the agent socket given with `--ssh` at the default path (with
 /// `SSH_AUTH_SOCK` set) or at `target`, and leaves no stub in the image.
 #[test]
+#[ignore = "needs root: make test"]
 fn ssh_mount_forwards_the_agent_socket() {
     require_environment();
     let store = Store::new();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-ssh-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-ssh-");
     let agent = dir.path().join("agent.sock");
     let other = dir.path().join("other.sock");
     let _listeners = [
@@ -661,6 +644,7 @@ fn interfaces(proc_net_dev: &str) -> BTreeSet<String> {
 /// explicit `host`/`default` steps see the host's interfaces; with `--network none` on
 /// the command line, `default` means none.
 #[test]
+#[ignore = "needs root: make test"]
 fn per_step_network() {
     require_environment();
     let host = interfaces(&fs::read_to_string("/proc/net/dev").unwrap());
@@ -698,9 +682,10 @@ fn per_step_network() {
 /// (g) Bad mount and network options: exit code 2, the line and the option named, the
 /// store untouched.
 #[test]
+#[ignore = "needs root: make test"]
 fn mount_option_errors_name_line_and_option() {
     require_environment();
-    let store = seeded_store();
+    let store = Store::seeded();
     let cases = [
         ("--mount=type=nfs,target=/x", "nfs"),
         ("--mount=type=cache,target=/x,frobnicate=1", "frobnicate"),

@@ -2,14 +2,15 @@
 //! checked with skopeo, pulls of what skopeo pushed, multi-platform indexes, a
 //! fault-injecting proxy, and a registry that is down.
 
-mod registry_support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
+use common::registry::{free_port, skopeo_push, FaultProxy, Registry, RegistrySpec};
+use common::run;
 use strata::digest::Digest;
 use strata::image::{Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use strata::platform::Platform;
@@ -71,6 +72,7 @@ fn fast_options() -> RegistryOptions {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn family_push_over_tls_with_basic_auth_uploads_shared_layers_once() {
     let registry = Registry::start(&RegistrySpec {
         tls: true,
@@ -211,6 +213,7 @@ fn family_push_over_tls_with_basic_auth_uploads_shared_layers_once() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
     let registry = Registry::start(&RegistrySpec::default());
     let dir = tempfile::tempdir().unwrap();
@@ -302,6 +305,7 @@ fn pull_of_a_docker_schema2_image_pushed_by_skopeo() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pull_from_a_multi_platform_index_takes_the_requested_platform() {
     let registry = Registry::start(&RegistrySpec::default());
     let dir = tempfile::tempdir().unwrap();
@@ -391,6 +395,7 @@ fn pull_from_a_multi_platform_index_takes_the_requested_platform() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn push_and_pull_survive_dropped_connections_and_503s() {
     let registry = Registry::start(&RegistrySpec::default());
     let proxy = FaultProxy::start(registry.port, 7, 0.3, 12);

@@ -18,19 +18,17 @@
 //! `REGISTRY_AUTH_FILE`, so no test reads or writes the credentials of the machine.
 
 mod common;
-mod registry_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use common::registry::{free_port, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use common::{
-    assert_same_fingerprint, context_with, describe, fingerprint, output, require_environment,
-    run_ok, Store, BASE, BUSYBOX,
+    assert_same_fingerprint, context_with, describe, fingerprint, output, output_with_stdin,
+    require_environment, run, run_ok, Store, BASE, BUSYBOX,
 };
-use registry_support::{free_port, run, skopeo_push, FaultProxy, Registry, RegistrySpec};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -87,10 +85,7 @@ fn write_family(root: &Path, registry: Option<&str>) {
 /// A freshly written family in a temp dir (after checking the environment).
 fn family(registry: Option<&str>) -> TempDir {
     require_environment();
-    let dir = tempfile::Builder::new()
-        .prefix("strata-family-")
-        .tempdir()
-        .unwrap();
+    let dir = common::temp_dir("strata-family-");
     write_family(dir.path(), registry);
     dir
 }
@@ -105,10 +100,7 @@ impl Env {
     fn new() -> Self {
         Self {
             store: Store::new(),
-            home: tempfile::Builder::new()
-                .prefix("strata-home-")
-                .tempdir()
-                .unwrap(),
+            home: common::temp_dir("strata-home-"),
         }
     }
 
@@ -167,23 +159,6 @@ impl Built {
             .find(|l| l.contains(" images (") && l.contains("steps run"))
             .unwrap_or_else(|| panic!("no summary line in:\n{}", self.log))
     }
-}
-
-/// Runs `cmd` with `input` on its standard input.
-fn output_with_stdin(cmd: &mut Command, input: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// The manifest of a store image, as `strata inspect --manifest` prints it.
@@ -256,6 +231,7 @@ fn copy_back(reference: &str, flags: &[&str], into: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn family_push_over_tls_with_basic_auth_uploads_each_blob_once() {
     let registry = Registry::start(&RegistrySpec {
         tls: true,
@@ -450,6 +426,7 @@ fn publish(dockerfile: &str, remote: &str, format: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
@@ -520,6 +497,7 @@ fn from_an_image_in_a_registry_builds_and_runs_in_an_empty_store() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() {
     require_environment();
     let registry = Registry::start(&RegistrySpec::default());
@@ -567,6 +545,7 @@ fn a_docker_schema2_image_pinned_by_digest_is_stored_as_oci_and_found_offline() 
 const SINGLE_SEED: u64 = 2;
 
 #[test]
+#[ignore = "needs root: make test"]
 fn pushes_survive_503s_and_cut_uploads() {
     let registry = Registry::start(&RegistrySpec::default());
     let proxy = FaultProxy::start(registry.port, 7, 0.3, 12);
@@ -625,6 +604,7 @@ fn pushes_survive_503s_and_cut_uploads() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_registry_that_is_down_fails_clearly_and_leaves_the_store_alone() {
     require_environment();
     let env = Env::new();
@@ -685,6 +665,7 @@ fn a_registry_that_is_down_fails_clearly_and_leaves_the_store_alone() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_cache_exported_from_one_store_builds_the_family_in_another_without_running_a_step() {
     let registry = Registry::start(&RegistrySpec::default());
     let cache_ref = format!("{}/cache:fam", registry.host());

@@ -118,6 +118,7 @@ fn set(entries: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn output_lines_keep_order_and_exit_code_passes_through() {
     let sb = Sandbox::new();
     assert_eq!(
@@ -128,6 +129,7 @@ fn output_lines_keep_order_and_exit_code_passes_through() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn lines_stream_before_the_command_ends() {
     let sb = Sandbox::new();
     let start = std::time::Instant::now();
@@ -149,6 +151,7 @@ fn lines_stream_before_the_command_ends() {
 
 /// `strata run`: stdio inherited; background processes die with the command.
 #[test]
+#[ignore = "needs root: make test"]
 fn inherited_output_and_orphans_killed() {
     let sb = Sandbox::new();
     let spec = sb.spec("sleep 30 & exit 3");
@@ -158,6 +161,7 @@ fn inherited_output_and_orphans_killed() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn users_from_ids_and_passwd() {
     let sb = Sandbox::new();
     let etc = sb.lower[0].join("etc");
@@ -208,6 +212,7 @@ fn users_from_ids_and_passwd() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn namespaces_pid_hostname_and_no_network() {
     let sb = Sandbox::new();
     let (code, lines) = sb.sh("echo $$; hostname; cat /proc/net/dev");
@@ -234,6 +239,7 @@ fn namespaces_pid_hostname_and_no_network() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn mountpoints_never_reach_the_upper_dir() {
     let sb = Sandbox::new();
     let (code, lines) = sb.sh(
@@ -246,6 +252,7 @@ fn mountpoints_never_reach_the_upper_dir() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn writing_etc_in_an_image_without_etc_keeps_only_the_users_files() {
     let sb = Sandbox::new();
     assert_eq!(sb.sh("echo x > /etc/foo").0, 0);
@@ -255,6 +262,7 @@ fn writing_etc_in_an_image_without_etc_keeps_only_the_users_files() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn host_files_are_mounted_over_the_images_etc() {
     let sb = Sandbox::new();
     fs_err::create_dir(sb.lower[0].join("etc")).unwrap();
@@ -275,6 +283,7 @@ fn host_files_are_mounted_over_the_images_etc() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn stdin_bytes_reach_the_command() {
     let sb = Sandbox::new();
     let mut spec = sb.spec("cat; echo done");
@@ -288,6 +297,7 @@ fn stdin_bytes_reach_the_command() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn many_lower_dirs() {
     let mut sb = Sandbox::new();
     for i in 0..149 {
@@ -308,6 +318,7 @@ fn many_lower_dirs() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn cwd_env_and_path_lookup() {
     let sb = Sandbox::new();
     let mut spec = sb.spec("");
@@ -330,6 +341,7 @@ fn cwd_env_and_path_lookup() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn exec_failures_are_errors() {
     let sb = Sandbox::new();
     let mut spec = sb.spec("");
@@ -351,6 +363,7 @@ fn exec_failures_are_errors() {
 
 /// FROM scratch: no lower dir at all.
 #[test]
+#[ignore = "needs root: make test"]
 fn empty_lower_runs_nothing_but_sets_up() {
     let sb = Sandbox::new();
     let mut spec = sb.spec("");
@@ -363,6 +376,7 @@ fn empty_lower_runs_nothing_but_sets_up() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn overlay_mount_with_empty_lower() {
     let sb = Sandbox::new();
     let target = sb.tmp.path().join("merged");
@@ -396,6 +410,7 @@ fn overlay_mount_with_empty_lower() {
 /// A lower layer with an opaque /etc hides the skeleton's mountpoint files: they are then
 /// created in the merged dir and removed from the upper dir afterwards.
 #[test]
+#[ignore = "needs root: make test"]
 fn opaque_etc_in_a_lower_layer() {
     let mut sb = Sandbox::new();
     let top = sb.tmp.path().join("top");
@@ -428,6 +443,7 @@ fn tmpfs(target: &str, size: Option<u64>) -> Mount {
 /// A cache mount: writes land in the host dir; neither they nor the mountpoint (nor its
 /// missing parents /var, /var/cache) reach the upper dir.
 #[test]
+#[ignore = "needs root: make test"]
 fn rw_bind_of_a_host_dir() {
     let sb = Sandbox::new();
     let cache = sb.host_dir("cache");
@@ -442,6 +458,7 @@ fn rw_bind_of_a_host_dir() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn readonly_bind_cannot_be_written() {
     let sb = Sandbox::new();
     let dir = sb.host_dir("context");
@@ -471,6 +488,7 @@ fn readonly_bind_cannot_be_written() {
 /// Secrets: read-only file binds at /run/secrets/ID (on the sandbox's /run tmpfs) and at a
 /// path of the image's root (a stub file of the skeleton); nothing of either in the upper dir.
 #[test]
+#[ignore = "needs root: make test"]
 fn file_bind_like_a_secret_leaves_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
@@ -495,6 +513,7 @@ fn file_bind_like_a_secret_leaves_nothing() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn tmpfs_contents_are_gone_after_the_step() {
     let sb = Sandbox::new();
     let (code, lines) = sb.sh_with(
@@ -522,6 +541,7 @@ fn tmpfs_contents_are_gone_after_the_step() {
 /// apt's two cache dirs, and mounts inside earlier mounts (their mountpoints are made in
 /// the earlier mount, as runc does).
 #[test]
+#[ignore = "needs root: make test"]
 fn nested_mounts() {
     let sb = Sandbox::new();
     let archives = sb.host_dir("archives");
@@ -559,6 +579,7 @@ fn nested_mounts() {
 /// A target under a symlink of the image follows it, inside the root: `/cache ->
 /// /var/cache` (dangling in the image) and a link to an absolute host path.
 #[test]
+#[ignore = "needs root: make test"]
 fn targets_under_symlinks_stay_inside_the_root() {
     let sb = Sandbox::new();
     let lower = &sb.lower[0];
@@ -589,6 +610,7 @@ fn targets_under_symlinks_stay_inside_the_root() {
 
 /// An ssh agent: a unix socket bound onto an empty stub file.
 #[test]
+#[ignore = "needs root: make test"]
 fn socket_bind() {
     use std::os::unix::fs::MetadataExt;
     let sb = Sandbox::new();
@@ -612,6 +634,7 @@ fn socket_bind() {
 
 /// The image's own non-empty dir is hidden during the step and unchanged after it.
 #[test]
+#[ignore = "needs root: make test"]
 fn mount_over_a_non_empty_image_dir() {
     let sb = Sandbox::new();
     let apt = sb.lower[0].join("var/cache/apt");
@@ -642,6 +665,7 @@ fn mount_over_a_non_empty_image_dir() {
 /// made in the merged dir and removed from the upper dir afterwards, with the copied-up
 /// parents, unless the command wrote there too.
 #[test]
+#[ignore = "needs root: make test"]
 fn opaque_dir_on_the_way_to_a_target() {
     let mut sb = Sandbox::new();
     fs_err::create_dir_all(sb.lower[0].join("var/cache/old")).unwrap();
@@ -672,6 +696,7 @@ fn opaque_dir_on_the_way_to_a_target() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn mount_errors_name_the_target() {
     let sb = Sandbox::new();
     fs_err::write(sb.lower[0].join("file"), "").unwrap();
@@ -706,6 +731,7 @@ fn mount_errors_name_the_target() {
 /// The skeleton provides the mountpoints: the upper dir stays empty while the command
 /// runs, not only after the cleanup.
 #[test]
+#[ignore = "needs root: make test"]
 fn mountpoints_come_from_the_skeleton() {
     let sb = Sandbox::new();
     let cache = sb.host_dir("cache");

@@ -236,6 +236,7 @@ mod tests {
 
     /// Many long lower paths (over one page in total) mount with both code paths.
     #[test]
+    #[ignore = "needs root: make test"]
     fn many_long_lower_dirs() {
         let tmp = tempfile::tempdir().unwrap();
         let mut lowers = Vec::new();

@@ -1,19 +1,22 @@
-//! Shared helpers for the integration tests: running the `strata` binary against a
-//! throw-away store, the reference tools (buildah, umoci, skopeo, runc), build contexts
-//! made from `tests/corpus/<case>/`, and a comparable snapshot of an unpacked root
-//! filesystem.
+//! Shared helpers for the integration tests: running commands and the `strata` binary
+//! against a throw-away store, the reference tools (buildah, umoci, skopeo, runc, git),
+//! build contexts made from `tests/corpus/<case>/`, and a comparable snapshot of an
+//! unpacked root filesystem. [`registry`] starts a real `docker-registry` and a
+//! fault-injecting proxy.
 //!
 //! Every test binary includes this module and uses a different subset of it, hence the
 //! `dead_code` allowance below.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
@@ -89,6 +92,12 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A new temporary directory named `PREFIX...`, removed on drop; the prefix tells
+/// whose leftovers a killed test run left in the temp dir.
+pub fn temp_dir(prefix: &str) -> TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
 /// Runs a command and returns its output, panicking with the full command line if it
 /// cannot be started.
 pub fn output(cmd: &mut Command) -> Output {
@@ -101,6 +110,48 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     let out = output(cmd);
     assert!(out.status.success(), "{cmd:?} failed: {}", describe(&out));
     out
+}
+
+/// Runs `program args`, fails the test with its stderr if it fails, returns its stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `cmd` with `input` on its standard input and returns its output whatever the
+/// exit status.
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `git ARGS` in `dir` as a throw-away committer; fails the test if git fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    run_ok(
+        Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args),
+    );
 }
 
 /// Exit status, stdout and stderr of a finished command, for assertion messages.
@@ -122,10 +173,7 @@ impl Store {
     /// Creates the store directory (strata initialises the layout on first use).
     pub fn new() -> Self {
         Self {
-            dir: tempfile::Builder::new()
-                .prefix("strata-store-")
-                .tempdir()
-                .unwrap(),
+            dir: temp_dir("strata-store-"),
         }
     }
 
@@ -153,6 +201,36 @@ impl Store {
         );
         skopeo_validate(self.path(), reference);
         out
+    }
+
+    /// A store holding one good image, `seed:1`, so "unchanged" is checked against an
+    /// initialised, non-empty layout.
+    pub fn seeded() -> Self {
+        let store = Self::new();
+        let seed = context_with(&format!("{BASE}RUN echo seed > /seed\n"));
+        store.build(seed.path(), "seed:1", &[]);
+        store
+    }
+
+    /// `strata build -t bad:1 FLAGS CONTEXT`, which must exit with code 2 and leave the
+    /// store byte-for-byte as it was; returns stderr.
+    pub fn build_fails(&self, context: &Path, flags: &[&str]) -> String {
+        let before = fingerprint(self.path());
+        let out = output(
+            self.strata()
+                .arg("build")
+                .args(["-t", "bad:1"])
+                .args(flags)
+                .arg(context),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "expected exit code 2: {}",
+            describe(&out)
+        );
+        assert_same_fingerprint(&before, &fingerprint(self.path()), "failed build");
+        String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// `layout:reference` for umoci.
@@ -276,10 +354,7 @@ pub fn case_spec(name: &str) -> CaseSpec {
 /// A build context: a temporary copy of a corpus case (or any directory) plus busybox
 /// and the tarballs the case asks for. `case.json` is harness input, not context.
 pub fn prepare_context(case_dir: &Path, spec: &CaseSpec) -> TempDir {
-    let ctx = tempfile::Builder::new()
-        .prefix("strata-ctx-")
-        .tempdir()
-        .unwrap();
+    let ctx = temp_dir("strata-ctx-");
     run_ok(
         Command::new("cp")
             .arg("-a")
@@ -324,10 +399,7 @@ pub fn write_files(root: &Path, files: &[(String, String)]) {
 
 /// Writes a context directory holding `busybox` and a Dockerfile with `body`.
 pub fn context_with(body: &str) -> TempDir {
-    let ctx = tempfile::Builder::new()
-        .prefix("strata-ctx-")
-        .tempdir()
-        .unwrap();
+    let ctx = temp_dir("strata-ctx-");
     add_busybox(ctx.path());
     fs::write(ctx.path().join("Dockerfile"), body).unwrap();
     ctx
@@ -349,10 +421,7 @@ impl BuildahImage {
     /// OnBuild), one layer per step.
     pub fn build(context: &Path, flags: &[String]) -> Self {
         let name = format!("{}:x", unique("strata-conformance"));
-        let storage = tempfile::Builder::new()
-            .prefix("strata-buildah-")
-            .tempdir()
-            .unwrap();
+        let storage = temp_dir("strata-buildah-");
         let image = Self { name, storage };
         run_ok(
             image
