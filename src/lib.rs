@@ -18,8 +18,9 @@
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
 //!
-//! `digest` and `fsroot` are the two small vocabularies everything shares: content
-//! addresses, and file operations that cannot escape an image's root.
+//! `digest`, `fsroot`, `path` and `glob` are the small vocabularies everything shares:
+//! content addresses, file operations that cannot escape an image's root, lexical path
+//! cleaning (Go's `path.Clean`), and the glob matcher of COPY sources and `.dockerignore`.
 
 pub mod audit;
 pub mod builder;
@@ -31,9 +32,11 @@ pub mod digest;
 pub mod dockerfile;
 pub mod family;
 pub mod fsroot;
+pub mod glob;
 pub mod image;
 pub mod layer;
 pub mod lint;
+pub mod path;
 pub mod platform;
 pub mod registry;
 pub mod sandbox;
