@@ -6,6 +6,8 @@
 //!
 //! ```text
 //! digest      content addresses; hashing readers and writers
+//! path        lexical path cleaning (Go's `path.Clean`)
+//! glob        the glob matcher of COPY sources and `.dockerignore`
 //! fsroot      file operations that cannot escape an image's root
 //! platform    os/arch[/variant]: the host's, parsed, matched against index entries
 //! severity    how much a lint or audit finding matters
@@ -26,6 +28,8 @@
 //! audit       rules over built images -> findings, wasted bytes, SBOM, sharing
 //! cli         clap types, one function per subcommand; the one place that prints
 //! ```
+//!
+//! The first five are the small vocabularies everything shares.
 
 #![warn(missing_docs)]
 
@@ -39,9 +43,11 @@ pub mod digest;
 pub mod dockerfile;
 pub mod family;
 pub mod fsroot;
+pub mod glob;
 pub mod image;
 pub mod layer;
 pub mod lint;
+pub mod path;
 pub mod platform;
 pub mod registry;
 pub mod sandbox;

@@ -159,7 +159,9 @@ pub(super) fn lower(
         }
         Instruction::Workdir(raw) => {
             let path = state.expand(escape, raw, span)?;
-            let dir = normalise(&Path::new(&state.workdir()).join(&path));
+            // A relative WORKDIR is taken from the current one.
+            let joined = Path::new(&state.workdir()).join(&path);
+            let dir = crate::path::clean_abs(&joined.to_string_lossy());
             state.built.config.config.working_dir = Some(dir.clone());
             created_by = format!("WORKDIR {dir}");
             if dir != "/" {
@@ -437,21 +439,6 @@ fn sets_cmd_before(stage: &Stage, number: usize) -> bool {
         .any(|i| matches!(i.value, Instruction::Cmd(_)))
 }
 
-/// Lexically cleans an absolute path (`/a/./b/../c` -> `/a/c`), as docker does for WORKDIR.
-fn normalise(path: &Path) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.to_str().unwrap_or("/").split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,11 +576,5 @@ mod tests {
             check.test,
             Some(vec!["CMD-SHELL".to_owned(), "true".to_owned()])
         );
-    }
-
-    #[test]
-    fn workdir_paths_are_cleaned() {
-        assert_eq!(normalise(Path::new("/a/./b/../c/")), "/a/c");
-        assert_eq!(normalise(Path::new("/../..")), "/");
     }
 }

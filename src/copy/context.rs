@@ -30,6 +30,11 @@ use crate::cache::FileDigests;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;
 use crate::fsroot::Root;
+use crate::glob::Pattern;
+use crate::path::rooted_parts;
+
+/// Go's `filepath.Match` of one component, kept at this path for `copy::glob_match`.
+pub use crate::glob::glob_match;
 
 /// Decides which context paths a build may see. Paths are relative to the context root,
 /// `/`-separated, without a leading `/`.
@@ -270,7 +275,7 @@ impl Origin<'_> {
 
     /// The matches of one pattern, sorted by path, symlinks of the matched paths followed.
     fn expand(&self, pattern: &str) -> Result<Vec<Item>, CopyError> {
-        let comps = clean(pattern);
+        let comps = rooted_parts(pattern);
         let split = comps
             .iter()
             .position(|c| has_wildcard(c))
@@ -279,6 +284,13 @@ impl Origin<'_> {
         for (i, comp) in comps[split..].iter().enumerate() {
             let last = split + i + 1 == comps.len();
             let mut next = Vec::new();
+            // A malformed component matches nothing (BuildKit ignores Go's error the same way).
+            let Some(glob) = Pattern::go(comp) else {
+                found.clear();
+                break;
+            };
+            let glob_name =
+                |name: &OsStr| glob.matches(&name.to_string_lossy().chars().collect::<Vec<_>>());
             for base in &found {
                 // The literal prefix is resolved with symlinks followed; below a wildcard, only
                 // real directories are descended (as `filepath.Walk` does).
@@ -297,7 +309,7 @@ impl Origin<'_> {
                     Err(e) => return Err(self.io(base, e)),
                 };
                 for name in read_dir(&dir).map_err(|e| self.io(base, e))? {
-                    if glob_match(comp, &name.to_string_lossy()) {
+                    if glob_name(&name) {
                         let path = base.join(&name);
                         if last || !self.is_excluded(&path) || self.may_reinclude(&path) {
                             next.push(path);
@@ -706,22 +718,6 @@ pub(crate) fn read_dir(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
     Ok(names)
 }
 
-/// The components of `filepath.Join("/", pattern)`: `.` dropped, `..` applied and clamped
-/// at the root.
-fn clean(pattern: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for comp in pattern.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c.to_owned()),
-        }
-    }
-    out
-}
-
 /// Whether a path component holds an unescaped `*`, `?` or `[`.
 fn has_wildcard(comp: &str) -> bool {
     let mut chars = comp.chars();
@@ -737,101 +733,12 @@ fn has_wildcard(comp: &str) -> bool {
     false
 }
 
-/// Go's `filepath.Match` for one path component. A malformed pattern matches nothing
-/// (BuildKit ignores the error the same way).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    match_from(&p, &n).unwrap_or(false)
-}
-
-fn match_from(p: &[char], n: &[char]) -> Option<bool> {
-    let (Some(&c), rest) = (p.first(), p.get(1..).unwrap_or(&[])) else {
-        return Some(n.is_empty());
-    };
-    match c {
-        '*' => {
-            for skip in 0..=n.len() {
-                if match_from(rest, &n[skip..])? {
-                    return Some(true);
-                }
-            }
-            Some(false)
-        }
-        '?' => Some(!n.is_empty() && match_from(rest, &n[1..])?),
-        '[' => {
-            let (matched, after) = match_class(rest, n.first().copied())?;
-            Some(matched && match_from(after, &n[1..])?)
-        }
-        '\\' => {
-            let (&lit, rest) = rest.split_first()?;
-            Some(n.first() == Some(&lit) && match_from(rest, &n[1..])?)
-        }
-        lit => Some(n.first() == Some(&lit) && match_from(rest, &n[1..])?),
-    }
-}
-
-/// Matches `ch` against the class starting after `[`; returns the result and the pattern
-/// after `]`, or `None` if the class is malformed.
-fn match_class(mut p: &[char], ch: Option<char>) -> Option<(bool, &[char])> {
-    let negated = p.first() == Some(&'^');
-    if negated {
-        p = &p[1..];
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        match p.first()? {
-            ']' if !first => return Some((ch.is_some() && matched != negated, &p[1..])),
-            _ => {}
-        }
-        first = false;
-        let (lo, rest) = class_char(p)?;
-        p = rest;
-        let hi = if p.first() == Some(&'-') && p.get(1) != Some(&']') {
-            let (hi, rest) = class_char(&p[1..])?;
-            p = rest;
-            hi
-        } else {
-            lo
-        };
-        if ch.is_some_and(|c| lo <= c && c <= hi) {
-            matched = true;
-        }
-    }
-}
-
-fn class_char(p: &[char]) -> Option<(char, &[char])> {
-    match p {
-        ['\\', c, rest @ ..] => Some((*c, rest)),
-        [']', ..] | ['-', ..] | [] => None,
-        [c, rest @ ..] => Some((*c, rest)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn glob_follows_go_filepath_match() {
-        assert!(glob_match("*.txt", "a.txt"));
-        assert!(!glob_match("*.txt", "a.txt.bak"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(glob_match("[a-c]x", "bx"));
-        assert!(!glob_match("[^a-c]x", "bx"));
-        assert!(glob_match("\\*", "*"));
-        assert!(!glob_match("\\*", "a"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("[]a]", "a"), "[] is malformed in Go");
-        assert!(!glob_match("[a-", "a"));
-    }
-
-    #[test]
-    fn patterns_are_cleaned_and_clamped_at_the_root() {
-        assert_eq!(clean("../../x/./y/"), vec!["x", "y"]);
-        assert_eq!(clean("/a/../b"), vec!["b"]);
-        assert!(clean("..").is_empty());
+    fn wildcards_are_unescaped_metacharacters() {
         assert!(has_wildcard("a*") && !has_wildcard("a\\*"));
     }
 }

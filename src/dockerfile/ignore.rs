@@ -5,11 +5,14 @@
 //! The rules are those of moby/patternmatcher, which differ from gitignore's: every pattern
 //! is cleaned like Go's `filepath.Clean` and anchored at the root (`foo` does not match
 //! `a/foo`), `*` and `?` never cross `/`, and a pattern that matches a directory matches
-//! everything below it. [`Ignore`] holds the compiled patterns; matching is a small
-//! backtracking glob matcher over characters, equivalent to the regular expressions
-//! patternmatcher builds.
+//! everything below it. [`Ignore`] holds the compiled patterns; matching is
+//! [`Pattern::docker`] of [`crate::glob`], equivalent to the regular
+//! expressions patternmatcher builds, and cleaning is [`crate::path::clean`].
 
 use std::path::Path;
+
+use crate::glob::Pattern;
+use crate::path::clean;
 
 /// The compiled patterns of one `.dockerignore`.
 #[derive(Clone, Debug, Default)]
@@ -21,27 +24,7 @@ pub struct Ignore {
 #[derive(Clone, Debug)]
 struct IgnorePattern {
     reinclude: bool,
-    tokens: Vec<Token>,
-}
-
-/// A piece of a compiled glob.
-#[derive(Clone, Debug, PartialEq)]
-enum Token {
-    /// One literal character.
-    Literal(char),
-    /// `?`: one character other than `/`.
-    One,
-    /// `*`: any run of characters without `/`.
-    Star,
-    /// `**` followed by more pattern: nothing, or anything ending in `/`.
-    DirStar,
-    /// `**` at the end of the pattern: anything.
-    Rest,
-    /// `[...]`: a character class (as in a regular expression, `[^a]` also matches `/`).
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
+    glob: Pattern,
 }
 
 impl Ignore {
@@ -96,7 +79,7 @@ impl Ignore {
             }
             patterns.push(IgnorePattern {
                 reinclude,
-                tokens: compile(&cleaned),
+                glob: Pattern::docker(&cleaned),
             });
         }
         Ignore { patterns }
@@ -125,7 +108,7 @@ impl Ignore {
             if pattern.reinclude != excluded {
                 continue;
             }
-            if prefixes.iter().any(|p| matches(&pattern.tokens, p)) {
+            if prefixes.iter().any(|p| pattern.glob.matches(p)) {
                 excluded = !pattern.reinclude;
             }
         }
@@ -145,14 +128,14 @@ impl Ignore {
         let dir_chars = text.clone();
         let reincludes = self.patterns.iter().filter(|p| p.reinclude);
         for pattern in reincludes {
-            if could_match_prefix(&pattern.tokens, &text) {
+            if pattern.glob.could_match_prefix(&text) {
                 return true;
             }
             // A pattern naming the directory or one of its parents covers everything below.
             let mut ancestor = dir_chars.clone();
             while !ancestor.is_empty() {
                 ancestor.pop();
-                if matches(&pattern.tokens, &ancestor) {
+                if pattern.glob.matches(&ancestor) {
                     return true;
                 }
                 while ancestor.last().is_some_and(|&c| c != '/') {
@@ -164,172 +147,12 @@ impl Ignore {
     }
 }
 
-/// Go's `filepath.Clean` for `/`-separated paths: collapses `//`, `.` and `..`, drops a
-/// trailing `/`; an empty result is `.`.
-fn clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => match parts.last() {
-                Some(&last) if last != ".." => {
-                    parts.pop();
-                }
-                _ if rooted => {}
-                _ => parts.push(".."),
-            },
-            part => parts.push(part),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
-/// Turns a cleaned pattern into tokens, with patternmatcher's reading of `**`, `\`
-/// and `[...]`.
-fn compile(pattern: &str) -> Vec<Token> {
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '*' if chars.get(i) == Some(&'*') => {
-                i += 1;
-                // `**/` is read as `**`.
-                if chars.get(i) == Some(&'/') {
-                    i += 1;
-                }
-                tokens.push(if i == chars.len() {
-                    Token::Rest
-                } else {
-                    Token::DirStar
-                });
-            }
-            '*' => tokens.push(Token::Star),
-            '?' => tokens.push(Token::One),
-            '\\' => match chars.get(i) {
-                Some(&next) => {
-                    tokens.push(Token::Literal(next));
-                    i += 1;
-                }
-                None => tokens.push(Token::Literal('\\')),
-            },
-            '[' => match parse_class(&chars[i..]) {
-                Some((token, used)) => {
-                    tokens.push(token);
-                    i += used;
-                }
-                None => tokens.push(Token::Literal('[')),
-            },
-            c => tokens.push(Token::Literal(c)),
-        }
-    }
-    tokens
-}
-
-/// Parses the inside of `[...]` (after the `[`); returns the token and characters used.
-fn parse_class(chars: &[char]) -> Option<(Token, usize)> {
-    let mut i = 0;
-    // Only `^` negates: patternmatcher hands the class to Go's regexp as written.
-    let negated = chars.first() == Some(&'^');
-    if negated {
-        i += 1;
-    }
-    let mut ranges = Vec::new();
-    let mut first = true;
-    loop {
-        let mut c = *chars.get(i)?;
-        i += 1;
-        if c == ']' && !first {
-            return Some((Token::Class { negated, ranges }, i));
-        }
-        first = false;
-        if c == '\\' {
-            c = *chars.get(i)?;
-            i += 1;
-        }
-        let mut hi = c;
-        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&n| n != ']') {
-            hi = chars[i + 1];
-            i += 2;
-            if hi == '\\' {
-                hi = *chars.get(i)?;
-                i += 1;
-            }
-        }
-        ranges.push((c, hi));
-    }
-}
-
-/// Whether `tokens` match all of `text`.
-fn matches(tokens: &[Token], text: &[char]) -> bool {
-    match_from(tokens, text, false)
-}
-
-/// Whether `text` can be the beginning of something `tokens` match.
-fn could_match_prefix(tokens: &[Token], text: &[char]) -> bool {
-    match_from(tokens, text, true)
-}
-
-/// The matcher: with `prefix`, running out of text while tokens remain counts as a match
-/// (the rest of the pattern could still be satisfied by what lies below).
-fn match_from(tokens: &[Token], text: &[char], prefix: bool) -> bool {
-    let Some((token, rest)) = tokens.split_first() else {
-        return text.is_empty();
-    };
-    if prefix && text.is_empty() {
-        return true;
-    }
-    match token {
-        Token::Literal(c) => text.first() == Some(c) && match_from(rest, &text[1..], prefix),
-        Token::One => {
-            text.first().is_some_and(|&c| c != '/') && match_from(rest, &text[1..], prefix)
-        }
-        Token::Class { negated, ranges } => {
-            text.first().is_some_and(|&c| {
-                let inside = ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
-                inside != *negated
-            }) && match_from(rest, &text[1..], prefix)
-        }
-        Token::Star => {
-            let run = text.iter().take_while(|&&c| c != '/').count();
-            (0..=run).any(|n| match_from(rest, &text[n..], prefix))
-        }
-        Token::DirStar => {
-            match_from(rest, text, prefix)
-                || text
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &c)| c == '/')
-                    .any(|(i, _)| match_from(rest, &text[i + 1..], prefix))
-        }
-        Token::Rest => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn excluded(patterns: &str, path: &str) -> bool {
         Ignore::parse(patterns).is_excluded(Path::new(path))
-    }
-
-    #[test]
-    fn clean_like_go() {
-        assert_eq!(clean("a//b/./c/"), "a/b/c");
-        assert_eq!(clean("a/../../b"), "../b");
-        assert_eq!(clean("/../a"), "/a");
-        assert_eq!(clean("./"), ".");
-        assert_eq!(clean(""), ".");
-        assert_eq!(clean("/"), "/");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::write::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use super::{io_error, Compression, LayerError};
 use crate::digest::Digest;
 use crate::fsroot::{remove_at, DirSpec, Root};
+use crate::path::rooted_parts_bytes;
 
 /// Extracts the layer tar read from `blob` (compressed as `compression`) into the empty
 /// directory `dest`, as an overlay lower dir: OCI whiteouts become overlay whiteouts
@@ -553,18 +554,11 @@ fn parse_pax_time(value: &str) -> Option<Timespec> {
 }
 
 /// An entry name made relative and free of `.` and `..` (clamped at the top, as
-/// containerd does), or `None` for the top itself (`./`, `/`).
+/// containerd does), or `None` for the top itself (`./`, `/`). The cleaning is
+/// [`rooted_parts_bytes`]; what is particular to tar names is the rest: they need not be
+/// UTF-8, the result is relative to the extraction root, and the root itself is no entry.
 fn clean(raw: &[u8]) -> Option<PathBuf> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in raw.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
+    let parts = rooted_parts_bytes(raw);
     if parts.is_empty() {
         return None;
     }

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 
-use super::RegistryError;
+use super::error::RegistryError;
 
 /// A user name and a password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]

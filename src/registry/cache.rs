@@ -26,7 +26,10 @@ use crate::cache::{CacheKey, CachedStep, StepCache};
 use crate::image::{Descriptor, ImageConfig, RootFs, Store};
 use crate::platform::Platform;
 
-use super::{Client, PushOptions, Pushed, Reference, RegistryError};
+use super::client::Client;
+use super::error::RegistryError;
+use super::push::{PushOptions, Pushed};
+use super::reference::Reference;
 
 /// The config field holding the entries.
 pub const ENTRIES_FIELD: &str = "strata.cache.v1";

@@ -16,9 +16,13 @@ use crate::image::{
     Descriptor, Manifest, Store, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
 };
 
-use super::transport::{Auth, Request};
-use super::{BlobOutcome, Client, Direction, Reference, RegistryError};
 use crate::platform::Platform;
+
+use super::client::Client;
+use super::error::RegistryError;
+use super::progress::{BlobOutcome, Direction};
+use super::reference::Reference;
+use super::transport::{Auth, Request};
 
 /// Docker schema-2 image manifest.
 pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -116,7 +120,8 @@ impl Client {
         for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
             if store.blob_path(&blob.digest).is_file() {
                 skipped += 1;
-                self.progress
+                self.transport
+                    .progress
                     .blob_finished(&blob.digest, BlobOutcome::Skipped);
                 continue;
             }
@@ -159,12 +164,12 @@ impl Client {
             DOCKER_LIST_MEDIA_TYPE,
         ]
         .join(", ");
-        let mut response = self.send(
+        let mut response = self.transport.send(
             Request::new("GET", host, target.clone(), pull_auth(reference))
                 .header("accept", accept),
         )?;
         if !response.status().is_success() {
-            return Err(self.status_error("GET", host, &target, response));
+            return Err(self.transport.status_error("GET", host, &target, response));
         }
         let content_type = response
             .headers()
@@ -222,7 +227,7 @@ impl Client {
     ) -> Result<(), RegistryError> {
         let host = reference.api_host();
         let target = format!("/v2/{}/blobs/{}", reference.repository, blob.digest);
-        self.progress.blob_started(
+        self.transport.progress.blob_started(
             &reference.repository,
             &blob.digest,
             blob.size,
@@ -235,19 +240,21 @@ impl Client {
             match result {
                 Ok(()) => {
                     store.commit_blob(&tmp, &blob.digest)?;
-                    self.progress
+                    self.transport
+                        .progress
                         .blob_finished(&blob.digest, BlobOutcome::Transferred);
                     return Ok(());
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
                     let broken = matches!(e, DownloadError::Broken(_));
-                    if !broken || attempt >= self.options().retries {
+                    if !broken || attempt >= self.transport.options().retries {
                         return Err(e.into_registry_error(&target));
                     }
                     attempt += 1;
-                    let delay = self.backoff(attempt, None);
-                    self.progress
+                    let delay = self.transport.backoff(attempt, None);
+                    self.transport
+                        .progress
                         .retrying(&format!("GET {target}"), attempt, delay);
                     std::thread::sleep(delay);
                 }
@@ -264,6 +271,7 @@ impl Client {
         tmp: &std::path::Path,
     ) -> Result<(), DownloadError> {
         let mut response = self
+            .transport
             .send(Request::new(
                 "GET",
                 host,
@@ -273,7 +281,7 @@ impl Client {
             .map_err(DownloadError::Registry)?;
         if !response.status().is_success() {
             return Err(DownloadError::Registry(
-                self.status_error("GET", host, target, response),
+                self.transport.status_error("GET", host, target, response),
             ));
         }
         let io = |source| {
@@ -300,7 +308,7 @@ impl Client {
             };
             writer.write_all(&buf[..n]).map_err(io)?;
             done += n as u64;
-            self.progress.blob_progress(&blob.digest, done);
+            self.transport.progress.blob_progress(&blob.digest, done);
         }
         let (buffered, actual, size) = writer.finish();
         buffered

@@ -7,20 +7,21 @@
 //! on from there; when the registry dropped the session, the upload starts again. The
 //! manifest goes last, with its own media type, byte for byte as in the store.
 //!
-//! The [`Session`] is shared by every push of one [`Client`]: a blob being uploaded by
-//! one thread is waited for by the others, which then mount it (or skip it, same
-//! repository), so a family's shared base layers cross the network once.
+//! The client's [`Session`](super::session::Session) is shared by every push of one
+//! [`Client`]: a blob common to several images is uploaded once and mounted elsewhere.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use crate::digest::Digest;
 use crate::image::{Descriptor, Store, MANIFEST_MEDIA_TYPE};
 
+use super::client::Client;
+use super::error::RegistryError;
 use super::locations::{self, Locations};
+use super::progress::{BlobOutcome, Direction};
+use super::reference::Reference;
 use super::transport::{percent_encode, Auth, ReqBody, Request};
-use super::{BlobOutcome, Client, Direction, Reference, RegistryError};
 
 /// Options of one push.
 #[derive(Clone, Debug, Default)]
@@ -43,91 +44,6 @@ pub struct Pushed {
     pub skipped: usize,
     /// Bytes uploaded (counting restarted uploads once).
     pub bytes_uploaded: u64,
-}
-
-/// Blobs pushed by one client, by registry host and digest.
-#[derive(Default)]
-pub(super) struct Session {
-    blobs: Mutex<HashMap<(String, Digest), BlobState>>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct BlobState {
-    /// A thread is pushing it now.
-    in_flight: bool,
-    /// Repositories known to have it.
-    repos: Vec<String>,
-}
-
-/// A thread's claim on pushing one blob: clears `in_flight` and wakes the waiters when
-/// dropped, whether the push worked or not.
-struct Claim<'a> {
-    session: &'a Session,
-    key: (String, Digest),
-    owner: bool,
-}
-
-impl Claim<'_> {
-    /// Records that `repo` has the blob.
-    fn done(&self, repo: &str) {
-        let mut blobs = self.session.lock();
-        let state = blobs.entry(self.key.clone()).or_default();
-        if !state.repos.iter().any(|r| r == repo) {
-            state.repos.push(repo.to_owned());
-        }
-    }
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        if self.owner {
-            self.session
-                .lock()
-                .entry(self.key.clone())
-                .or_default()
-                .in_flight = false;
-            self.session.changed.notify_all();
-        }
-    }
-}
-
-impl Session {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Digest), BlobState>> {
-        self.blobs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits while another thread pushes the blob; then returns the claim and the
-    /// repositories that have it (empty: this thread pushes it).
-    fn claim(&self, host: &str, digest: &Digest) -> (Claim<'_>, Vec<String>) {
-        let key = (host.to_owned(), digest.clone());
-        let mut blobs = self.lock();
-        loop {
-            let state = blobs.entry(key.clone()).or_default();
-            if !state.repos.is_empty() {
-                let repos = state.repos.clone();
-                let claim = Claim {
-                    session: self,
-                    key,
-                    owner: false,
-                };
-                return (claim, repos);
-            }
-            if !state.in_flight {
-                state.in_flight = true;
-                let claim = Claim {
-                    session: self,
-                    key,
-                    owner: true,
-                };
-                return (claim, Vec::new());
-            }
-            blobs = self
-                .changed
-                .wait(blobs)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
 }
 
 impl Client {
@@ -166,7 +82,7 @@ impl Client {
                 BlobOutcome::Skipped => pushed.skipped += 1,
             }
             pushed.bytes_uploaded += bytes;
-            self.progress.blob_finished(&blob.digest, outcome);
+            self.transport.progress.blob_finished(&blob.digest, outcome);
         }
 
         let manifest = store.read_blob(&local.digest)?;
@@ -187,13 +103,13 @@ impl Client {
             (None, None) => "latest".into(),
         };
         let target = format!("/v2/{repo}/manifests/{reference}");
-        let response = self.send(
+        let response = self.transport.send(
             Request::new("PUT", host, target.clone(), push_auth(repo))
                 .header("content-type", media_type)
                 .body(ReqBody::Bytes(&manifest)),
         )?;
         if !response.status().is_success() {
-            return Err(self.status_error("PUT", host, &target, response));
+            return Err(self.transport.status_error("PUT", host, &target, response));
         }
         locations::remember(store, host, repo, &blobs)?;
         Ok(pushed)
@@ -253,7 +169,7 @@ impl Client {
     ) -> Result<(BlobOutcome, u64), RegistryError> {
         let host = dest.api_host();
         let repo = &dest.repository;
-        let (claim, mut sources) = self.inner.session.claim(host, &blob.digest);
+        let (claim, mut sources) = self.session.claim(host, &blob.digest);
         if sources.iter().any(|r| r == repo) {
             return Ok((BlobOutcome::Skipped, 0));
         }
@@ -277,7 +193,8 @@ impl Client {
             }
         }
         let path = store.blob_path(&blob.digest);
-        self.progress
+        self.transport
+            .progress
             .blob_started(repo, &blob.digest, blob.size, Direction::Upload);
         self.upload(host, repo, blob, &path, upload_location)?;
         claim.done(repo);
@@ -286,11 +203,13 @@ impl Client {
 
     fn blob_exists(&self, host: &str, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let target = format!("/v2/{repo}/blobs/{digest}");
-        let response = self.send(Request::new("HEAD", host, target.clone(), push_auth(repo)))?;
+        let response =
+            self.transport
+                .send(Request::new("HEAD", host, target.clone(), push_auth(repo)))?;
         match response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            _ => Err(self.status_error("HEAD", host, &target, response)),
+            _ => Err(self.transport.status_error("HEAD", host, &target, response)),
         }
     }
 
@@ -308,25 +227,25 @@ impl Client {
             percent_encode(from)
         );
         let scope = format!("repository:{repo}:pull,push repository:{from}:pull");
-        let response = self.send(
+        let response = self.transport.send(
             Request::new("POST", host, target.clone(), Auth::Registry(scope))
                 .body(ReqBody::Bytes(&[])),
         )?;
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             202 => Ok(Mount::Upload(self.location(host, &target, &response)?)),
-            _ => Err(self.status_error("POST", host, &target, response)),
+            _ => Err(self.transport.status_error("POST", host, &target, response)),
         }
     }
 
     /// `POST /v2/<repo>/blobs/uploads/`: a new upload session's location.
     fn start_upload(&self, host: &str, repo: &str) -> Result<String, RegistryError> {
         let target = format!("/v2/{repo}/blobs/uploads/");
-        let response = self.send(
+        let response = self.transport.send(
             Request::new("POST", host, target.clone(), push_auth(repo)).body(ReqBody::Bytes(&[])),
         )?;
         if response.status().as_u16() != 202 {
-            return Err(self.status_error("POST", host, &target, response));
+            return Err(self.transport.status_error("POST", host, &target, response));
         }
         self.location(host, &target, &response)
     }
@@ -341,7 +260,7 @@ impl Client {
         path: &std::path::Path,
         session: Option<String>,
     ) -> Result<(), RegistryError> {
-        let chunk = self.options().chunk_size.max(1);
+        let chunk = self.transport.options().chunk_size.max(1);
         let mut location = match session {
             Some(location) => location,
             None => self.start_upload(host, repo)?,
@@ -355,14 +274,14 @@ impl Client {
                     "{location}{separator}digest={}",
                     percent_encode(blob.digest.as_str())
                 );
-                let response = self.send(
+                let response = self.transport.send(
                     Request::new("PUT", host, target.clone(), push_auth(repo))
                         .body(ReqBody::Bytes(&[])),
                 )?;
                 if response.status().as_u16() == 201 {
                     return Ok(());
                 }
-                self.status_error("PUT", host, &target, response)
+                self.transport.status_error("PUT", host, &target, response)
             } else {
                 let len = chunk.min(blob.size - offset);
                 let mut request = Request::new("PATCH", host, location.clone(), push_auth(repo))
@@ -374,23 +293,25 @@ impl Client {
                         digest: &blob.digest,
                     });
                 request.retry = false;
-                match self.send(request) {
+                match self.transport.send(request) {
                     Ok(response) if response.status().as_u16() == 202 => {
                         location = self.location(host, &location, &response)?;
                         offset = range_end(&response).unwrap_or(offset + len);
                         failures = 0;
                         continue;
                     }
-                    Ok(response) => self.status_error("PATCH", host, &location, response),
+                    Ok(response) => self
+                        .transport
+                        .status_error("PATCH", host, &location, response),
                     Err(e) => e,
                 }
             };
             failures += 1;
-            if failures > self.options().retries {
+            if failures > self.transport.options().retries {
                 return Err(failure);
             }
-            let delay = self.backoff(failures, None);
-            self.progress.retrying(
+            let delay = self.transport.backoff(failures, None);
+            self.transport.progress.retrying(
                 &format!("upload of {} to {repo}", blob.digest),
                 failures,
                 delay,
@@ -413,6 +334,7 @@ impl Client {
     /// when the registry no longer has it (or will not say).
     fn upload_status(&self, host: &str, repo: &str, location: &str) -> Option<(String, u64)> {
         let response = self
+            .transport
             .send(Request::new(
                 "GET",
                 host,
@@ -447,11 +369,11 @@ impl Client {
                 Ok(l.to_owned())
             }
             Some(l) => Err(RegistryError::Protocol {
-                url: format!("{}{target}", self.base(host)?),
+                url: format!("{}{target}", self.transport.base(host)?),
                 reason: format!("unsupported upload Location {l:?}"),
             }),
             None => Err(RegistryError::Protocol {
-                url: format!("{}{target}", self.base(host)?),
+                url: format!("{}{target}", self.transport.base(host)?),
                 reason: "upload answer without Location".into(),
             }),
         }

@@ -10,7 +10,7 @@ use std::fmt;
 use crate::digest::Digest;
 use crate::image::ImageName;
 
-use super::RegistryError;
+use super::error::RegistryError;
 
 /// The registry host docker.io's API is served from.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";

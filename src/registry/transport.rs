@@ -15,8 +15,9 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Body, SendBody};
 
 use super::auth::{self, Challenge, Credentials};
-use super::push::Session;
-use super::{no_progress, Progress, RegistryError, RegistryOptions};
+use super::error::RegistryError;
+use super::options::RegistryOptions;
+use super::progress::{no_progress, Progress};
 use crate::digest::Digest;
 
 /// The longest error body read to explain a failure.
@@ -24,20 +25,22 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 /// The longest delay between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-/// A registry client: one HTTP agent, per-host auth state and the session's pushed
-/// blobs. Cheap to clone; clones share everything.
+/// The HTTP side of a [`Client`](super::Client): one agent, per-host auth state, the
+/// retry jitter, and the progress sink that hears of retries and bytes sent. Cheap to
+/// clone; clones share all but the progress sink.
 #[derive(Clone)]
-pub struct Client {
-    pub(super) inner: Arc<Inner>,
+pub(super) struct Transport {
+    shared: Arc<Shared>,
+    /// Where retries and upload progress are reported.
     pub(super) progress: Arc<dyn Progress>,
 }
 
-pub(super) struct Inner {
+/// What clones of a [`Transport`] share.
+struct Shared {
     agent: ureq::Agent,
-    pub(super) options: RegistryOptions,
+    options: RegistryOptions,
     hosts: Mutex<HashMap<String, HostState>>,
     rng: Mutex<u64>,
-    pub(super) session: Session,
 }
 
 /// What the client learned about one registry host.
@@ -122,9 +125,9 @@ impl<'a> Request<'a> {
     }
 }
 
-impl Client {
-    /// A client with `options`. Fails only on an unreadable CA file.
-    pub fn new(options: RegistryOptions) -> Result<Client, RegistryError> {
+impl Transport {
+    /// A transport with `options`, reporting nothing. Fails only on an unreadable CA file.
+    pub(super) fn new(options: RegistryOptions) -> Result<Transport, RegistryError> {
         let mut tls = TlsConfig::builder().disable_verification(!options.tls_verify);
         if let Some(path) = &options.ca_file {
             tls = tls.root_certs(read_ca_file(path)?);
@@ -137,46 +140,29 @@ impl Client {
             .timeout_recv_response(Some(options.timeout))
             .build()
             .new_agent();
-        Ok(Client {
-            inner: Arc::new(Inner {
+        Ok(Transport {
+            shared: Arc::new(Shared {
                 agent,
                 rng: Mutex::new(options.jitter_seed | 1),
                 options,
                 hosts: Mutex::new(HashMap::new()),
-                session: Session::default(),
             }),
             progress: no_progress(),
         })
     }
 
-    /// The same client reporting transfers to `progress`.
-    #[must_use]
-    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Client {
-        self.progress = progress;
-        self
+    /// The options the transport was made with.
+    pub(super) fn options(&self) -> &RegistryOptions {
+        &self.shared.options
     }
 
-    /// The options the client was made with.
-    pub fn options(&self) -> &RegistryOptions {
-        &self.inner.options
-    }
-
-    /// Checks `username`/`password` against `registry` (`GET /v2/` with them, through the
-    /// token flow if the registry uses one), then stores them in `auth_file` (default: the
-    /// first of `--authfile`, `$REGISTRY_AUTH_FILE`, the docker config). Returns the file
-    /// written.
-    pub fn login(
+    /// Checks `credentials` against `host` (`GET /v2/` with them, through the token flow
+    /// if the registry uses one).
+    pub(super) fn check_credentials(
         &self,
-        registry: &str,
-        username: &str,
-        password: &str,
-        auth_file: Option<&Path>,
-    ) -> Result<std::path::PathBuf, RegistryError> {
-        let credentials = Credentials {
-            username: username.into(),
-            password: password.into(),
-        };
-        let host = super::reference::api_host(registry);
+        host: &str,
+        credentials: &Credentials,
+    ) -> Result<(), RegistryError> {
         let response = self.send(Request::new(
             "GET",
             host,
@@ -190,26 +176,18 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::parse);
         match (status, challenge) {
-            (200..=299, _) => {}
-            (401, Some(Challenge::Bearer { realm, service, .. })) => {
-                self.fetch_token(host, &realm, service.as_deref(), None, Some(&credentials))?;
-            }
-            _ => return Err(self.status_error("GET", host, "/v2/", response)),
+            (200..=299, _) => Ok(()),
+            (401, Some(Challenge::Bearer { realm, service, .. })) => self
+                .fetch_token(host, &realm, service.as_deref(), None, Some(credentials))
+                .map(drop),
+            _ => Err(self.status_error("GET", host, "/v2/", response)),
         }
-        let file = auth::default_auth_file(auth_file.or(self.options().auth_file.as_deref()))?;
-        auth::update_auth_file(&file, registry, Some(&credentials))?;
-        self.lock_hosts().remove(host);
-        Ok(file)
     }
 
-    /// Removes the credentials of `registry` from `auth_file` (default as for
-    /// [`Client::login`]). Returns whether there were any.
-    pub fn logout(&self, registry: &str, auth_file: Option<&Path>) -> Result<bool, RegistryError> {
-        let file = auth::default_auth_file(auth_file.or(self.options().auth_file.as_deref()))?;
-        let existed = auth::update_auth_file(&file, registry, None)?;
-        self.lock_hosts()
-            .remove(super::reference::api_host(registry));
-        Ok(existed)
+    /// Forgets what was learnt about `host` (its challenge, credentials and tokens), so
+    /// that the next request reads the auth files again: after a login or logout.
+    pub(super) fn forget(&self, host: &str) {
+        self.lock_hosts().remove(host);
     }
 
     /// Sends `request` with auth and retries. Statuses other than 401 (handled here
@@ -282,8 +260,8 @@ impl Client {
             builder = builder.header("authorization", authorization);
         }
         match &request.body {
-            ReqBody::None => self.inner.agent.run(builder.body(())?),
-            ReqBody::Bytes(bytes) => self.inner.agent.run(builder.body(*bytes)?),
+            ReqBody::None => self.shared.agent.run(builder.body(())?),
+            ReqBody::Bytes(bytes) => self.shared.agent.run(builder.body(*bytes)?),
             ReqBody::File {
                 path,
                 offset,
@@ -301,7 +279,7 @@ impl Client {
                 let builder = builder
                     .header("content-length", len.to_string())
                     .header("content-type", "application/octet-stream");
-                self.inner
+                self.shared
                     .agent
                     .run(builder.body(SendBody::from_owned_reader(reader))?)
             }
@@ -359,7 +337,7 @@ impl Client {
     fn ping(&self, base: &str) -> Result<(), ureq::Error> {
         let mut attempt = 0;
         loop {
-            match self.inner.agent.get(format!("{base}/v2/")).call() {
+            match self.shared.agent.get(format!("{base}/v2/")).call() {
                 Ok(response) if retryable_status(response.status().as_u16()) => {}
                 // Any other answer of a registry: 200, or 401 asking for credentials.
                 // (An HTTPS server asked in plain HTTP answers 400.)
@@ -568,7 +546,7 @@ impl Client {
             .saturating_mul(1 << attempt.saturating_sub(1).min(16))
             .min(MAX_BACKOFF);
         let mut rng = self
-            .inner
+            .shared
             .rng
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -581,7 +559,7 @@ impl Client {
     }
 
     fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostState>> {
-        self.inner
+        self.shared
             .hosts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -745,15 +723,15 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
-        let client = Client::new(RegistryOptions::default()).unwrap();
-        let base = client.options().backoff;
+        let transport = Transport::new(RegistryOptions::default()).unwrap();
+        let base = transport.options().backoff;
         for attempt in 1..=12 {
-            let delay = client.backoff(attempt, None);
+            let delay = transport.backoff(attempt, None);
             let full = base.saturating_mul(1 << (attempt - 1)).min(MAX_BACKOFF);
             assert!(delay >= full / 2 && delay <= full, "{attempt}: {delay:?}");
         }
         assert_eq!(
-            client.backoff(1, Some(Duration::from_secs(600))),
+            transport.backoff(1, Some(Duration::from_secs(600))),
             MAX_BACKOFF
         );
     }

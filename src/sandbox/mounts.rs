@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -41,6 +41,7 @@ use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, U
 
 use super::Mount;
 use crate::fsroot::Root;
+use crate::path::{clean_abs, rooted_parts_bytes};
 use crate::snapshot::mount_lower_only;
 
 /// Symlinks followed while resolving one target before giving up (the kernel's limit).
@@ -112,7 +113,7 @@ pub(super) fn plan(
             }
             Mount::Tmpfs { target, size } => (target, Kind::Dir, Source::Tmpfs(*size), false),
         };
-        if !target.starts_with('/') || clean(Path::new(target)).as_os_str() == "/" {
+        if !target.starts_with('/') || clean_abs(target) == "/" {
             return Err(format!(
                 "mount target {target:?}: must be an absolute path below /"
             ));
@@ -345,7 +346,10 @@ fn mount_id(fd: &OwnedFd) -> Result<u64, String> {
 /// symlink, and the type of what is there (`None`: missing).
 fn resolve(root: &Root, target: &Path) -> Result<(PathBuf, Option<FileType>), String> {
     // docker cleans the target first, so `..` never walks back over a missing dir.
-    let mut todo: VecDeque<OsString> = clean(target).iter().skip(1).map(OsStr::to_owned).collect();
+    let mut todo: VecDeque<OsString> = rooted_parts_bytes(target.as_os_str().as_bytes())
+        .into_iter()
+        .map(|part| OsStr::from_bytes(part).to_owned())
+        .collect();
     let mut path = PathBuf::from("/");
     let mut kind = Some(FileType::Directory);
     let mut links = 0;
@@ -404,21 +408,6 @@ fn resolve(root: &Root, target: &Path) -> Result<(PathBuf, Option<FileType>), St
         }
     }
     Ok((path, kind))
-}
-
-/// `path` made absolute and lexically clean, as Go's `filepath.Clean("/" + path)`.
-fn clean(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for component in path.components() {
-        match component {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

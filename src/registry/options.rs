@@ -1,0 +1,47 @@
+//! [`RegistryOptions`]: how a client reaches registries (TLS, plain HTTP, auth file,
+//! retries, chunk size, timeouts).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the client reaches registries.
+#[derive(Clone, Debug)]
+pub struct RegistryOptions {
+    /// Verify TLS certificates (default `true`; `--tls-verify=false` turns it off).
+    pub tls_verify: bool,
+    /// PEM file of CA certificates to trust instead of the built-in Mozilla roots
+    /// (private registries with their own CA or a self-signed certificate).
+    pub ca_file: Option<PathBuf>,
+    /// Allow plain HTTP to any host (after HTTPS fails). Loopback hosts (`localhost`,
+    /// `127.0.0.1`, `[::1]`) always may.
+    pub insecure: bool,
+    /// An auth file read before `$REGISTRY_AUTH_FILE` and the docker config
+    /// (`--authfile`).
+    pub auth_file: Option<PathBuf>,
+    /// How many times a failed request (5xx, 429, broken connection, timeout) is retried.
+    pub retries: u32,
+    /// The first retry delay; each next one doubles, up to 8 s, with jitter.
+    pub backoff: Duration,
+    /// Seed of the retry jitter (fixed for reproducible tests).
+    pub jitter_seed: u64,
+    /// Bytes per `PATCH` of a chunked upload (default 8 MiB).
+    pub chunk_size: u64,
+    /// The longest wait for a response (headers) and for a connection.
+    pub timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            tls_verify: true,
+            ca_file: None,
+            insecure: false,
+            auth_file: None,
+            retries: 6,
+            backoff: Duration::from_millis(200),
+            jitter_seed: 0x5eed,
+            chunk_size: 8 << 20,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
