@@ -129,6 +129,16 @@ fn failing_run_exit_code() {
 
 #[test]
 #[ignore = "needs root: make test"]
+fn sandbox_error_names_the_run_line() {
+    // Not a failing command but a failing sandbox: shown at the RUN's line, cause below.
+    insta::assert_snapshot!(build_stderr(
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/no-such-program\"]\n",
+        &[]
+    ));
+}
+
+#[test]
+#[ignore = "needs root: make test"]
 fn bad_run_mount_flag() {
     insta::assert_snapshot!(build_stderr(
         &format!("{BASE}RUN --mount=type=frobnicate,target=/x true\n"),

@@ -10,6 +10,7 @@ const DOCKERFILE: &str =
     "FROM scratch\nHEALTHCHECK --interval=0 --timeout=1m30s --retries=2 CMD [\"/bin/true\"]\n";
 
 #[test]
+#[ignore = "needs root: make test"]
 fn zero_interval_lints_and_builds_alike() {
     let ctx = context_with(DOCKERFILE);
     let store = Store::new();
@@ -31,6 +32,7 @@ fn zero_interval_lints_and_builds_alike() {
 }
 
 #[test]
+#[ignore = "needs root: make test"]
 fn a_bad_duration_is_refused_alike_by_lint_and_build() {
     let ctx = context_with("FROM scratch\nHEALTHCHECK --interval=5 CMD [\"/bin/true\"]\n");
     let store = Store::new();

@@ -257,14 +257,22 @@ impl<'a> StageBuilder<'a> {
         };
         let step = lower(&cx, state, instruction, number)?;
         let span = instruction.span;
-        let layer = match step.work {
-            None => None,
-            Some(Work::Mkdir { dir, user }) => {
-                self.mkdir(state, &dir, &user, span, number, events)?
-            }
-            Some(Work::Copy(copy)) => self.copy(state, copy, span, number, events)?,
-            Some(Work::Run(run)) => self.run(state, run, span, number, events)?,
+        let done = match step.work {
+            None => Ok(None),
+            Some(Work::Mkdir { dir, user }) => self.mkdir(state, &dir, &user, span, number, events),
+            Some(Work::Copy(copy)) => self.copy(state, copy, span, number, events),
+            Some(Work::Run(run)) => self.run(state, run, span, number, events),
         };
+        // Whatever failed under the step (the sandbox, a layer, the store) is shown at the
+        // step's line, with the failure as its cause; errors located already keep theirs.
+        let layer = done.map_err(|e| match e {
+            BuildError::Dockerfile(_) => e,
+            cause => BuildError::from(state.source.error_with(
+                span,
+                instruction_text(state.source, span),
+                cause,
+            )),
+        })?;
         state.built.config.history.push(History {
             created: Some(timestamp()),
             created_by: Some(format!("{} # buildkit", step.created_by)),
