@@ -556,8 +556,8 @@ impl Store {
             ("snapshots", &keep_snapshots, &mut report.snapshots),
         ] {
             let dir = self.root.join(dir);
-            for entry in fs_err::read_dir(&dir).map_err(|e| io_error(&dir)(e))? {
-                let path = entry.map_err(|e| io_error(&dir)(e))?.path();
+            for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+                let path = entry.map_err(io_error(&dir))?.path();
                 let name = path
                     .file_name()
                     .and_then(|n| n.to_str())
@@ -571,8 +571,8 @@ impl Store {
             }
         }
         let tmp = self.root.join("tmp");
-        for entry in fs_err::read_dir(&tmp).map_err(|e| io_error(&tmp)(e))? {
-            let path = entry.map_err(|e| io_error(&tmp)(e))?.path();
+        for entry in fs::read_dir(&tmp).map_err(io_error(&tmp))? {
+            let path = entry.map_err(io_error(&tmp))?.path();
             if !mounted.iter().any(|m| m.starts_with(&path)) {
                 report.bytes += disk_usage(&path);
                 remove_tree(&path).map_err(io_error(&path))?;
