@@ -52,7 +52,7 @@ impl StageBuilder<'_> {
     pub(super) fn copy(
         &mut self,
         state: &mut State<'_>,
-        step: CopyStep,
+        mut step: CopyStep,
         span: Span,
         number: usize,
         events: &mut dyn FnMut(Event<'_>),
@@ -60,11 +60,12 @@ impl StageBuilder<'_> {
         let source = state.source;
         let fail = |e: CopyError| copy_error(source, span, e);
         let skip = Ignore::parse(&step.excludes.join("\n"));
+        let docs = std::mem::take(&mut step.docs);
         let sources = match (&step.urls, &step.from) {
             (Some(checksum), _) => {
                 Sources::Downloads(self.download(&step.sources, checksum.as_ref(), source, span)?)
             }
-            (None, _) if !step.docs.is_empty() => Sources::Inline(step.docs.clone()),
+            (None, _) if !docs.is_empty() => Sources::Inline(docs),
             (None, Some(name)) => Sources::Stage {
                 built: Box::new(self.stage_or_image(state, name, "COPY --from", span, events)?),
                 name: name.clone(),

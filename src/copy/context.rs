@@ -33,9 +33,6 @@ use crate::fsroot::Root;
 use crate::glob::Pattern;
 use crate::path::rooted_parts;
 
-/// Go's `filepath.Match` of one component, kept at this path for `copy::glob_match`.
-pub use crate::glob::glob_match;
-
 /// Decides which context paths a build may see. Paths are relative to the context root,
 /// `/`-separated, without a leading `/`.
 pub trait Exclusion: Send + Sync {

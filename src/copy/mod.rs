@@ -13,6 +13,6 @@ mod error;
 pub mod fetch;
 mod write;
 
-pub use context::{digest_sources, glob_match, is_remote, Context, Exclusion, SourceSet};
+pub use context::{digest_sources, is_remote, Context, Exclusion, SourceSet};
 pub use error::CopyError;
 pub use write::{copy, parse_chmod, CopyOptions, CopyStats};
