@@ -10,7 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
@@ -93,6 +93,16 @@ impl Root {
             Err(rustix::io::Errno::NOENT) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The target of the symlink at `rel` (its parents resolved inside the root).
+    pub fn read_link(&self, rel: &Path) -> io::Result<PathBuf> {
+        let name = file_name(rel).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let parent = self.open_dir(parent_of(rel))?;
+        let target = rfs::readlinkat(&parent, name, Vec::new())?;
+        Ok(PathBuf::from(std::ffi::OsString::from_vec(
+            target.into_bytes(),
+        )))
     }
 
     /// The metadata of `rel` with symlinks followed inside the root; `None` if it does not

@@ -14,7 +14,7 @@ use crate::fsroot::Root;
 use crate::sandbox;
 use crate::snapshot::StepDirs;
 
-use super::exec::KeyInputs;
+use super::exec::{KeyInputs, ParentReads};
 use super::lower::CopyStep;
 use super::stage::{BuiltStage, StageLayer, State};
 use super::stages::StageBuilder;
@@ -93,6 +93,11 @@ impl StageBuilder<'_> {
             text: step.text.clone(),
             content: content.as_str().as_bytes().to_vec(),
             files,
+            // A COPY reads its parent only to resolve `--chown` names and its destination.
+            rebasable: Some(ParentReads {
+                users: step.chown.iter().cloned().collect(),
+                path: step.dest.clone(),
+            }),
         };
         let probe = self.exec.probe(state, number, inputs, events)?;
         let store = self.store;

@@ -6,17 +6,28 @@
 //! content of its inputs and the layer compression; a hit reuses the recorded layer, a miss
 //! runs the work and keeps its layer in the build's scratch space ([`Pending`]) until
 //! [`Executor::publish`], so a failed build leaves the store as it found it.
+//!
+//! A step that does not read its parent's files (COPY, WORKDIR: no RUN so far in the
+//! stage) also has a parent-free key: the same inputs without the base image. When the
+//! parent changed, that key finds the layer the step made over the old parent, and
+//! [`crate::snapshot::differences`] proves whether it is exactly what the step would
+//! write over the new one (every path it holds reads the same in both, every `--chown` or
+//! WORKDIR user resolves to the same ids). If so, the layer is reused: a rebase, with the
+//! digest a rebuild would give, as everything else (config, history) is built as usual.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::cache::{CacheKey, CachedStep, FileDigests, KeyBuilder, StepCache, StepInputs};
+use crate::cache::{
+    CacheKey, CachedStep, FileDigests, KeyBuilder, Rebasable, StepCache, StepInputs,
+};
 use crate::copy::{digest_sources, CopyError, SourceSet};
 use crate::digest::Digest;
 use crate::fsroot::Root;
 use crate::image::{Descriptor, Store};
 use crate::layer;
-use crate::snapshot::StepDirs;
+use crate::sandbox;
+use crate::snapshot::{differences, lower_stack, path_differences, StepDirs};
 
 use super::stage::{epoch, StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
@@ -31,11 +42,26 @@ pub(super) struct KeyInputs<'a> {
     pub content: Vec<u8>,
     /// Digest of every source file by path, for `--explain`.
     pub files: BTreeMap<String, String>,
+    /// `None` when the step reads its parent's files (RUN), so it can never be rebased;
+    /// else what little of the parent it does read, which must read alike in a new one.
+    pub rebasable: Option<ParentReads>,
+}
+
+/// What a step that does not run anything reads of its parent.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ParentReads {
+    /// User names it resolves (`--chown`, WORKDIR's USER).
+    pub users: Vec<String>,
+    /// The absolute path it writes to: the symlinks and directories on the way decide
+    /// where its files land.
+    pub path: String,
 }
 
 /// A layer step's cache lookup: its key, what it ran with, and what the cache holds.
 pub(super) struct Probe {
     key: CacheKey,
+    /// The parent-free key, while the stage has not read its base.
+    free: Option<CacheKey>,
     identity: Digest,
     inputs: StepInputs,
     hit: Lookup,
@@ -47,7 +73,13 @@ enum Lookup {
     Miss,
     /// The step ran before and added this layer (none: it changed nothing).
     Hit(Option<StageLayer>),
+    /// The step ran over another parent and made this layer, proven to be the one it
+    /// would make over this one.
+    Rebased(StageLayer),
 }
+
+/// Why a step's layer over an old parent may not be reused, for `--explain`.
+type Refusal = String;
 
 /// A step that ran in this build: the cache entry and inputs it records once published.
 struct Ran {
@@ -55,6 +87,8 @@ struct Ran {
     identity: Digest,
     inputs: StepInputs,
     result: CachedStep,
+    /// The parent-free entry to record, for a step that ran and made a layer.
+    rebasable: Option<(CacheKey, Rebasable)>,
 }
 
 /// A layer this build wrote that is not in the store yet.
@@ -139,12 +173,26 @@ impl<'a> Executor<'a> {
             .field("content", &inputs.content)
             .field("compression", self.opts.compression.media_type().as_bytes())
             .finish();
+        let free = match (&inputs.rebasable, &state.built.free) {
+            (Some(_), Some(own)) => Some(
+                KeyBuilder::new(inputs.kind)
+                    .field("own", own.0.as_str().as_bytes())
+                    .field("instruction", inputs.text.as_bytes())
+                    .field("workdir", state.workdir().as_bytes())
+                    .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+                    .field("content", &inputs.content)
+                    .field("compression", self.opts.compression.media_type().as_bytes())
+                    .finish(),
+            ),
+            _ => None,
+        };
         let identity = KeyBuilder::new("identity")
             .field("dockerfile", state.source.path.to_string_lossy().as_bytes())
             .field("stage", &state.stage.index.to_le_bytes())
             .field("step", &number.to_le_bytes())
             .finish()
             .0;
+        let reads = inputs.rebasable.clone().unwrap_or_default();
         let step_inputs = StepInputs {
             parent: Some(state.built.key.clone()),
             instruction: inputs.text,
@@ -158,18 +206,34 @@ impl<'a> Executor<'a> {
                     .iter()
                     .any(|f| f.eq_ignore_ascii_case(n))
             });
-        let hit = if use_cache {
+        let mut hit = if use_cache {
             self.lookup(&key)?
         } else {
             Lookup::Miss
         };
+        let mut refusal = None;
+        if let (Lookup::Miss, Some(free), true) = (&hit, &free, use_cache) {
+            match self.rebase(state, free, &reads)? {
+                Some(Ok((layer, proof))) => {
+                    events(Event::Rebased {
+                        stage: &state.label,
+                        number,
+                        proof: &proof,
+                    });
+                    hit = Lookup::Rebased(layer);
+                }
+                Some(Err(why)) => refusal = Some(why),
+                None => {}
+            }
+        }
         match &hit {
             Lookup::Hit(_) => events(Event::Cached {
                 stage: &state.label,
                 number,
             }),
+            Lookup::Rebased(_) => {}
             Lookup::Miss => {
-                let reason = if !use_cache {
+                let mut reason = if !use_cache {
                     "cache disabled (--no-cache)".to_owned()
                 } else {
                     match self.cache.last_inputs(&identity) {
@@ -177,6 +241,14 @@ impl<'a> Executor<'a> {
                         None => "not built before".to_owned(),
                     }
                 };
+                if let Some(why) = refusal {
+                    reason = format!("{reason}; not rebased: {why}");
+                } else if inputs.rebasable.is_none()
+                    && state.built.free.is_some()
+                    && reason == "parent rebuilt"
+                {
+                    reason.push_str("; not rebased: a RUN reads the parent's files");
+                }
                 events(Event::Miss {
                     stage: &state.label,
                     number,
@@ -186,10 +258,86 @@ impl<'a> Executor<'a> {
         }
         Ok(Probe {
             key,
+            free,
             identity,
             inputs: step_inputs,
             hit,
         })
+    }
+
+    /// The layer the step with parent-free key `free` made over another parent, if the
+    /// cache has one whose layers are all still here: `Ok` with the proof when it is
+    /// exactly what the step would write over this stage's layers, else `Err` with why not.
+    #[allow(clippy::type_complexity)]
+    fn rebase(
+        &self,
+        state: &State<'_>,
+        free: &CacheKey,
+        reads: &ParentReads,
+    ) -> Result<Option<Result<(StageLayer, String), Refusal>>, BuildError> {
+        let users = &reads.users;
+        let Some(entry) = self.cache.rebasable(free) else {
+            return Ok(None);
+        };
+        let present = std::iter::once(&entry.layer)
+            .chain(&entry.lower)
+            .all(|(d, _)| self.store.blob_path(&d.digest).is_file());
+        if !present {
+            return Ok(None);
+        }
+        let (descriptor, diff_id) = entry.layer.clone();
+        let snapshot = self.store.snapshot(&descriptor, &diff_id)?;
+        let old_lower = entry
+            .lower
+            .iter()
+            .map(|(d, id)| self.store.snapshot(d, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (old_dirs, new_dirs) = (StepDirs::new(self.store)?, StepDirs::new(self.store)?);
+        let old = old_dirs.mount(&lower_stack(old_lower.into_iter()))?;
+        let new = new_dirs.mount(&state.built.lower_dirs())?;
+        let (old_root, new_root) = (
+            Root::open(old.target()).map_err(io_err(old.target()))?,
+            Root::open(new.target()).map_err(io_err(new.target()))?,
+        );
+        for user in users {
+            let ids = |root: &Root| {
+                sandbox::resolve_user(root, user)
+                    .map(|u| format!("{}:{}", u.uid, u.gid))
+                    .map_err(|_| "missing".to_owned())
+            };
+            let (was, is) = (ids(&old_root), ids(&new_root));
+            if was != is {
+                let show = |r: &Result<String, String>| r.clone().unwrap_or_else(|e| e);
+                return Ok(Some(Err(format!(
+                    "user {user} is {} in the old parent but {} in the new one",
+                    show(&was),
+                    show(&is)
+                ))));
+            }
+        }
+        let mut found = path_differences(Path::new(&reads.path), &old_root, &new_root)
+            .map_err(io_err(old.target()))?;
+        found.extend(differences(&snapshot, &old_root, &new_root).map_err(io_err(&snapshot))?);
+        if !found.is_empty() {
+            let mut why: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
+            if found.len() > 3 {
+                why.push(format!("and {} more paths", found.len() - 3));
+            }
+            return Ok(Some(Err(why.join("; "))));
+        }
+        let proof = format!(
+            "the layer made over the old parent ({}) is reused: the step reads no parent files and every path it writes reads the same in the new parent{}",
+            descriptor.digest.short(),
+            if users.is_empty() { String::new() } else { format!(", user {} resolves alike", users.join(", ")) }
+        );
+        Ok(Some(Ok((
+            StageLayer {
+                descriptor,
+                diff_id,
+                snapshot,
+            },
+            proof,
+        ))))
     }
 
     /// The cached result of `key`, if its layer is still in the store.
@@ -221,24 +369,52 @@ impl<'a> Executor<'a> {
     ) -> Result<Option<StageLayer>, BuildError> {
         let Probe {
             key,
+            free,
             identity,
             inputs,
             hit,
         } = probe;
         let layer = match hit {
             Lookup::Hit(layer) => layer,
+            Lookup::Rebased(layer) => {
+                self.ran.push(Ran {
+                    key: key.clone(),
+                    identity,
+                    inputs,
+                    result: cached_step(Some(&layer)),
+                    rebasable: None,
+                });
+                Some(layer)
+            }
             Lookup::Miss => {
                 let layer = work(self, state)?;
+                let rebasable = match (&free, &layer) {
+                    (Some(free), Some(made)) => Some((
+                        free.clone(),
+                        Rebasable {
+                            layer: (made.descriptor.clone(), made.diff_id.clone()),
+                            lower: state
+                                .built
+                                .layers
+                                .iter()
+                                .map(|l| (l.descriptor.clone(), l.diff_id.clone()))
+                                .collect(),
+                        },
+                    )),
+                    _ => None,
+                };
                 self.ran.push(Ran {
                     key: key.clone(),
                     identity,
                     inputs,
                     result: cached_step(layer.as_ref()),
+                    rebasable,
                 });
                 layer
             }
         };
         state.built.key = key.clone();
+        state.built.free = free;
         self.used.push((key, cached_step(layer.as_ref())));
         Ok(layer)
     }
@@ -322,6 +498,11 @@ impl<'a> Executor<'a> {
             self.cache
                 .record_inputs(&ran.identity, &ran.inputs)
                 .map_err(io_err(&cache_dir))?;
+            if let Some((free, entry)) = &ran.rebasable {
+                self.cache
+                    .put_rebasable(free, entry)
+                    .map_err(io_err(&cache_dir))?;
+            }
         }
         self.memo.save().map_err(io_err(&cache_dir))?;
         Ok(())

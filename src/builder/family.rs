@@ -86,7 +86,14 @@ fn build_one(
         .get(name)
         .ok_or_else(|| BuildError::Usage(format!("no image {name:?} in family {}", family.name)))?;
     let mut pinned = BTreeMap::new();
-    for parent in &image.parents {
+    let mut hints = BTreeMap::new();
+    for reference in &image.references {
+        let Some(parent) = family.image_for_reference(&reference.name) else {
+            if let Some(hint) = family.did_you_mean(&reference.name) {
+                hints.insert(reference.name.clone(), hint);
+            }
+            continue;
+        };
         let digest = match built
             .lock()
             .ok()
@@ -96,45 +103,21 @@ fn build_one(
             // Not part of this plan (`--only`, `--changed-since`): its current tag.
             None => store.image(&format!("{parent}:latest"))?.digest,
         };
-        for reference in references_to(family, parent) {
-            pinned.insert(reference, digest.clone());
-        }
+        pinned.insert(reference.name.clone(), digest);
     }
     let mut build_args = image.build_args.clone();
     build_args.extend(opts.common.build_args.clone());
     let image_opts = BuildOptions {
         context: image.context.clone(),
         dockerfile: Some(image.dockerfile.clone()),
-        tags: family.tags(image),
+        tags: family.local_tags(image),
         build_args,
         target: image.target.clone(),
         pinned,
+        hints,
         ..opts.common.clone()
     };
     build(store, &image_opts, &mut |event| events(name, event))
-}
-
-/// The ways a Dockerfile of the family may write a reference to `parent`.
-fn references_to(family: &Family, parent: &str) -> Vec<String> {
-    let mut names = vec![parent.to_owned()];
-    if let Some(registry) = &family.registry {
-        names.push(format!("{}/{parent}", registry.trim_end_matches('/')));
-    }
-    let mut tags: Vec<String> = family
-        .images
-        .get(parent)
-        .map(|image| family.tags(image))
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| t.split_once(':').map(|(_, tag)| tag.to_owned()))
-        .collect();
-    tags.dedup();
-    let mut all = Vec::new();
-    for name in &names {
-        all.push(name.clone());
-        all.extend(tags.iter().map(|tag| format!("{name}:{tag}")));
-    }
-    all
 }
 
 /// Why each image of the family is stale (absent: fresh): never built, its parent was

@@ -59,6 +59,9 @@ pub struct BuildOptions {
     /// Image names that must resolve to one exact manifest (`FROM base` in a family
     /// builds on the digest its parent's build just produced, whatever the tag says now).
     pub pinned: BTreeMap<String, Digest>,
+    /// Hints for references that may not resolve (a family's "did you mean"), by the
+    /// reference as the Dockerfile writes it: an error about a missing image carries it.
+    pub hints: BTreeMap<String, String>,
     /// How to reach registries for `FROM host/repo:tag` images not in the store.
     pub registry: crate::registry::RegistryOptions,
     /// `--platform` for images pulled from a multi-platform index (default: this host).
@@ -119,6 +122,17 @@ pub enum Event<'a> {
         number: usize,
         /// Why the cache missed.
         reason: &'a str,
+    },
+    /// The step missed the cache because its parent changed, and reuses the layer it
+    /// made over the old parent: the step does not read the parent, and `proof` says why
+    /// the layer is the one it would write over the new parent.
+    Rebased {
+        /// The stage label.
+        stage: &'a str,
+        /// 1-based step number.
+        number: usize,
+        /// Why the reuse is safe.
+        proof: &'a str,
     },
     /// A step finished.
     StepDone {

@@ -41,6 +41,7 @@ impl StageBuilder<'_> {
             text: step.text.clone(),
             content: content.0.as_str().as_bytes().to_vec(),
             files: BTreeMap::new(),
+            rebasable: None,
         };
         let probe = self.exec.probe(state, number, inputs, events)?;
         let (store, opts, context) = (self.store, self.opts, self.context);

@@ -38,6 +38,10 @@ pub struct BuiltStage {
     annotations: BTreeMap<String, String>,
     /// Cache key of the last step that touched the file system (or of the base).
     pub(super) key: CacheKey,
+    /// The same without the base image: the key of the stage's own changes since its
+    /// base, while none of them read the base's files (a RUN does; then `None`). A step
+    /// with a parent-free key may be rebased onto another base (see `Executor::probe`).
+    pub(super) free: Option<CacheKey>,
 }
 
 impl BuiltStage {
@@ -63,6 +67,8 @@ impl BuiltStage {
             },
             annotations: BTreeMap::new(),
             key,
+            // Nothing to rebase from: the step cache alone serves scratch.
+            free: None,
         }
     }
 
@@ -106,11 +112,20 @@ impl BuiltStage {
         let key = KeyBuilder::new("image")
             .field("digest", image.digest.as_str().as_bytes())
             .finish();
+        let free = KeyBuilder::new("own")
+            .field("os", config.os.as_bytes())
+            .field("architecture", config.architecture.as_bytes())
+            .field(
+                "variant",
+                config.variant.as_deref().unwrap_or("").as_bytes(),
+            )
+            .finish();
         Ok(BuiltStage {
             layers,
             config,
             annotations,
             key,
+            free: Some(free),
         })
     }
 

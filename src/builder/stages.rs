@@ -15,7 +15,7 @@ use crate::platform::Platform;
 use crate::registry::{Client, Reference};
 use crate::sandbox;
 
-use super::exec::{Executor, KeyInputs};
+use super::exec::{Executor, KeyInputs, ParentReads};
 use super::lower::{instruction_text, lower, Lowering, Work};
 use super::mounts::SecretDir;
 use super::stage::{timestamp, trigger_file, BuiltStage, StageLayer, State};
@@ -180,17 +180,26 @@ impl<'a> StageBuilder<'a> {
                 (found, _) => found,
             },
         };
+        // A family's "did you mean", for an image that cannot be found.
+        let hinted = |err: crate::dockerfile::DockerfileError| match self.opts.hints.get(reference)
+        {
+            Some(hint) => BuildError::from(err.with_hint(hint.clone())),
+            None => BuildError::from(err),
+        };
         match found {
             Ok(image) => BuiltStage::from_image(self.store, image, reference),
             Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
                 let image = self.pull(reference).map_err(|e| {
-                    BuildError::from(source.error_with(span, format!("pulling {reference}"), e))
+                    hinted(source.error_with(span, format!("pulling {reference}"), e))
                 })?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            Err(StoreError::UnknownImage(_)) => Err(source
-                .error(span, format!("image {reference:?} is neither a stage of this Dockerfile nor in the store"))
-                .into()),
+            Err(StoreError::UnknownImage(_)) => Err(hinted(source.error(
+                span,
+                format!(
+                    "image {reference:?} is neither a stage of this Dockerfile nor in the store"
+                ),
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -299,6 +308,13 @@ impl<'a> StageBuilder<'a> {
             text: format!("WORKDIR {dir}"),
             content: Vec::new(),
             files: BTreeMap::new(),
+            rebasable: Some(ParentReads {
+                users: Some(user.to_owned())
+                    .filter(|u| !u.is_empty())
+                    .into_iter()
+                    .collect(),
+                path: dir.to_owned(),
+            }),
         };
         let probe = self.exec.probe(state, number, inputs, events)?;
         self.exec.execute(state, probe, |exec, state| {

@@ -10,6 +10,9 @@
 //! - `cache/steps/<key>`: the layer a key produced ([`CachedStep`]);
 //! - `cache/inputs/<identity>`: what a step of a given Dockerfile last ran with
 //!   ([`StepInputs`]), so `--explain` can say why it missed;
+//! - `cache/rebase/<key>`: a layer by the key of its step *without* the parent image
+//!   ([`Rebasable`]), with the layers it was made over, so a build on a changed parent can
+//!   reuse it once [`crate::snapshot::differences`] proves the step would write the same;
 //! - `cache/files.json`: content digests of context files by (path, size, mtime, ctime,
 //!   inode) ([`FileDigests`]), so unchanged files are never read twice.
 
@@ -58,6 +61,16 @@ impl KeyBuilder {
 pub struct CachedStep {
     /// The layer blob's descriptor and its diff_id.
     pub layer: Option<(Descriptor, Digest)>,
+}
+
+/// A layer made by a step that does not read its parent (COPY, WORKDIR), found by the
+/// step's parent-free key: what a rebase onto another parent may reuse.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rebasable {
+    /// The layer blob's descriptor and its diff_id.
+    pub layer: (Descriptor, Digest),
+    /// The layers it was made over, bottom first (descriptor and diff_id).
+    pub lower: Vec<(Descriptor, Digest)>,
 }
 
 /// The inputs a step last ran with, for explaining a cache miss.
@@ -130,7 +143,7 @@ impl StepCache {
     /// The cache in `store_root/cache`, created if missing.
     pub fn open(store_root: &Path) -> std::io::Result<StepCache> {
         let dir = store_root.join("cache");
-        for sub in ["steps", "inputs"] {
+        for sub in ["steps", "inputs", "rebase"] {
             fs_err::create_dir_all(dir.join(sub))?;
         }
         Ok(StepCache { dir })
@@ -144,6 +157,16 @@ impl StepCache {
     /// Records what `key` produced.
     pub fn put(&self, key: &CacheKey, step: &CachedStep) -> std::io::Result<()> {
         write_json(&self.dir.join("steps").join(key.0.hex()), step)
+    }
+
+    /// The layer last made by a step with the parent-free key `key`, if any.
+    pub fn rebasable(&self, key: &CacheKey) -> Option<Rebasable> {
+        read_json(&self.dir.join("rebase").join(key.0.hex()))
+    }
+
+    /// Records the layer a step with the parent-free key `key` made, and over what.
+    pub fn put_rebasable(&self, key: &CacheKey, entry: &Rebasable) -> std::io::Result<()> {
+        write_json(&self.dir.join("rebase").join(key.0.hex()), entry)
     }
 
     /// What the step called `identity` last ran with.
@@ -170,7 +193,7 @@ impl StepCache {
 
     /// Removes every entry (`prune --all`).
     pub fn clear(&self) -> std::io::Result<()> {
-        for sub in ["steps", "inputs"] {
+        for sub in ["steps", "inputs", "rebase"] {
             let dir = self.dir.join(sub);
             fs_err::remove_dir_all(&dir)?;
             fs_err::create_dir_all(&dir)?;

@@ -487,6 +487,7 @@ fn cmd_build(
             CompressionArg::Zstd => Compression::Zstd,
         },
         pinned: BTreeMap::new(),
+        hints: BTreeMap::new(),
         registry: registry_flags.options(),
         platform: args.platform.clone(),
     };

@@ -1,7 +1,7 @@
 //! How build progress is shown: on a terminal a live view (indicatif), one line per image
 //! with its current step; elsewhere (CI, pipes, `--progress plain`) one line per event.
-//! A successful build ends with a summary: images built and reused, steps run and cached,
-//! time, bytes.
+//! A successful build ends with a summary: images built, rebased and reused, steps run,
+//! rebased and cached, time, bytes (the rebased counts only when there are any).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,6 +29,8 @@ pub struct Progress {
     multi: MultiProgress,
     bars: HashMap<String, ProgressBar>,
     missed: HashMap<String, bool>,
+    /// Images with a step rebased onto a changed parent.
+    rebased: HashMap<String, bool>,
     started: Instant,
     summary: Summary,
 }
@@ -36,8 +38,10 @@ pub struct Progress {
 #[derive(Default)]
 struct Summary {
     built: usize,
+    rebased: usize,
     reused: usize,
     steps_run: usize,
+    steps_rebased: usize,
     steps_cached: usize,
     bytes: u64,
 }
@@ -55,6 +59,7 @@ impl Progress {
             multi,
             bars: HashMap::new(),
             missed: HashMap::new(),
+            rebased: HashMap::new(),
             started: Instant::now(),
             summary: Summary::default(),
         }
@@ -99,6 +104,17 @@ impl Progress {
                     self.line(&format!("[{prefix}{stage} {number}] not cached: {reason}"));
                 }
             }
+            Event::Rebased {
+                stage,
+                number,
+                proof,
+            } => {
+                self.summary.steps_rebased += 1;
+                self.rebased.insert(image.to_owned(), true);
+                if self.style != Style::Quiet && (self.explain || self.style == Style::Plain) {
+                    self.line(&format!("[{prefix}{stage} {number}] REBASED: {proof}"));
+                }
+            }
             Event::Output {
                 stage,
                 number,
@@ -129,6 +145,8 @@ impl Progress {
             Event::Done { digest, tags } => {
                 if self.missed.get(image).copied().unwrap_or(true) {
                     self.summary.built += 1;
+                } else if self.rebased.get(image).copied().unwrap_or(false) {
+                    self.summary.rebased += 1;
                 } else {
                     self.summary.reused += 1;
                 }
@@ -160,10 +178,18 @@ impl Progress {
             return;
         }
         let s = &self.summary;
-        let images = s.built + s.reused;
+        let images = s.built + s.rebased + s.reused;
+        let (rebased, steps_rebased) = if s.steps_rebased > 0 {
+            (
+                format!("{} rebased, ", s.rebased),
+                format!("{} rebased, ", s.steps_rebased),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let _ = writeln!(
             std::io::stderr(),
-            "{images} image{} ({} built, {} reused); {} steps run, {} cached; {} written in {:.2}s",
+            "{images} image{} ({} built, {rebased}{} reused); {} steps run, {steps_rebased}{} cached; {} written in {:.2}s",
             if images == 1 { "" } else { "s" },
             s.built,
             s.reused,

@@ -91,7 +91,10 @@ pub(super) struct ImageSection {
     pub context: Option<Spanned<String>>,
     pub dockerfile: Option<Spanned<String>>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Vec<Spanned<String>>,
+    /// References that mean this image in the family's Dockerfiles (besides its tags).
+    #[serde(default)]
+    pub refs: Vec<Spanned<String>>,
     #[serde(default)]
     pub build_args: BTreeMap<String, ArgValue>,
     pub target: Option<Spanned<String>>,

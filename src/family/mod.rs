@@ -7,9 +7,11 @@
 //! names another image of the family (after ARG expansion) makes that image a parent;
 //! anything else that is not a stage or `scratch` is an external base. It refuses unknown
 //! keys and tiers, images built on a higher tier, and cycles, each with the file, line and
-//! column of the cause. A reference names a family image when, tag aside, it is `NAME` or
-//! `REGISTRY/NAME` (`FROM jre`, `FROM jre:1.4`, `FROM localhost:5000/acme/jre`); a digest
-//! reference never does.
+//! column of the cause. A reference names a family image when its repository and tag are
+//! one of the image's tags or `refs`, also under the family registry (`FROM jre`,
+//! `FROM jre:1.4` with version 1.4, `FROM localhost:5000/acme/jre`,
+//! `FROM buildpack-deps:bookworm-curl` with that ref; see [`names`]); a digest reference
+//! never does, and a name two images claim is an error naming both.
 //!
 //! [`Plan`] orders images into waves that can be built in parallel, [`render`] draws the
 //! family and the plan for people (tree), graphviz (dot) and machines (JSON), and
@@ -32,6 +34,7 @@
 //! context = "runtimes/jre"         # default: the folder named like the image
 //! dockerfile = "Dockerfile.jre"    # relative to the context; default Dockerfile, else Containerfile
 //! tags = ["17", "localhost:5000/acme/jre:17"]  # extra tags: a bare tag is NAME:tag
+//! refs = ["openjdk:17-jre"]        # what the family's Dockerfiles call it (tagged locally)
 //! build_args = { JAVA = 17 }
 //! target = "runtime"               # stage to build; default: the last
 //! platform = "linux/amd64"
@@ -48,6 +51,7 @@
 mod git;
 mod infer;
 mod manifest;
+mod names;
 pub mod plan;
 pub mod render;
 
@@ -65,6 +69,7 @@ pub use plan::Plan;
 
 use infer::RootBase;
 use manifest::Manifest;
+use names::Names;
 
 /// The family file's name, at the family's root.
 pub const MANIFEST: &str = "strata.toml";
@@ -137,6 +142,8 @@ pub struct Family {
     pub tier_policies: BTreeMap<String, Policy>,
     /// The images, by name.
     pub images: BTreeMap<String, Image>,
+    /// What each image answers to in a Dockerfile.
+    names: Names,
 }
 
 /// One image of a family.
@@ -152,6 +159,9 @@ pub struct Image {
     pub dockerfile: PathBuf,
     /// Extra tags as written in `tags` (see [`Family::tags`]).
     pub tags: Vec<String>,
+    /// The references that mean it in the family's Dockerfiles, as written in `refs`
+    /// (besides its tags); they are tagged in the local store, not pushed.
+    pub refs: Vec<String>,
     /// Build args: the family's, overridden by the image's.
     pub build_args: BTreeMap<String, String>,
     /// The stage to build, if not the last.
@@ -226,26 +236,27 @@ impl Family {
         self.tiers.iter().position(|t| t == tier)
     }
 
-    /// The family image a reference written in a Dockerfile names, if any: `NAME`,
-    /// `NAME:TAG` or `REGISTRY/NAME[:TAG]`. Digest references pin an exact image, so they
-    /// are never family images.
+    /// The family image a reference written in a Dockerfile names, if any: one whose
+    /// tags or refs have the reference's repository and tag (see [`names`]). Digest
+    /// references pin an exact image, so they are never family images.
     pub fn image_for_reference(&self, reference: &str) -> Option<&str> {
-        if reference.contains('@') {
-            return None;
-        }
-        let slash = reference.rfind('/').map_or(0, |i| i + 1);
-        let repository = match reference[slash..].rfind(':') {
-            Some(colon) => &reference[..slash + colon],
-            None => reference,
-        };
-        let name = match (&self.registry, repository.rsplit_once('/')) {
-            (Some(registry), Some((prefix, name))) if prefix == registry.trim_end_matches('/') => {
-                name
-            }
-            (_, Some(_)) => return None,
-            (_, None) => repository,
-        };
-        self.images.get_key_value(name).map(|(k, _)| k.as_str())
+        self.names.image(reference)
+    }
+
+    /// For a reference that names no family image but looks like one (`jer` for `jre`,
+    /// a tag the image does not have): the family name it probably meant, and the image.
+    pub fn suggestion(&self, reference: &str) -> Option<(String, &str)> {
+        self.names.suggestion(reference)
+    }
+
+    /// [`Family::suggestion`] as the "did you mean" hint of an error or finding.
+    pub fn did_you_mean(&self, reference: &str) -> Option<String> {
+        let (name, image) = self.names.suggestion(reference)?;
+        Some(format!(
+            "did you mean {name}? image {image} of family {} answers to {}",
+            self.name,
+            self.names.of_image(image).join(", ")
+        ))
     }
 
     /// The tags a build of `image` gets: `NAME:latest`, `NAME:VERSION` when the family
@@ -258,6 +269,25 @@ impl Family {
                 tag.clone()
             } else {
                 format!("{}:{tag}", image.name)
+            };
+            if !tags.contains(&full) {
+                tags.push(full);
+            }
+        }
+        tags
+    }
+
+    /// The tags a build of `image` gets in the local store: [`Family::tags`] and its
+    /// `refs` (a ref without a tag is `REF:latest`), so a build of one member alone, or a
+    /// `strata run`, finds the image under the name the family's Dockerfiles use.
+    pub fn local_tags(&self, image: &Image) -> Vec<String> {
+        let mut tags = self.tags(image);
+        for reference in &image.refs {
+            let slash = reference.rfind('/').map_or(0, |i| i + 1);
+            let full = if reference[slash..].contains(':') {
+                reference.clone()
+            } else {
+                format!("{reference}:latest")
             };
             if !tags.contains(&full) {
                 tags.push(full);
@@ -359,7 +389,19 @@ impl Loader<'_> {
             .map(|(k, v)| (k, v.0))
             .collect();
         let mut images = BTreeMap::new();
+        // Where each image's tags and refs are written, for an ambiguous name.
+        let mut written: BTreeMap<String, Vec<(String, Range<usize>)>> = BTreeMap::new();
         for (key, entry) in manifest.images {
+            let section = entry.get_ref();
+            written.insert(
+                key.get_ref().clone(),
+                section
+                    .tags
+                    .iter()
+                    .chain(&section.refs)
+                    .map(|t| (t.get_ref().clone(), t.span()))
+                    .collect(),
+            );
             let image = self.image(&key, entry, &tiers, &tier_policies, &family_args)?;
             images.insert(key.into_inner(), image);
         }
@@ -373,11 +415,53 @@ impl Loader<'_> {
             tiers,
             tier_policies,
             images,
+            names: Names::default(),
         };
+        family.names = self.names(&family, &written)?;
         link(&mut family);
         check_tiers(&family)?;
         check_cycles(&family)?;
         Ok(family)
+    }
+
+    /// What every image answers to: its local tags (see [`Family::local_tags`]), each
+    /// claimed where it is written (`written`: tags and refs by image, with their spans;
+    /// the implicit `NAME:latest` and `NAME:VERSION` at the image's key). A name two
+    /// images claim is an error naming both.
+    fn names(
+        &self,
+        family: &Family,
+        written: &BTreeMap<String, Vec<(String, Range<usize>)>>,
+    ) -> Result<Names, FamilyError> {
+        let mut names = Names::default();
+        for image in family.images.values() {
+            let spans = written.get(&image.name).map_or(&[][..], Vec::as_slice);
+            for tag in family.local_tags(image) {
+                let Err(clash) = names.claim(&image.name, &tag, family.registry.as_deref()) else {
+                    continue;
+                };
+                let at = spans
+                    .iter()
+                    .find(|(w, _)| *w == tag || format!("{}:{w}", image.name) == tag)
+                    .map_or_else(
+                        || {
+                            let entry = image.entry;
+                            entry.offset..entry.offset + entry.len
+                        },
+                        |(_, span)| span.clone(),
+                    );
+                return Err(self
+                    .error(
+                        &at,
+                        format!(
+                            "{} names two images: {} and {}",
+                            clash.name, clash.first, clash.second
+                        ),
+                    )
+                    .hint("a reference must mean one image: keep it in the tags or refs of only one of them"));
+            }
+        }
+        Ok(names)
     }
 
     /// One `[images.NAME]` entry: checked, its Dockerfile parsed, its references found
@@ -408,6 +492,16 @@ impl Loader<'_> {
                 .hint(tiers_hint(tiers)));
         }
         let (context, dockerfile) = self.locate(&name, &entry, &entry_span)?;
+        let mut refs = Vec::new();
+        for reference in &entry.refs {
+            let text = reference.get_ref().trim();
+            if text.is_empty() || text.contains('@') || text.contains(char::is_whitespace) {
+                return Err(self
+                    .error(&reference.span(), format!("invalid ref {text:?} for image {name}"))
+                    .hint("a ref is a repository with an optional tag, as a FROM names it (buildpack-deps:bookworm-curl); a digest already names one exact image"));
+            }
+            refs.push(text.to_owned());
+        }
         let parsed = crate::dockerfile::parse_file(&dockerfile)
             .map_err(|e| FamilyError::Dockerfile(Box::new(e)))?;
         let target = match &entry.target {
@@ -440,7 +534,8 @@ impl Loader<'_> {
             tier,
             context,
             dockerfile,
-            tags: entry.tags,
+            tags: entry.tags.iter().map(|t| t.get_ref().clone()).collect(),
+            refs,
             build_args,
             target: entry.target.map(toml::Spanned::into_inner),
             platform: entry.platform,

@@ -9,13 +9,15 @@
 //! ```text
 //! graph: { "family": str, "version": str|null, "tiers": [str],
 //!          "images": [ { "name": str, "tier": str, "context": str, "dockerfile": str,
-//!                        "parents": [str], "external_bases": [str], "children": [str],
+//!                        "parents": [str], "external_bases": [str],
+//!                        "did_you_mean": { external: str }, "children": [str],
 //!                        "stale": str|null } ] }
 //! plan:  { "family": str, "waves": [[str]], "changed": [str],
 //!          "images": [ { "name": str, "wave": int, "tier": str, "context": str,
 //!                        "dockerfile": str, "parents": [str], "tags": [str] } ] }
 //! ```
-//! `stale` is the reason the image is stale, or null when it is fresh; `changed` lists
+//! `stale` is the reason the image is stale, or null when it is fresh; `did_you_mean`
+//! maps each external base that looks like a misspelt family name to that name; `changed` lists
 //! the images affected by the changes the plan was asked about (empty without
 //! `--changed-since`).
 
@@ -86,7 +88,15 @@ fn tree_node(
         notes.push(format!("also needs {}", others.join(", ")));
     }
     if !image.external_bases.is_empty() {
-        notes.push(format!("external: {}", image.external_bases.join(", ")));
+        let externals: Vec<String> = image
+            .external_bases
+            .iter()
+            .map(|e| match family.suggestion(e) {
+                Some((name, _)) => format!("{e}, did you mean {name}?"),
+                None => e.clone(),
+            })
+            .collect();
+        notes.push(format!("external: {}", externals.join("; ")));
     }
     if !notes.is_empty() {
         let _ = write!(out, " ({})", notes.join("; "));
@@ -184,6 +194,11 @@ pub fn json(family: &Family, stale: &Stale) -> String {
                 "dockerfile": family.display_path(&image.dockerfile),
                 "parents": image.parents,
                 "external_bases": image.external_bases,
+                "did_you_mean": image
+                    .external_bases
+                    .iter()
+                    .filter_map(|e| family.suggestion(e).map(|(name, _)| (e.clone(), name)))
+                    .collect::<BTreeMap<_, _>>(),
                 "children": image.children,
                 "stale": stale.get(name),
             })

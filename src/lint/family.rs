@@ -4,7 +4,8 @@
 //! from the context) and the family's parents and tiers: OS packages installed by two or
 //! more siblings belong in their common parent (STR080); runtime images do not carry
 //! application code (STR081); base images do not carry language runtimes (STR082); an app
-//! built on the base does not install a runtime a runtime image already provides (STR083).
+//! built on the base does not install a runtime a runtime image already provides (STR083);
+//! a reference that looks like a family image but names none is probably misspelt (STR085).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ pub(super) fn check(
     out: &mut BTreeMap<String, Vec<Finding>>,
 ) {
     siblings(family, facts, out);
+    unknown_parents(family, out);
     for (name, image) in &family.images {
         let Some(f) = facts.get(name) else { continue };
         let source = &image.parsed.source;
@@ -94,6 +96,41 @@ pub(super) fn check(
                 }
             }
             Role::Lone => {}
+        }
+    }
+}
+
+/// STR085: references that name no family image but look like one.
+fn unknown_parents(family: &Family, out: &mut BTreeMap<String, Vec<Finding>>) {
+    for (name, image) in &family.images {
+        for reference in &image.references {
+            if family.image_for_reference(&reference.name).is_some() {
+                continue;
+            }
+            let Some(hint) = family.did_you_mean(&reference.name) else {
+                continue;
+            };
+            let span = reference.span;
+            let line = &image.parsed.source.text[span.offset..span.offset + span.len];
+            let (offset, len) = line
+                .find(&reference.name)
+                .map_or((span.offset, line.find('\n').unwrap_or(span.len)), |at| {
+                    (span.offset + at, reference.name.len())
+                });
+            let mut f = finding(
+                &image.parsed.source,
+                RuleId::UnknownFamilyParent,
+                offset,
+                len,
+                format!(
+                    "{} `{}` is not an image of family {}",
+                    reference.kind.describe(),
+                    reference.name,
+                    family.name
+                ),
+            );
+            f.hint = hint;
+            out.entry(name.clone()).or_default().push(f);
         }
     }
 }

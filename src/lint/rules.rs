@@ -103,6 +103,9 @@ rule_ids! {
     AppSkipsRuntimeTier,
     /// STR084: The final USER differs from the `user` policy in strata.toml.
     PolicyUserMismatch,
+    /// STR085: A reference that names no family image but looks like one (a misspelt
+    /// name, a tag the image does not have).
+    UnknownFamilyParent,
 }
 
 impl RuleId {
@@ -551,6 +554,17 @@ static RULES: [Rule; RuleId::ALL.len()] = [
         bad: "# strata.toml: [policy.app] user = \"app\"\nUSER root",
         good: "USER app",
         hint: "set USER to the user the policy names",
+        hadolint: &[],
+    },
+    Rule {
+        id: "STR085",
+        name: "unknown-family-parent",
+        severity: Warning,
+        summary: "A FROM or `--from` names no family image but looks like one",
+        description: "A reference means a family image only when its repository and tag are one of the image's tags or `refs`. One that is close to such a name (`jer` for `jre`, a tag the image does not have) is taken as an external image: the build then fails to find it, or pulls an unrelated image of that name.",
+        bad: "# family image jre\nFROM jer",
+        good: "FROM jre",
+        hint: "correct the name, or add it to the image's `tags` or `refs` in strata.toml",
         hadolint: &[],
     },
 ];

@@ -10,13 +10,17 @@
 //! - [`lower_stack`]: layers bottom first -> overlay lower dirs top first.
 //! - [`StepDirs`]: upper, work and mount dirs of one step, in the store's tmp dir.
 //! - [`Overlay`]: a mounted overlay with any number of lower dirs, unmounted on drop.
+//! - [`differences`]: whether a layer made over one parent is what its step would make
+//!   over another (the proof of a rebase).
 
+mod compare;
 mod overlay;
 
 use std::path::PathBuf;
 
 use crate::image::{Store, StoreError};
 
+pub use compare::{differences, path_differences, Difference};
 pub use overlay::{mount_lower_only, mount_overlay, Overlay};
 
 /// Why a snapshot stack could not be mounted or a step's dirs made.
