@@ -212,7 +212,7 @@ impl<'a> Executor<'a> {
             Lookup::Miss
         };
         let mut refusal = None;
-        if let (Lookup::Miss, Some(free), true) = (&hit, &free, use_cache) {
+        if let (Lookup::Miss, Some(free), true) = (&hit, &free, use_cache && !self.opts.no_rebase) {
             match self.rebase(state, free, &reads)? {
                 Some(Ok((layer, proof))) => {
                     events(Event::Rebased {
@@ -243,6 +243,8 @@ impl<'a> Executor<'a> {
                 };
                 if let Some(why) = refusal {
                     reason = format!("{reason}; not rebased: {why}");
+                } else if self.opts.no_rebase && free.is_some() && use_cache {
+                    reason.push_str("; not rebased: --no-rebase");
                 } else if inputs.rebasable.is_none()
                     && state.built.free.is_some()
                     && reason == "parent rebuilt"

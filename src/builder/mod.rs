@@ -70,6 +70,9 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--no-cache-filter`: run every step of these stages.
     pub no_cache_filter: Vec<String>,
+    /// Rebuild steps whose parent changed instead of rebasing their layers onto it
+    /// (`--no-rebase`).
+    pub no_rebase: bool,
 }
 
 /// A finished build.

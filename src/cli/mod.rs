@@ -131,6 +131,10 @@ struct BuildArgs {
     /// Run every step of these stages, ignoring the cache (repeatable).
     #[arg(long = "no-cache-filter", value_name = "STAGE")]
     no_cache_filter: Vec<String>,
+    /// Never rebase: rebuild every step whose parent changed, even a COPY proven not to
+    /// depend on it.
+    #[arg(long)]
+    no_rebase: bool,
     /// Say for every step why it was or was not taken from the cache.
     #[arg(long)]
     explain: bool,
@@ -473,6 +477,7 @@ fn cmd_build(
     let opts = BuildOptions {
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter,
+        no_rebase: args.no_rebase,
         secrets,
         ssh,
         context: args.context.clone(),
