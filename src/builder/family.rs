@@ -21,6 +21,10 @@ use super::{build, BuildError, BuildOptions, BuildResult, Event};
 pub struct FamilyOptions {
     /// How many images build at once.
     pub jobs: usize,
+    /// The store image each external base reference (as the Dockerfiles write it)
+    /// builds on: the family's pins (see [`super::pins`]); a reference not here
+    /// resolves by its tag.
+    pub bases: BTreeMap<String, Digest>,
     /// Options shared by every image (network, compression, cache flags, secrets, and
     /// `--build-arg`s that override the family's); context, Dockerfile, tags, target and
     /// pins are set per image.
@@ -89,7 +93,9 @@ fn build_one(
     let mut hints = BTreeMap::new();
     for reference in &image.references {
         let Some(parent) = family.image_for_reference(&reference.name) else {
-            if let Some(hint) = family.did_you_mean(&reference.name) {
+            if let Some(digest) = opts.bases.get(&reference.name) {
+                pinned.insert(reference.name.clone(), digest.clone());
+            } else if let Some(hint) = family.did_you_mean(&reference.name) {
                 hints.insert(reference.name.clone(), hint);
             }
             continue;

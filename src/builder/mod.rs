@@ -15,6 +15,7 @@ pub mod family;
 mod lower;
 pub mod mounts;
 pub mod output;
+pub mod pins;
 mod run;
 mod stage;
 mod stages;

@@ -22,6 +22,7 @@ use crate::sandbox::{self, Network};
 
 mod checks;
 mod error;
+mod freshness;
 mod progress;
 mod registry;
 
@@ -64,6 +65,12 @@ enum Commands {
     Graph(GraphArgs),
     /// Print a family's build waves (for CI matrices).
     Plan(PlanArgs),
+    /// Say which external bases of a family moved upstream since they were pinned in its
+    /// strata.lock, and which images are built on them (exit 1 when any did).
+    Outdated(freshness::OutdatedArgs),
+    /// Move the strata.lock pins of a family's external bases (all, or REF...) to what
+    /// their tags name now; the next build rolls the change out.
+    Update(freshness::UpdateArgs),
     /// Run a command in an image (the same sandbox as RUN).
     Run(RunArgs),
     /// Write an image as a docker-archive or oci-archive file.
@@ -358,6 +365,8 @@ fn dispatch(cli: Cli) -> CliResult {
             println!();
             Ok(0)
         }
+        Commands::Outdated(args) => freshness::outdated(&store, &cli.registry, args),
+        Commands::Update(args) => freshness::update(&store, &cli.registry, args),
         Commands::Plan(args) => {
             let PlanFormat::Json = args.format;
             let family = Family::load(&args.dir)?;
@@ -518,12 +527,17 @@ fn cmd_build(
         let jobs = args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let bases = pin_bases(store, &family, &plan, &opts, args.quiet)?;
         let shared = std::sync::Mutex::new(progress);
         let result = build_family(
             store,
             &family,
             &plan,
-            &FamilyOptions { jobs, common: opts },
+            &FamilyOptions {
+                jobs,
+                bases,
+                common: opts,
+            },
             &|image, event| {
                 if let Ok(mut p) = shared.lock() {
                     p.event(image, &event);
@@ -608,6 +622,42 @@ fn cmd_build(
         registry::push_all(store, registry_flags, &pushes, 4)?;
     }
     Ok(0)
+}
+
+/// The store image each external base of the plan's images builds on, by the family's
+/// strata.lock; bases it does not pin yet are resolved, pinned and the lock written.
+fn pin_bases(
+    store: &Store,
+    family: &Family,
+    plan: &Plan,
+    opts: &BuildOptions,
+    quiet: bool,
+) -> Result<BTreeMap<String, crate::digest::Digest>, CliError> {
+    let mut lock = family::Lock::load(&family.root)?;
+    let platform = builder::pins::pin_platform(opts.platform.as_deref())?;
+    let pinned = builder::pins::pin_bases(
+        store,
+        family,
+        plan.waves.iter().flatten(),
+        &mut lock,
+        &platform,
+        &opts.registry,
+    )?;
+    lock.save()
+        .map_err(CliError::io(format!("writing {}", lock.path.display())))?;
+    let mut bases = BTreeMap::new();
+    for pin in pinned {
+        if pin.new && !quiet {
+            eprintln!(
+                "pinned {} ({platform}) to {} in {}",
+                pin.reference,
+                pin.pin,
+                lock.path.display()
+            );
+        }
+        bases.insert(pin.reference, pin.image);
+    }
+    Ok(bases)
 }
 
 /// `--cache-to`: pushes the cache entries of the build, if asked.

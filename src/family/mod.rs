@@ -50,6 +50,7 @@
 
 mod git;
 mod infer;
+pub mod lock;
 mod manifest;
 mod names;
 pub mod plan;
@@ -64,6 +65,7 @@ use crate::dockerfile::{Dockerfile, DockerfileError, Source, Span};
 
 pub use git::changed_since;
 pub use infer::{RefKind, Reference};
+pub use lock::{Lock, Pin, LOCK};
 pub use manifest::{ByteSize, Efficiency, Policy};
 pub use plan::Plan;
 
@@ -294,6 +296,28 @@ impl Family {
             }
         }
         tags
+    }
+
+    /// Whether two references name the same image (Docker Hub's implicit prefixes and
+    /// the default tag filled in).
+    pub fn same_reference(&self, a: &str, b: &str) -> bool {
+        names::same_reference(a, b)
+    }
+
+    /// The images built on the external image `reference`: those whose Dockerfiles
+    /// name it, and every image below them.
+    pub fn images_on(&self, reference: &str) -> BTreeSet<String> {
+        let direct: Vec<&str> = self
+            .images
+            .values()
+            .filter(|i| {
+                i.external_bases
+                    .iter()
+                    .any(|r| names::same_reference(r, reference))
+            })
+            .map(|i| i.name.as_str())
+            .collect();
+        self.descendants(direct)
     }
 
     /// `names` and every image they need, transitively.

@@ -38,6 +38,12 @@ fn key(reference: &str) -> Option<(String, String)> {
     Some((repository.to_owned(), tag.to_owned()))
 }
 
+/// Whether two references name the same repository and tag once Docker Hub's implicit
+/// prefixes and the default tag are filled in (digest references: only when equal).
+pub(super) fn same_reference(a: &str, b: &str) -> bool {
+    a == b || key(a).is_some_and(|k| key(b) == Some(k))
+}
+
 /// `repository:tag` as people write it: `:latest` left out.
 fn display((repository, tag): &(String, String)) -> String {
     if tag == "latest" {

@@ -95,22 +95,7 @@ impl Client {
     ) -> Result<Pulled, RegistryError> {
         let host = reference.api_host();
         let repo = &reference.repository;
-        let (mut bytes, mut media_type) = self.get_manifest(
-            reference,
-            &reference.manifest_ref(),
-            reference.digest.as_ref(),
-        )?;
-        if media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE {
-            let wanted = platform.cloned().unwrap_or_else(Platform::host);
-            let chosen = choose_platform(reference, &bytes, &wanted)?;
-            (bytes, media_type) = self.get_manifest(reference, chosen.as_str(), Some(&chosen))?;
-        }
-        if media_type != MANIFEST_MEDIA_TYPE && media_type != DOCKER_MANIFEST_MEDIA_TYPE {
-            return Err(RegistryError::UnsupportedManifest {
-                reference: reference.to_string(),
-                media_type,
-            });
-        }
+        let (bytes, media_type) = self.platform_manifest(reference, platform)?;
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
                 url: format!("{host}/v2/{repo}/manifests/{}", reference.manifest_ref()),
@@ -145,6 +130,44 @@ impl Client {
             downloaded,
             skipped,
         })
+    }
+
+    /// The digest of the image manifest `reference` names for `platform` (default: this
+    /// host's) as the registry serves it, without downloading the image: what a pull
+    /// would get now, for comparing with a pin (`strata outdated`).
+    pub fn resolve(
+        &self,
+        reference: &Reference,
+        platform: Option<&Platform>,
+    ) -> Result<Digest, RegistryError> {
+        let (bytes, _) = self.platform_manifest(reference, platform)?;
+        Ok(Digest::of(&bytes))
+    }
+
+    /// The image manifest `reference` names (from an index: the one for `platform`,
+    /// default this host's), and its media type, an OCI or Docker schema-2 manifest.
+    fn platform_manifest(
+        &self,
+        reference: &Reference,
+        platform: Option<&Platform>,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let (mut bytes, mut media_type) = self.get_manifest(
+            reference,
+            &reference.manifest_ref(),
+            reference.digest.as_ref(),
+        )?;
+        if media_type == INDEX_MEDIA_TYPE || media_type == DOCKER_LIST_MEDIA_TYPE {
+            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = choose_platform(reference, &bytes, &wanted)?;
+            (bytes, media_type) = self.get_manifest(reference, chosen.as_str(), Some(&chosen))?;
+        }
+        if media_type != MANIFEST_MEDIA_TYPE && media_type != DOCKER_MANIFEST_MEDIA_TYPE {
+            return Err(RegistryError::UnsupportedManifest {
+                reference: reference.to_string(),
+                media_type,
+            });
+        }
+        Ok((bytes, media_type))
     }
 
     /// `GET /v2/<repo>/manifests/<reference>`: the bytes and their media type, checked
