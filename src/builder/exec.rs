@@ -174,11 +174,20 @@ impl<'a> Executor<'a> {
             .field("compression", self.opts.compression.media_type().as_bytes())
             .finish();
         let free = match (&inputs.rebasable, &state.built.free) {
-            (Some(_), Some(own)) => Some(
+            (Some(reads), Some(own)) => Some(
                 KeyBuilder::new(inputs.kind)
                     .field("own", own.0.as_str().as_bytes())
                     .field("instruction", inputs.text.as_bytes())
                     .field("workdir", state.workdir().as_bytes())
+                    // The users the step resolves: WORKDIR's comes from the config (its
+                    // own USER or the base's), not its text, and its layer holds the dir
+                    // owned by that user. Without it a WORKDIR made by `app` was reused
+                    // under USER other, as `rebase` only checks that the *current* user
+                    // resolves alike in both parents.
+                    .field(
+                        "users",
+                        &serde_json::to_vec(&reads.users).unwrap_or_default(),
+                    )
                     .field("args", &serde_json::to_vec(&args).unwrap_or_default())
                     .field("content", &inputs.content)
                     .field("compression", self.opts.compression.media_type().as_bytes())
@@ -319,7 +328,13 @@ impl<'a> Executor<'a> {
         }
         let mut found = path_differences(Path::new(&reads.path), &old_root, &new_root)
             .map_err(io_err(old.target()))?;
-        found.extend(differences(&snapshot, &old_root, &new_root).map_err(io_err(&snapshot))?);
+        // The way to the destination is mostly in the layer too (copied-up dirs): name
+        // each path once.
+        for d in differences(&snapshot, &old_root, &new_root).map_err(io_err(&snapshot))? {
+            if !found.iter().any(|f| f.path == d.path) {
+                found.push(d);
+            }
+        }
         if !found.is_empty() {
             let mut why: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
             if found.len() > 3 {
