@@ -478,13 +478,16 @@ fn json_rendering() {
             "images": [
                 {"name": "base", "tier": "base", "context": "base",
                  "dockerfile": "base/Dockerfile", "parents": [], "external_bases": [],
+                    "did_you_mean": {},
                  "children": ["jre"], "stale": null},
                 {"name": "jre", "tier": "runtime", "context": "runtimes/jre",
                  "dockerfile": "runtimes/jre/Dockerfile", "parents": ["base"],
-                 "external_bases": [], "children": ["shop"], "stale": null},
+                 "external_bases": [],
+                    "did_you_mean": {}, "children": ["shop"], "stale": null},
                 {"name": "shop", "tier": "app", "context": "shop",
                  "dockerfile": "shop/Containerfile", "parents": ["jre"],
-                 "external_bases": [], "children": [], "stale": "app/main.js changed"},
+                 "external_bases": [],
+                    "did_you_mean": {}, "children": [], "stale": "app/main.js changed"},
             ]
         })
     );

@@ -83,12 +83,7 @@ pub fn pin_bases<'a>(
 
 /// What `reference` names now: its registry's manifest for `platform`, or (no registry
 /// in the name, or none reachable) the store's image of that name. `None`: neither.
-fn current(
-    store: &Store,
-    client: &Client,
-    reference: &str,
-    platform: &Platform,
-) -> Option<Digest> {
+fn current(store: &Store, client: &Client, reference: &str, platform: &Platform) -> Option<Digest> {
     let remote = Reference::parse(reference).ok();
     if let Some(remote) = &remote {
         if let Ok(digest) = client.resolve(remote, Some(platform)) {
@@ -242,7 +237,11 @@ pub fn update(
                 return Err(BuildError::Usage(format!(
                     "family {} builds on no image {asked:?}; its external bases are: {}",
                     family.name,
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             };
             chosen.insert(name.clone(), targets[name].clone());

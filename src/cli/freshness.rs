@@ -108,10 +108,8 @@ pub fn update(store: &Store, registry: &RegistryFlags, args: UpdateArgs) -> Resu
         &platform,
         &registry.options(),
     )?;
-    lock.save().map_err(CliError::io(format!(
-        "writing {}",
-        lock.path.display()
-    )))?;
+    lock.save()
+        .map_err(CliError::io(format!("writing {}", lock.path.display())))?;
     for m in &moved {
         match &m.from {
             Some(from) => println!("{} ({}): {from} -> {}", m.reference, m.platform, m.to),
