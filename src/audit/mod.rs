@@ -73,10 +73,7 @@ pub use render::{
 pub use rules::{Rule, RULES};
 pub use sharing::{sharing, DuplicateFile, SharingGroup, SharingReport, SiblingShare};
 
-/// The manifest annotation that names the parent image's manifest digest.
-pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-/// The manifest annotation that names the parent image.
-pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+use crate::image::{BASE_DIGEST, BASE_NAME};
 
 /// Size and efficiency limits; an exceeded one is an `error` finding (`budget-*`) and
 /// always makes the exit code 1. The integrator fills them from `strata.toml`.

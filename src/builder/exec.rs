@@ -16,7 +16,7 @@
 //! digest a rebuild would give, as everything else (config, history) is built as usual.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cache::{
     CacheKey, CachedStep, FileDigests, KeyBuilder, Rebasable, StepCache, StepInputs,
@@ -26,9 +26,9 @@ use crate::digest::Digest;
 use crate::fsroot::Root;
 use crate::image::{Descriptor, Store};
 use crate::layer;
-use crate::sandbox;
-use crate::snapshot::{differences, lower_stack, path_differences, StepDirs};
+use crate::snapshot::{lower_stack, StepDirs};
 
+use super::rebase::parent_differences;
 use super::stage::{epoch, StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
 
@@ -303,43 +303,15 @@ impl<'a> Executor<'a> {
             .iter()
             .map(|(d, id)| self.store.snapshot(d, id))
             .collect::<Result<Vec<_>, _>>()?;
-        let (old_dirs, new_dirs) = (StepDirs::new(self.store)?, StepDirs::new(self.store)?);
-        let old = old_dirs.mount(&lower_stack(old_lower.into_iter()))?;
-        let new = new_dirs.mount(&state.built.lower_dirs())?;
-        let (old_root, new_root) = (
-            Root::open(old.target()).map_err(io_err(old.target()))?,
-            Root::open(new.target()).map_err(io_err(new.target()))?,
-        );
-        for user in users {
-            let ids = |root: &Root| {
-                sandbox::resolve_user(root, user)
-                    .map(|u| format!("{}:{}", u.uid, u.gid))
-                    .map_err(|_| "missing".to_owned())
-            };
-            let (was, is) = (ids(&old_root), ids(&new_root));
-            if was != is {
-                let show = |r: &Result<String, String>| r.clone().unwrap_or_else(|e| e);
-                return Ok(Some(Err(format!(
-                    "user {user} is {} in the old parent but {} in the new one",
-                    show(&was),
-                    show(&is)
-                ))));
-            }
-        }
-        let mut found = path_differences(Path::new(&reads.path), &old_root, &new_root)
-            .map_err(io_err(old.target()))?;
-        // The way to the destination is mostly in the layer too (copied-up dirs): name
-        // each path once.
-        for d in differences(&snapshot, &old_root, &new_root).map_err(io_err(&snapshot))? {
-            if !found.iter().any(|f| f.path == d.path) {
-                found.push(d);
-            }
-        }
-        if !found.is_empty() {
-            let mut why: Vec<String> = found.iter().take(3).map(ToString::to_string).collect();
-            if found.len() > 3 {
-                why.push(format!("and {} more paths", found.len() - 3));
-            }
+        let why = parent_differences(
+            self.store,
+            &lower_stack(old_lower.into_iter()),
+            &state.built.lower_dirs(),
+            std::slice::from_ref(&snapshot),
+            users,
+            std::slice::from_ref(&reads.path),
+        )?;
+        if !why.is_empty() {
             return Ok(Some(Err(why.join("; "))));
         }
         let proof = format!(

@@ -16,6 +16,7 @@ mod lower;
 pub mod mounts;
 pub mod output;
 pub mod pins;
+pub mod rebase;
 mod run;
 mod stage;
 mod stages;

@@ -233,7 +233,10 @@ pub fn update(
         let known: Vec<String> = targets.keys().cloned().collect();
         let mut chosen = BTreeMap::new();
         for asked in references {
-            let Some(name) = known.iter().find(|k| family.same_reference(k, asked)) else {
+            let Some(name) = known
+                .iter()
+                .find(|k| crate::family::same_reference(k, asked))
+            else {
                 return Err(BuildError::Usage(format!(
                     "family {} builds on no image {asked:?}; its external bases are: {}",
                     family.name,

@@ -16,8 +16,7 @@ use super::BuildError;
 
 /// Docker's default PATH, which BuildKit puts in the config of images built FROM scratch.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const BASE_NAME: &str = "org.opencontainers.image.base.name";
-const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+use crate::image::{BASE_DIGEST, BASE_NAME};
 
 /// One layer of a stage, with the snapshot dir that holds its files.
 #[derive(Clone, Debug)]

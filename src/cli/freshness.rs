@@ -1,9 +1,11 @@
 //! The freshness commands: `outdated` (which pinned bases moved upstream, and what is
-//! built on them) and `update` (move the pins, so the next build rolls the change out).
+//! built on them), `update` (move the pins, so the next build rolls the change out) and
+//! `rebase` (move one built image onto a new parent without running its steps).
 
 use std::path::PathBuf;
 
 use crate::builder::pins::{self, Drift};
+use crate::builder::rebase::{self, RebaseOptions};
 use crate::family::{Family, Lock};
 use crate::image::Store;
 
@@ -128,5 +130,57 @@ pub fn update(store: &Store, registry: &RegistryFlags, args: UpdateArgs) -> Resu
             args.family.display()
         );
     }
+    Ok(0)
+}
+
+/// `strata rebase IMAGE --onto NEWPARENT`.
+#[derive(Debug, clap::Args)]
+pub struct RebaseArgs {
+    /// The image to rebase, `NAME[:TAG]`; it records the parent it was built on.
+    image: String,
+    /// The new parent (in the store, or a registry reference to pull).
+    #[arg(long, value_name = "IMAGE")]
+    onto: String,
+    /// Rebase even where a rebuild could differ (each reason is printed as a warning).
+    #[arg(long)]
+    force: bool,
+    /// Tag the result (repeatable) [default: IMAGE itself].
+    #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+    tags: Vec<String>,
+}
+
+/// Rebases, prints the forced refusals as warnings and the new digest on stdout.
+pub fn rebase(store: &Store, registry: &RegistryFlags, args: RebaseArgs) -> Result<i32, CliError> {
+    let tags = if args.tags.is_empty() {
+        vec![args.image.clone()]
+    } else {
+        args.tags
+    };
+    let rebased = rebase::rebase(
+        store,
+        &args.image,
+        &args.onto,
+        &RebaseOptions {
+            force: args.force,
+            tags: tags.clone(),
+            registry: registry.options(),
+        },
+    )?;
+    for why in &rebased.forced {
+        eprintln!("warning: rebased although {why}");
+    }
+    eprintln!(
+        "rebased {} onto {}: {} own layers moved, no step run{}; tagged {}",
+        args.image,
+        args.onto,
+        rebased.layers,
+        if rebased.forced.is_empty() {
+            ", proven to be what a rebuild gives"
+        } else {
+            ""
+        },
+        tags.join(", ")
+    );
+    println!("{}", rebased.descriptor.digest);
     Ok(0)
 }

@@ -71,6 +71,9 @@ enum Commands {
     /// Move the strata.lock pins of a family's external bases (all, or REF...) to what
     /// their tags name now; the next build rolls the change out.
     Update(freshness::UpdateArgs),
+    /// Move a built image onto a new parent without running its steps, where that is
+    /// provably what a rebuild would give (COPY and metadata steps only).
+    Rebase(freshness::RebaseArgs),
     /// Run a command in an image (the same sandbox as RUN).
     Run(RunArgs),
     /// Write an image as a docker-archive or oci-archive file.
@@ -332,7 +335,10 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> CliResult {
     let store_root = cli.store.clone().unwrap_or_else(Store::default_root);
-    let needs_mounts = matches!(cli.command, Commands::Build(_) | Commands::Run(_));
+    let needs_mounts = matches!(
+        cli.command,
+        Commands::Build(_) | Commands::Run(_) | Commands::Rebase(_)
+    );
     if needs_mounts {
         // Before any thread exists: every mount we make dies with this process.
         sandbox::enter_private_mount_namespace()?;
@@ -367,6 +373,7 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Commands::Outdated(args) => freshness::outdated(&store, &cli.registry, args),
         Commands::Update(args) => freshness::update(&store, &cli.registry, args),
+        Commands::Rebase(args) => freshness::rebase(&store, &cli.registry, args),
         Commands::Plan(args) => {
             let PlanFormat::Json = args.format;
             let family = Family::load(&args.dir)?;

@@ -67,6 +67,7 @@ pub use git::changed_since;
 pub use infer::{RefKind, Reference};
 pub use lock::{Lock, Pin, LOCK};
 pub use manifest::{ByteSize, Efficiency, Policy};
+pub use names::same_reference;
 pub use plan::Plan;
 
 use infer::RootBase;
@@ -296,12 +297,6 @@ impl Family {
             }
         }
         tags
-    }
-
-    /// Whether two references name the same image (Docker Hub's implicit prefixes and
-    /// the default tag filled in).
-    pub fn same_reference(&self, a: &str, b: &str) -> bool {
-        names::same_reference(a, b)
     }
 
     /// The images built on the external image `reference`: those whose Dockerfiles

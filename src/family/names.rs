@@ -40,7 +40,7 @@ fn key(reference: &str) -> Option<(String, String)> {
 
 /// Whether two references name the same repository and tag once Docker Hub's implicit
 /// prefixes and the default tag are filled in (digest references: only when equal).
-pub(super) fn same_reference(a: &str, b: &str) -> bool {
+pub fn same_reference(a: &str, b: &str) -> bool {
     a == b || key(a).is_some_and(|k| key(b) == Some(k))
 }
 

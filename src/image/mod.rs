@@ -26,6 +26,10 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// The annotation that holds a creation time (RFC 3339); on index entries of the store,
 /// when the tag was set.
 pub const CREATED: &str = "org.opencontainers.image.created";
+/// The manifest annotation that names the parent image's manifest digest.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// The manifest annotation that names the parent image, as the FROM wrote it.
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
 
 /// A content descriptor, as in manifests and indexes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
