@@ -189,10 +189,39 @@ fn a_moved_base_is_reported_pinned_until_updated_and_rolled_out() {
     assert!(lock.contains(&second) && !lock.contains(&first), "{lock}");
     let after = output(ci.strata().args(["outdated", dir]));
     assert_eq!(after.status.code(), Some(0), "{}", describe(&after));
+    // Until the rollout, graph shows rt stale on the moved pin, and app below it.
+    let graph = ci.ok(&["graph", dir]);
+    let tree = String::from_utf8_lossy(&graph.stdout);
+    assert!(
+        tree.contains(&format!("base {base_ref} is pinned to"))
+            && tree.contains("parent rt is stale"),
+        "{tree}"
+    );
 
     let rollout = ci.ok(&["build", "--progress", "plain", "--push", dir]);
     let rolled = built(&rollout);
     assert_ne!(rolled, built(&cold), "{}", describe(&rollout));
+    // The rollout summary: rt rebuilt (its RUN reads the base), app rebased with proof.
+    let log = String::from_utf8_lossy(&rollout.stderr);
+    assert!(
+        log.contains("rollout of drift: 1 rebuilt, 1 rebased, 0 unchanged, 2 tags pushed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rebuilt   rt: stage-0 step 1: parent rebuilt; not rebased: a RUN reads the parent's files"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rebased   app: 1 steps moved")
+            && log.contains("reads the same in the new parent"),
+        "{log}"
+    );
+    let graph = ci.ok(&["graph", dir]);
+    assert!(
+        !String::from_utf8_lossy(&graph.stdout).contains("stale"),
+        "{}",
+        describe(&graph)
+    );
 
     // Every descendant in the registry is on the new base: rt's recorded base is the
     // new upstream digest and its layers start with the new base's; app is on that rt.

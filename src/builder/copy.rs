@@ -93,9 +93,15 @@ impl StageBuilder<'_> {
             text: step.text.clone(),
             content: content.as_str().as_bytes().to_vec(),
             files,
-            // A COPY reads its parent only to resolve `--chown` names and its destination.
+            // A COPY reads its parent only to resolve `--chown` names (numeric ids need
+            // no lookup) and its destination.
             rebasable: Some(ParentReads {
-                users: step.chown.iter().cloned().collect(),
+                users: step
+                    .chown
+                    .iter()
+                    .filter(|owner| owner.split(':').any(|id| id.parse::<u32>().is_err()))
+                    .cloned()
+                    .collect(),
                 path: step.dest.clone(),
             }),
         };

@@ -11,8 +11,9 @@ use std::time::SystemTime;
 
 use crate::digest::Digest;
 use crate::family::render::Stale;
-use crate::family::{Family, Plan};
+use crate::family::{Base, Family, Lock, Plan};
 use crate::image::Store;
+use crate::platform::Platform;
 
 use super::{build, BuildError, BuildOptions, BuildResult, Event};
 
@@ -137,6 +138,7 @@ pub fn staleness(store: &Store, family: &Family) -> Stale {
             .map(|t| (t.descriptor.digest.clone(), t.created.clone()))
     };
     let mut stale = Stale::new();
+    let lock = Lock::load(&family.root).ok();
     for (name, image) in &family.images {
         let Some((digest, created)) = current(name) else {
             stale.insert(name.clone(), "never built".into());
@@ -157,6 +159,10 @@ pub fn staleness(store: &Store, family: &Family) -> Stale {
         });
         if let Some(parent) = parent_moved {
             stale.insert(name.clone(), format!("parent {parent} rebuilt"));
+            continue;
+        }
+        if let Some(why) = moved_pin(store, image, &lock, base_digest.as_deref()) {
+            stale.insert(name.clone(), why);
             continue;
         }
         let built_at = created
@@ -187,6 +193,32 @@ pub fn staleness(store: &Store, family: &Family) -> Stale {
         }
     }
     stale
+}
+
+/// Why `image`, built FROM an external base, is not on the image its strata.lock pins
+/// now (after `strata update`), if it is not.
+fn moved_pin(
+    store: &Store,
+    image: &crate::family::Image,
+    lock: &Option<Lock>,
+    built_on: Option<&str>,
+) -> Option<String> {
+    let Base::External(reference) = &image.base else {
+        return None;
+    };
+    let platform = Platform::host().to_string();
+    let pin = lock.as_ref()?.get(reference, &platform)?;
+    let pinned = super::pins::pinned_in_store(store, reference, pin);
+    if pinned.as_ref().map(Digest::as_str) == built_on {
+        return None;
+    }
+    Some(format!(
+        "base {reference} is pinned to {} in strata.lock, built on {}",
+        pin.short(),
+        built_on.map_or("an unknown parent", |d| d
+            .strip_prefix("sha256:")
+            .map_or(d, |h| &h[..12.min(h.len())]))
+    ))
 }
 
 /// The first file of `context` (or `dockerfile`) modified after `at`.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::digest::Digest;
 use crate::family::{Family, Lock, Pin};
-use crate::image::{Store, StoreError};
+use crate::image::Store;
 use crate::platform::Platform;
 use crate::registry::{Client, Reference, RegistryOptions};
 
@@ -105,8 +105,8 @@ fn image_for_pin(
     platform: &Platform,
     pin: &Digest,
 ) -> Result<Digest, BuildError> {
-    if let Ok(image) = store.image_by_digest(pin) {
-        return Ok(image.digest);
+    if let Some(image) = pinned_in_store(store, reference, pin) {
+        return Ok(image);
     }
     let Ok(mut remote) = Reference::parse(reference) else {
         return Err(BuildError::Usage(format!(
@@ -115,11 +115,18 @@ fn image_for_pin(
         )));
     };
     remote.digest = Some(pin.clone());
-    match store.image(&remote.store_name()) {
-        Ok(image) => Ok(image.digest),
-        Err(StoreError::UnknownImage(_)) => Ok(client.pull(store, &remote, Some(platform))?.digest),
-        Err(e) => Err(e.into()),
+    Ok(client.pull(store, &remote, Some(platform))?.digest)
+}
+
+/// The store image of `reference` pinned to `pin`, if the store has it: by that digest,
+/// or filed under `host/repo@pin` by a pull (a converted Docker manifest has another).
+pub fn pinned_in_store(store: &Store, reference: &str, pin: &Digest) -> Option<Digest> {
+    if let Ok(image) = store.image_by_digest(pin) {
+        return Some(image.digest);
     }
+    let mut remote = Reference::parse(reference).ok()?;
+    remote.digest = Some(pin.clone());
+    store.image(&remote.store_name()).ok().map(|i| i.digest)
 }
 
 /// How one pin compares with what its reference names now.

@@ -552,7 +552,7 @@ fn cmd_build(
             },
         );
         let progress = shared.into_inner().unwrap_or_else(|p| p.into_inner());
-        progress.finish(result.is_ok());
+        let rollout = progress.finish(result.is_ok());
         let built = result?;
         for (name, result) in &built {
             println!("{name} {}", result.descriptor.digest);
@@ -578,7 +578,13 @@ fn cmd_build(
                     ));
                 }
             }
-            registry::push_all(store, registry_flags, &pushes, jobs)?;
+            let pushed = registry::push_all(store, registry_flags, &pushes, jobs)?;
+            if !args.quiet {
+                eprint!(
+                    "{}",
+                    progress::rollout_summary(&family.name, &rollout, &pushed)
+                );
+            }
         }
         return Ok(0);
     }

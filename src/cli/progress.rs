@@ -2,14 +2,18 @@
 //! with its current step; elsewhere (CI, pipes, `--progress plain`) one line per event.
 //! A successful build ends with a summary: images built, rebased and reused, steps run,
 //! rebased and cached, time, bytes (the rebased counts only when there are any).
+//! [`Progress::finish`] also returns what happened to each image ([`Rollout`]), for the
+//! rollout summary of a family `build --push`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::builder::Event;
+
+use super::registry::PushTotals;
 
 /// How progress is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +32,36 @@ pub struct Progress {
     explain: bool,
     multi: MultiProgress,
     bars: HashMap<String, ProgressBar>,
-    missed: HashMap<String, bool>,
-    /// Images with a step rebased onto a changed parent.
-    rebased: HashMap<String, bool>,
     started: Instant,
     summary: Summary,
+    /// Per image: the first reason a step missed, and the rebased steps' proofs.
+    seen: BTreeMap<String, Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    first_miss: Option<String>,
+    proofs: Vec<String>,
+}
+
+/// What a build did to one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A step ran: why the first one missed the cache.
+    Rebuilt(String),
+    /// Steps were rebased onto a changed parent (and none ran): their proofs.
+    Rebased(Vec<String>),
+    /// Every step came from the cache.
+    Unchanged,
+}
+
+/// What a build did, image by image, and how long it took.
+#[derive(Clone, Debug)]
+pub struct Rollout {
+    /// Each image built, by name (`""` for a lone Dockerfile).
+    pub images: BTreeMap<String, Outcome>,
+    /// When the printer was made (the build started).
+    pub started: Instant,
 }
 
 #[derive(Default)]
@@ -58,10 +87,9 @@ impl Progress {
             explain,
             multi,
             bars: HashMap::new(),
-            missed: HashMap::new(),
-            rebased: HashMap::new(),
             started: Instant::now(),
             summary: Summary::default(),
+            seen: BTreeMap::new(),
         }
     }
 
@@ -79,7 +107,7 @@ impl Progress {
                 total,
                 text,
             } => {
-                self.missed.entry(image.to_owned()).or_insert(false);
+                self.seen.entry(image.to_owned()).or_default();
                 let line = format!("[{prefix}{stage} {number}/{total}] {text}");
                 match self.style {
                     Style::Live => self.bar(image).set_message(line),
@@ -99,7 +127,9 @@ impl Progress {
                 reason,
             } => {
                 self.summary.steps_run += 1;
-                self.missed.insert(image.to_owned(), true);
+                let seen = self.seen.entry(image.to_owned()).or_default();
+                seen.first_miss
+                    .get_or_insert_with(|| format!("{stage} step {number}: {reason}"));
                 if self.explain && self.style != Style::Quiet {
                     self.line(&format!("[{prefix}{stage} {number}] not cached: {reason}"));
                 }
@@ -110,7 +140,8 @@ impl Progress {
                 proof,
             } => {
                 self.summary.steps_rebased += 1;
-                self.rebased.insert(image.to_owned(), true);
+                let seen = self.seen.entry(image.to_owned()).or_default();
+                seen.proofs.push(format!("{stage} step {number}: {proof}"));
                 if self.style != Style::Quiet && (self.explain || self.style == Style::Plain) {
                     self.line(&format!("[{prefix}{stage} {number}] REBASED: {proof}"));
                 }
@@ -143,9 +174,13 @@ impl Progress {
                 }
             }
             Event::Done { digest, tags } => {
-                if self.missed.get(image).copied().unwrap_or(true) {
+                let stepped = self.seen.contains_key(image);
+                let seen = self.seen.entry(image.to_owned()).or_default();
+                if !stepped || seen.first_miss.is_some() {
                     self.summary.built += 1;
-                } else if self.rebased.get(image).copied().unwrap_or(false) {
+                    seen.first_miss
+                        .get_or_insert_with(|| "no step to cache".into());
+                } else if !seen.proofs.is_empty() {
                     self.summary.rebased += 1;
                 } else {
                     self.summary.reused += 1;
@@ -168,14 +203,30 @@ impl Progress {
     }
 
     /// Clears the live view and, after a build that `succeeded`, prints the closing
-    /// summary (a failed build's error says what there is to say).
-    pub fn finish(self, succeeded: bool) {
+    /// summary (a failed build's error says what there is to say). Returns what
+    /// happened to each image.
+    pub fn finish(self, succeeded: bool) -> Rollout {
+        let rollout = Rollout {
+            images: self
+                .seen
+                .iter()
+                .map(|(name, seen)| {
+                    let outcome = match (&seen.first_miss, seen.proofs.is_empty()) {
+                        (Some(why), _) => Outcome::Rebuilt(why.clone()),
+                        (None, false) => Outcome::Rebased(seen.proofs.clone()),
+                        (None, true) => Outcome::Unchanged,
+                    };
+                    (name.clone(), outcome)
+                })
+                .collect(),
+            started: self.started,
+        };
         if self.style == Style::Quiet {
-            return;
+            return rollout;
         }
         let _ = self.multi.clear();
         if !succeeded {
-            return;
+            return rollout;
         }
         let s = &self.summary;
         let images = s.built + s.rebased + s.reused;
@@ -198,6 +249,7 @@ impl Progress {
             human_size(s.bytes),
             self.started.elapsed().as_secs_f64()
         );
+        rollout
     }
 
     fn bar(&mut self, image: &str) -> ProgressBar {
@@ -223,6 +275,49 @@ impl Progress {
             let _ = writeln!(std::io::stderr(), "{text}");
         }
     }
+}
+
+/// The closing summary of a family `build --push`: each image rebuilt (with why its
+/// first step ran), rebased (with the proof of each step moved), or unchanged, what the
+/// pushes uploaded, and the time from the start of the build.
+pub fn rollout_summary(family: &str, rollout: &Rollout, pushed: &PushTotals) -> String {
+    let mut rebuilt = Vec::new();
+    let mut rebased = Vec::new();
+    let mut unchanged = Vec::new();
+    for (name, outcome) in &rollout.images {
+        match outcome {
+            Outcome::Rebuilt(why) => rebuilt.push(format!("  rebuilt   {name}: {why}\n")),
+            Outcome::Rebased(proofs) => {
+                let mut text = format!(
+                    "  rebased   {name}: {} steps moved, no step run\n",
+                    proofs.len()
+                );
+                for proof in proofs {
+                    text.push_str(&format!("              {proof}\n"));
+                }
+                rebased.push(text);
+            }
+            Outcome::Unchanged => unchanged.push(name.as_str()),
+        }
+    }
+    let mut text = format!(
+        "rollout of {family}: {} rebuilt, {} rebased, {} unchanged, {} tags pushed in {:.2}s\n",
+        rebuilt.len(),
+        rebased.len(),
+        unchanged.len(),
+        pushed.tags,
+        rollout.started.elapsed().as_secs_f64()
+    );
+    text.extend(rebuilt);
+    text.extend(rebased);
+    if !unchanged.is_empty() {
+        text.push_str(&format!("  unchanged {}\n", unchanged.join(", ")));
+    }
+    text.push_str(&format!(
+        "  pushed    {} tags: {} blobs uploaded, {} mounted, {} already there\n",
+        pushed.tags, pushed.uploaded, pushed.mounted, pushed.skipped
+    ));
+    text
 }
 
 /// Sizes as people read them: `1.5 MB`.

@@ -128,6 +128,19 @@ pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32,
     Ok(0)
 }
 
+/// Blob counts of several pushes, for a closing summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PushTotals {
+    /// Tags pushed.
+    pub tags: usize,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Blobs mounted from another repository of the registry.
+    pub mounted: usize,
+    /// Blobs the registry already had.
+    pub skipped: usize,
+}
+
 /// Pushes `jobs` (store image, destination) with one shared client, `parallel` at once;
 /// the first failure is the error.
 pub fn push_all(
@@ -135,14 +148,19 @@ pub fn push_all(
     flags: &RegistryFlags,
     jobs: &[(String, String)],
     parallel: usize,
-) -> Result<(), CliError> {
+) -> Result<PushTotals, CliError> {
     let jobs = jobs
         .iter()
         .map(|(image, dest)| Ok((image.clone(), Reference::parse(dest)?)))
         .collect::<Result<Vec<_>, CliError>>()?;
     let results = client(flags)?.push_many(store, &jobs, &PushOptions::default(), parallel.max(1));
+    let mut totals = PushTotals::default();
     for ((image, dest), result) in jobs.iter().zip(results) {
         let pushed = result?;
+        totals.tags += 1;
+        totals.uploaded += pushed.uploaded;
+        totals.mounted += pushed.mounted;
+        totals.skipped += pushed.skipped;
         eprintln!(
             "pushed {image} to {}/{}:{} ({}): {} uploaded, {} mounted, {} already there",
             dest.registry,
@@ -154,7 +172,7 @@ pub fn push_all(
             pushed.skipped
         );
     }
-    Ok(())
+    Ok(totals)
 }
 
 pub fn login(flags: &RegistryFlags, args: LoginArgs) -> Result<i32, CliError> {
