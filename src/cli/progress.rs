@@ -13,8 +13,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::builder::Event;
 
-use super::registry::PushTotals;
-
 /// How progress is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -275,6 +273,19 @@ impl Progress {
             let _ = writeln!(std::io::stderr(), "{text}");
         }
     }
+}
+
+/// Blob counts of several pushes, for a closing summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PushTotals {
+    /// Tags pushed.
+    pub tags: usize,
+    /// Blobs uploaded.
+    pub uploaded: usize,
+    /// Blobs mounted from another repository of the registry.
+    pub mounted: usize,
+    /// Blobs the registry already had.
+    pub skipped: usize,
 }
 
 /// The closing summary of a family `build --push`: each image rebuilt (with why its

@@ -14,7 +14,7 @@ use crate::registry::{
     BlobOutcome, Client, Direction, Progress, PushOptions, Reference, RegistryOptions,
 };
 
-use super::progress::human_size;
+use super::progress::{human_size, PushTotals};
 use super::CliError;
 
 /// How to reach registries; global, so every subcommand takes them.
@@ -126,19 +126,6 @@ pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32,
     );
     println!("{}", pushed.digest);
     Ok(0)
-}
-
-/// Blob counts of several pushes, for a closing summary.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PushTotals {
-    /// Tags pushed.
-    pub tags: usize,
-    /// Blobs uploaded.
-    pub uploaded: usize,
-    /// Blobs mounted from another repository of the registry.
-    pub mounted: usize,
-    /// Blobs the registry already had.
-    pub skipped: usize,
 }
 
 /// Pushes `jobs` (store image, destination) with one shared client, `parallel` at once;
