@@ -82,7 +82,7 @@ fn plan_stderr(files: &[(&str, &str)], flags: &[&str]) -> String {
     let store = Store::new();
     let dir = family_dir(files);
     failing_stderr(
-        // The folder first: `--only` takes every word after it.
+        // The folder first, as users often write it.
         store.strata().arg("plan").arg(dir.path()).args(flags),
         &[(dir.path(), "[FAMILY]"), (store.path(), "[STORE]")],
     )

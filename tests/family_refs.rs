@@ -77,7 +77,7 @@ fn build_family(store: &Store, dir: &Path, extra: &[&str]) {
             .strata()
             .args(["build", "--progress", "plain"])
             .arg(dir)
-            // After the folder: `--only` takes every word after it.
+            // `--only` takes one image (or a comma-separated list) per use.
             .args(extra),
     );
 }
@@ -236,7 +236,13 @@ fn a_family_build_never_reuses_a_child_of_the_old_parent() {
     // A member built alone (`--only`) is built on its parent's current image too.
     fs::write(dir.path().join("curl/curl.txt"), "curl v3\n").unwrap();
     build_family(&store, dir.path(), &["--only", "curl"]);
-    build_family(&store, dir.path(), &["--only", "scm"]);
+    // `--only` takes one value per use: the folder may come after it.
+    run_ok(
+        store
+            .strata()
+            .args(["build", "--progress", "plain", "--only", "scm"])
+            .arg(dir.path()),
+    );
     assert_eq!(
         base_digest(&store, "scm:latest"),
         digest(&store, "curl:latest")

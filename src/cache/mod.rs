@@ -250,12 +250,31 @@ impl FileDigests {
         Ok(digest)
     }
 
-    /// Saves the entries used in this build (atomically).
+    /// Saves the entries used in this build (atomically), merged into what the file
+    /// holds now: the images of a family build one after another (and in parallel), and
+    /// each must keep the others' entries, or the next one hashes its context again.
+    /// Entries are dropped for files this build saw with another stat (stale) and for
+    /// files that no longer exist, so the file does not grow without bound. Two builds
+    /// saving at the same moment may lose each other's new entries: a later build then
+    /// hashes those files once more, never reads a wrong digest (the key is the stat).
     pub fn save(&self) -> std::io::Result<()> {
-        if self.used == self.known {
+        if self.used.iter().all(|(k, _)| self.known.contains_key(k)) {
             return Ok(());
         }
-        write_json(&self.path, &self.used)
+        let path_of = |key: &str| key.split('\0').next().unwrap_or_default().to_owned();
+        let seen: std::collections::BTreeSet<String> =
+            self.used.keys().map(|k| path_of(k)).collect();
+        let mut merged: BTreeMap<String, String> =
+            read_json::<BTreeMap<String, String>>(&self.path)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(key, _)| {
+                    let path = path_of(key);
+                    !seen.contains(&path) && Path::new(&path).symlink_metadata().is_ok()
+                })
+                .collect();
+        merged.extend(self.used.iter().map(|(k, v)| (k.clone(), v.clone())));
+        write_json(&self.path, &merged)
     }
 }
 
@@ -276,6 +295,42 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_digests_of_one_build_keep_those_of_another() {
+        let store = tempfile::tempdir().unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let cache = StepCache::open(store.path()).unwrap();
+        let (a, b) = (files.path().join("a"), files.path().join("b"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        let stat = |p: &Path| rustix::fs::stat(p).unwrap();
+        let hashed = std::cell::Cell::new(0);
+        let hash = || {
+            hashed.set(hashed.get() + 1);
+            Ok("h".to_owned())
+        };
+        // Two images of a family: each saves only what it used, neither loses the other's.
+        let mut first = cache.file_digests();
+        first.digest(&a, &stat(&a), hash).unwrap();
+        let mut second = cache.file_digests();
+        second.digest(&b, &stat(&b), hash).unwrap();
+        first.save().unwrap();
+        second.save().unwrap();
+        let mut third = cache.file_digests();
+        third.digest(&a, &stat(&a), hash).unwrap();
+        third.digest(&b, &stat(&b), hash).unwrap();
+        assert_eq!(hashed.get(), 2, "a and b were hashed again");
+        // A changed file replaces its stale entry; a deleted one is dropped.
+        std::fs::write(&a, "changed").unwrap();
+        std::fs::remove_file(&b).unwrap();
+        let mut fourth = cache.file_digests();
+        fourth.digest(&a, &stat(&a), hash).unwrap();
+        fourth.save().unwrap();
+        let saved: BTreeMap<String, String> =
+            read_json(&store.path().join("cache/files.json")).unwrap();
+        assert_eq!(saved.len(), 1, "{saved:?}");
+    }
 
     #[test]
     fn keys_separate_their_fields() {

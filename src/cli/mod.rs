@@ -167,8 +167,8 @@ struct BuildArgs {
     /// The platform of images pulled for FROM (`os/arch[/variant]`; default: this host).
     #[arg(long)]
     platform: Option<String>,
-    /// Family: build only these images and what they need (repeatable).
-    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    /// Family: build only these images and what they need (repeatable, or comma separated).
+    #[arg(long, value_name = "IMAGE", value_delimiter = ',')]
     only: Vec<String>,
     /// Family: with --only, also build every image below them.
     #[arg(long)]
@@ -202,8 +202,8 @@ struct PlanArgs {
     /// Plan only the images affected by files changed since this git ref.
     #[arg(long, value_name = "GITREF")]
     changed_since: Option<String>,
-    /// Plan only these images and what they need.
-    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    /// Plan only these images and what they need (repeatable, or comma separated).
+    #[arg(long, value_name = "IMAGE", value_delimiter = ',')]
     only: Vec<String>,
     /// With --only, also every image below them.
     #[arg(long)]
