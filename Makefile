@@ -9,7 +9,7 @@ DEMO_DEPS := busybox-static
 TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build demo test bench bench-family bench-mounts bench-push lint deps-demo deps-test deps-bench-mounts
+.PHONY: build demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts
 
 build:
 	$(CARGO) build --release
@@ -73,6 +73,13 @@ bench-push: deps-test build
 # caches for apt. Needs the host's Debian mirror (read from its apt sources).
 bench-mounts: deps-bench-mounts build
 	bench/mounts.sh
+
+# Rebuilding families after their base changed, strata rebasing COPY-only steps vs
+# --no-rebase, buildah and BuildKit: the example family built and pushed, a COPY-only app
+# with a 1 GiB layer (REBASE_BIG_MB), a Debian family (needs the host's mirror). Parts:
+# make bench-rebase REBASE_PARTS="example big" (default: all three).
+bench-rebase: deps-bench-mounts build
+	bench/rebase.sh $(REBASE_PARTS)
 
 lint:
 	$(CARGO) fmt --check

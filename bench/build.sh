@@ -46,21 +46,20 @@ STRATA_S=$(seconds "$t0" "$t1")
 echo "strata:   ${STRATA_S}s"
 
 # --- buildah (fresh storage root: cold) -------------------------------------------------
-BROOT=$WORK/buildah-root BRUN=$WORK/buildah-runroot
 sync
 t0=$(now)
-buildah --root "$BROOT" --runroot "$BRUN" --storage-driver overlay bud --isolation chroot --layers -q -t bench:1 "$CTX" >/dev/null
+buildah_bud bench:1 "$CTX"
 t1=$(now)
 BUILDAH_S=$(seconds "$t0" "$t1")
 echo "buildah:  ${BUILDAH_S}s"
-buildah --root "$BROOT" --runroot "$BRUN" --storage-driver overlay rmi -a -f >/dev/null 2>&1 || true
+bench_buildah rmi -a -f >/dev/null 2>&1 || true
 
 # --- BuildKit via dockerd, when it can be started ----------------------------------------
 BUILDKIT_S=""
 if start_dockerd; then
     sync
     t0=$(now)
-    DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache --network host -q -t bench:1 "$CTX" >/dev/null
+    buildkit_build bench:1 "$CTX" --no-cache
     t1=$(now)
     BUILDKIT_S=$(seconds "$t0" "$t1")
     echo "buildkit: ${BUILDKIT_S}s"

@@ -20,20 +20,6 @@ need_tools "run make bench-family as root (installs it)" buildah openssl
 # --- the family ------------------------------------------------------------------------
 FAM=$WORK/family
 mkdir -p "$FAM/base/etc" "$FAM/runtimes/jre/runtime/lib" "$FAM/shop/app" "$FAM/billing/app"
-# COUNT text files of 64 lines (~4.5 KB) under DIR, seeded by SEED: compressible, like code.
-text_files() {
-    awk -v dir="$1" -v count="$2" -v seed="$3" 'BEGIN {
-        srand(seed);
-        for (f = 0; f < count; f++) {
-            sub_dir = sprintf("%s/p%02d", dir, f % 20);
-            if (f < 20) system("mkdir -p " sub_dir);
-            path = sprintf("%s/f%04d.txt", sub_dir, f);
-            for (l = 0; l < 64; l++) printf "line %d of file %d: %08x %08x\n", l, f, int(rand() * 2^31), int(rand() * 2^31) > path;
-            close(path);
-        }
-    }'
-}
-
 cat >"$FAM/strata.toml" <<'TOML'
 [family]
 name = "bench"
@@ -107,14 +93,12 @@ strata_family() {
     elapsed "$t0"
 }
 
-BROOT=$WORK/buildah-root BRUN=$WORK/buildah-runroot
 buildah_family() {
     sync
     local t0 img
     t0=$(now)
     for img in $ORDER; do
-        buildah --root "$BROOT" --runroot "$BRUN" --storage-driver overlay bud --isolation chroot \
-            --layers --pull=never -q -t "localhost/$img" "$(context_of "$img")" >/dev/null
+        buildah_bud "localhost/$img" "$(context_of "$img")"
     done
     elapsed "$t0"
 }
@@ -124,8 +108,7 @@ buildkit_family() {
     local t0 img
     t0=$(now)
     for img in $ORDER; do
-        DOCKER_HOST=$DSOCK DOCKER_BUILDKIT=1 /usr/bin/docker build --network host -q -t "$img" \
-            "$(context_of "$img")" >/dev/null
+        buildkit_build "$img" "$(context_of "$img")"
     done
     elapsed "$t0"
 }

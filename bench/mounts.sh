@@ -18,54 +18,13 @@ PACKAGES=${PACKAGES:-"python3 ca-certificates"}
 bench_init
 need_tools "run make bench-mounts as root (installs it)" mmdebstrap
 
-# The host's Debian mirror for bookworm: the first URI of an enabled deb822 stanza (or
-# one-line `deb` entry) whose suites include bookworm itself.
-host_mirror() {
-    local files=()
-    [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
-    for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] && files+=("$f")
-    done
-    [ ${#files[@]} -gt 0 ] || return 1
-    awk '
-        # One-line format: deb [options] URI SUITE COMPONENTS...
-        /^[[:space:]]*deb[[:space:]]/ {
-            n = split($0, w, /[[:space:]]+/); i = 2
-            if (w[i] == "") i++
-            if (w[i] ~ /^\[/) { while (i <= n && w[i] !~ /\]$/) i++; i++ }
-            if (w[i + 1] == "bookworm") { print w[i]; exit }
-            next
-        }
-        # deb822: blank lines separate stanzas.
-        /^[[:space:]]*$/ { flush(); next }
-        /^[[:space:]]*#/ { next }
-        { key = tolower($1); sub(/:$/, "", key); $1 = ""; f[key] = f[key] $0 }
-        function flush(  s, n, k) {
-            if (f["types"] ~ /(^|[[:space:]])deb([[:space:]]|$)/ && f["enabled"] !~ /no/) {
-                n = split(f["suites"], s, /[[:space:]]+/)
-                for (k = 1; k <= n; k++) if (s[k] == "bookworm") {
-                    split(f["uris"], u, /[[:space:]]+/)
-                    for (k = 1; k <= length(u); k++) if (u[k] != "") { print u[k]; found = 1; exit }
-                }
-            }
-            delete f
-        }
-        END { if (!found) flush() }
-    ' "${files[@]}" | head -n1
-}
-MIRROR=$(host_mirror) || true
-[ -n "$MIRROR" ] || { echo "no bookworm mirror found in the host's apt sources" >&2; exit 1; }
-
 STORE=$WORK/store
 strata() { "$STRATA" --store "$STORE" "$@"; }
 
 # --- base: mmdebstrap rootfs + marker ----------------------------------------------------
 BASE_CTX=$WORK/base
 mkdir -p "$BASE_CTX"
-echo "mmdebstrap: bookworm minbase from the host's mirror"
-t0=$(now)
-mmdebstrap --quiet --variant=minbase bookworm "$BASE_CTX/base.tar" "$MIRROR"
-echo "  rootfs tarball: $(du -h "$BASE_CTX/base.tar" | cut -f1) in $(seconds "$t0" "$(now)")s"
+debian_rootfs "$BASE_CTX/base.tar"
 cat >"$BASE_CTX/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 ADD base.tar /

@@ -22,28 +22,8 @@ need_tools "run make bench-push as root (installs it)" docker-registry skopeo op
 [ -x /bin/busybox ] || { echo "/bin/busybox missing: apt-get install busybox-static" >&2; exit 1; }
 
 # --- the registry ----------------------------------------------------------------------
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-HOST=127.0.0.1:$PORT
-cat >"$WORK/registry.yml" <<YAML
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry-data
-http:
-  addr: $HOST
-  secret: strata-bench-secret
-YAML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-BG_PID=$!
-# Ready when it accepts connections (20 s at most).
-for _ in $(seq 400); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-    kill -0 "$BG_PID" 2>/dev/null || { cat "$WORK/registry.log" >&2; exit 1; }
-    sleep 0.05
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { echo "registry did not start" >&2; cat "$WORK/registry.log" >&2; exit 1; }
+start_registry
+HOST=$REGISTRY
 
 # --- the family ------------------------------------------------------------------------
 FAM=$WORK/family
@@ -115,11 +95,9 @@ PY
 # Runs "$@" with its output kept aside (shown if it fails); sets LAST_S to its wall time
 # and LAST_UP to the blob uploads the registry finished meanwhile.
 measure() {
-    local mark start
+    local mark
     mark=$(log_lines)
-    start=$(now)
-    "$@" >"$WORK/last.log" 2>&1 || { cat "$WORK/last.log" >&2; echo "failed: $*" >&2; exit 1; }
-    LAST_S=$(elapsed "$start")
+    run_timed "$WORK/last.log" "$@"
     LAST_UP=$(uploads_since "$mark")
 }
 # The build is cached, so this is the push: images in parallel, one session.
@@ -147,13 +125,7 @@ measure skopeo_one_by_one
 SKOPEO_AGAIN_S=$LAST_S SKOPEO_AGAIN_UP=$LAST_UP
 
 # Every pushed image is what the store holds.
-for image in $IMAGES; do
-    want=$(skopeo inspect --format '{{.Digest}}' "oci:$STORE:$image:latest")
-    for ns in strata strata-one skopeo; do
-        got=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$HOST/$ns/$image:latest")
-        [ "$got" = "$want" ] || { echo "MISMATCH: $ns/$image is $got, store has $want" >&2; exit 1; }
-    done
-done
+for ns in strata strata-one skopeo; do same_digests "$STORE" "$HOST/$ns" $IMAGES; done
 
 row() { printf '%-36s %9.3f s %9s %16s\n' "$1" "$2" "$3" "$4"; }
 echo
