@@ -12,9 +12,11 @@
 //! - every `--chown` user resolves to the same ids in both parents, and every path the
 //!   own layers hold (and the way to every destination) reads the same in both
 //!   ([`crate::snapshot::differences`]);
+//! - no own step may have read a variable or the SHELL the new parent changes, and both
+//!   parents have the same ONBUILD triggers (a rebuild runs the new parent's);
 //! - the config merges three ways: what the image inherited from the old parent follows
-//!   the new parent, what it set itself stays, and a field both the image and the new
-//!   parent changed is a conflict.
+//!   the new parent, what it set itself (by value, or by an own step) stays, and a field
+//!   both the image and the new parent changed is a conflict.
 //!
 //! `--force` turns the refusals into warnings (the layer prefix and the platform stay
 //! hard errors: without them there is nothing to rebase).
@@ -176,7 +178,21 @@ pub fn rebase(
             ))
         })?;
     let mut refusals = Vec::new();
-    let steps = read_steps(own_history, &old.config.config, &mut refusals);
+    let steps = read_steps(
+        own_history,
+        &old.config.config,
+        &new.config.config,
+        &mut refusals,
+    );
+    // A rebuild runs the new parent's triggers as its first steps; the old parent's ran
+    // as own steps of the image, and were checked with them above.
+    let triggers = |c: &ImageConfig| c.config.on_build.clone().unwrap_or_default();
+    let (was, is) = (triggers(&old.config), triggers(&new.config));
+    if was != is {
+        refusals.push(format!(
+            "the old parent's ONBUILD triggers are {was:?} but the new parent's are {is:?}, which a rebuild runs"
+        ));
+    }
     if own_history.iter().filter(|h| !h.empty_layer).count() != own_layers.len() {
         refusals.push(format!(
             "its history lists {} layer steps above the parent for {} layers",
@@ -184,8 +200,12 @@ pub fn rebase(
             own_layers.len()
         ));
     }
-    let (config, conflicts) =
-        merge_config(&old.config.config, &new.config.config, &child.config.config);
+    let (config, conflicts) = merge_config(
+        &old.config.config,
+        &new.config.config,
+        &child.config.config,
+        &steps.own,
+    );
     refusals.extend(conflicts);
     let stack = |layers: &[Descriptor], ids: &[crate::digest::Digest]| {
         layers
@@ -291,12 +311,23 @@ struct Steps {
     users: BTreeSet<String>,
     /// Absolute destinations written.
     paths: Vec<String>,
+    /// What the steps set in the config, as `Field` or `Field key` (`Env LANG`,
+    /// `Labels` for every label): the image's own even where it equals the old parent's.
+    own: BTreeSet<String>,
 }
 
-/// Reads the own history entries: the users and paths they depend on, and a refusal for
-/// every step that reads the parent or cannot be told.
-fn read_steps(history: &[History], parent: &ContainerConfig, refusals: &mut Vec<String>) -> Steps {
+/// Reads the own history entries: the users and paths they depend on, what they set, and
+/// a refusal for every step that reads the parent or cannot be told. `parent` and `new`
+/// are the old and new parent's configs.
+fn read_steps(
+    history: &[History],
+    parent: &ContainerConfig,
+    new: &ContainerConfig,
+    refusals: &mut Vec<String>,
+) -> Steps {
     let mut steps = Steps::default();
+    let changed = changed_env(parent, new);
+    let mut own_shell = false;
     let mut workdir = parent
         .working_dir
         .clone()
@@ -312,7 +343,23 @@ fn read_steps(history: &[History], parent: &ContainerConfig, refusals: &mut Vec<
             .trim();
         let (keyword, rest) = text.split_once(' ').unwrap_or((text, ""));
         let step = format!("own step {} `{}`", n + 1, shorten(text));
-        match keyword.to_ascii_uppercase().as_str() {
+        let keyword = keyword.to_ascii_uppercase();
+        read_variables(&keyword, rest, &changed, &step, refusals);
+        // A shell-form command is wrapped in the SHELL in effect when the step ran.
+        if matches!(keyword.as_str(), "CMD" | "ENTRYPOINT" | "HEALTHCHECK")
+            && !own_shell
+            && parent.shell != new.shell
+            && shell_form(&keyword, rest)
+        {
+            refusals.push(format!(
+                "{step} is in shell form, and the new parent changes SHELL ({} -> {})",
+                shown(parent.shell.as_ref()),
+                shown(new.shell.as_ref())
+            ));
+        }
+        own_shell |= keyword == "SHELL";
+        set_fields(&keyword, rest, &mut steps.own);
+        match keyword.as_str() {
             "COPY" | "ADD" => {
                 let words = copy_words(rest);
                 let mut dest = None;
@@ -367,6 +414,192 @@ fn read_steps(history: &[History], parent: &ContainerConfig, refusals: &mut Vec<
     steps
 }
 
+/// The variables whose value differs between the old parent's Env and the new one's,
+/// with both values (`None`: not set).
+fn changed_env(
+    old: &ContainerConfig,
+    new: &ContainerConfig,
+) -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let as_map = |c: &ContainerConfig| -> BTreeMap<String, String> {
+        c.env
+            .iter()
+            .flatten()
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    };
+    let (old, new) = (as_map(old), as_map(new));
+    old.keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(|k| (k.clone(), (old.get(k).cloned(), new.get(k).cloned())))
+        .collect()
+}
+
+/// Refuses a step that may have read a variable the new parent changes. The history
+/// keeps ENV and WORKDIR expanded, as BuildKit writes them (`ENV A=$LANG` is `ENV A=C`):
+/// a value holding the variable's old value may have come from it (a short old value
+/// refuses more than it must). A variable the old parent did not set expanded to
+/// nothing, which no history shows: that one is not caught. The other steps that expand
+/// variables keep their words as written (`LABEL a=$LANG`).
+fn read_variables(
+    keyword: &str,
+    rest: &str,
+    changed: &BTreeMap<String, (Option<String>, Option<String>)>,
+    step: &str,
+    refusals: &mut Vec<String>,
+) {
+    let change = |was: &Option<String>, is: &Option<String>| {
+        format!("{} -> {}", shown(was.as_ref()), shown(is.as_ref()))
+    };
+    match keyword {
+        "ENV" | "WORKDIR" => {
+            // ENV's values only: `KEY=` is not something the step expanded.
+            let values: Vec<&str> = rest
+                .split(' ')
+                .map(|w| match w.split_once('=') {
+                    Some((k, v)) if keyword == "ENV" && is_name(k) => v,
+                    _ => w,
+                })
+                .collect();
+            for (name, (was, is)) in changed {
+                let Some(old) = was.as_deref().filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                if values.iter().any(|v| v.contains(old)) {
+                    refusals.push(format!(
+                        "{step} may have expanded ${name}, which the new parent changes ({}): the history keeps only the expanded value",
+                        change(was, is)
+                    ));
+                }
+            }
+        }
+        "COPY" | "ADD" | "EXPOSE" | "LABEL" | "STOPSIGNAL" | "USER" | "VOLUME" => {
+            for name in references(rest) {
+                if let Some((was, is)) = changed.get(name) {
+                    refusals.push(format!(
+                        "{step} expands ${name}, which the new parent changes ({})",
+                        change(was, is)
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The variable names `$NAME` and `${NAME...}` in `text` (escaped or not: a refusal
+/// too many is safe).
+fn references(text: &str) -> BTreeSet<&str> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        let after = &rest[at + 1..];
+        let after = after.strip_prefix('{').unwrap_or(after);
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if end > 0 {
+            names.insert(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    names
+}
+
+fn is_name(word: &str) -> bool {
+    !word.is_empty()
+        && !word.starts_with(|c: char| c.is_ascii_digit())
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether a CMD, ENTRYPOINT or HEALTHCHECK history line is a shell-form command.
+fn shell_form(keyword: &str, rest: &str) -> bool {
+    let command = if keyword == "HEALTHCHECK" {
+        match rest.split_once("CMD ") {
+            Some((_, command)) => command,
+            None => return false, // NONE
+        }
+    } else {
+        rest
+    };
+    serde_json::from_str::<Vec<String>>(command.trim()).is_err()
+}
+
+/// Records what a step sets in the config (see [`Steps::own`]). A word it does not
+/// understand marks the whole map as set: a conflict too many is safe.
+fn set_fields(keyword: &str, rest: &str, own: &mut BTreeSet<String>) {
+    let mut keys = |field: &str, words: Vec<Option<String>>| {
+        for word in words {
+            own.insert(word.map_or_else(|| field.to_owned(), |k| format!("{field} {k}")));
+        }
+    };
+    match keyword {
+        // Written by strata as `ENV K=v K2=v2`, values unquoted: a value with ` X=` in it
+        // only marks X too.
+        "ENV" => keys(
+            "Env",
+            rest.split(' ')
+                .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+                .filter(|k| is_name(k))
+                .map(|k| Some(k.to_owned()))
+                .collect(),
+        ),
+        "LABEL" => keys(
+            "Labels",
+            rest.split_whitespace()
+                .map(|w| match w.split_once('=') {
+                    Some((k, _)) if !w.contains(['"', '\'', '\\', '$']) => Some(k.to_owned()),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        "EXPOSE" => keys(
+            "ExposedPorts",
+            rest.split_whitespace()
+                .map(|w| {
+                    (!w.contains('$')).then(|| {
+                        if w.contains('/') {
+                            w.to_lowercase()
+                        } else {
+                            format!("{w}/tcp")
+                        }
+                    })
+                })
+                .collect(),
+        ),
+        "VOLUME" => keys(
+            "Volumes",
+            serde_json::from_str::<Vec<String>>(rest.trim())
+                .unwrap_or_else(|_| rest.split_whitespace().map(str::to_owned).collect())
+                .into_iter()
+                .map(|w| (!w.contains('$')).then_some(w))
+                .collect(),
+        ),
+        _ => {
+            let fields: &[&str] = match keyword {
+                "USER" => &["User"],
+                "WORKDIR" => &["WorkingDir"],
+                "CMD" => &["Cmd"],
+                // ENTRYPOINT resets the inherited CMD.
+                "ENTRYPOINT" => &["Entrypoint", "Cmd"],
+                "HEALTHCHECK" => &["Healthcheck"],
+                "STOPSIGNAL" => &["StopSignal"],
+                "SHELL" => &["Shell"],
+                _ => &[],
+            };
+            own.extend(fields.iter().map(|f| (*f).to_owned()));
+        }
+    }
+}
+
+/// A config value for a message: its debug form (strings quoted), or `none`.
+fn shown<T: std::fmt::Debug>(value: Option<&T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| format!("{v:?}"))
+}
+
 /// The words of a COPY/ADD history line: JSON form (`["a", "b"]`) or space separated.
 fn copy_words(rest: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
@@ -392,35 +625,45 @@ fn shorten(text: &str) -> String {
 
 /// The three-way merge of a container config: for every field (and every Env, Label,
 /// port and volume entry), what the image has as the old parent had it follows the new
-/// parent; what the image changed stays; a change in both is a conflict, named.
+/// parent, unless an own step set it (`own`, see [`Steps::own`]); what the image changed
+/// stays; a change in both is a conflict, named.
 fn merge_config(
     old: &ContainerConfig,
     new: &ContainerConfig,
     image: &ContainerConfig,
+    own: &BTreeSet<String>,
 ) -> (ContainerConfig, Vec<String>) {
     let mut conflicts = Vec::new();
     let mut merged = image.clone();
     fn pick<T: Clone + PartialEq + std::fmt::Debug>(
         name: &str,
-        old: &T,
-        new: &T,
-        image: &T,
+        own: &BTreeSet<String>,
+        old: &Option<T>,
+        new: &Option<T>,
+        image: &Option<T>,
         conflicts: &mut Vec<String>,
-    ) -> T {
-        if image == old {
-            new.clone()
-        } else if new == old || new == image {
-            image.clone()
-        } else {
-            conflicts.push(format!(
-                "{name}: the image sets {image:?}, the old parent had {old:?}, the new parent has {new:?}"
-            ));
-            image.clone()
-        }
+    ) -> Option<T> {
+        let (old, new, image) = (old.as_ref(), new.as_ref(), image.as_ref());
+        merge_value(
+            name,
+            "sets",
+            own.contains(name),
+            [old, new, image],
+            conflicts,
+        )
+        .cloned()
     }
-    merged.user = pick("User", &old.user, &new.user, &image.user, &mut conflicts);
+    merged.user = pick(
+        "User",
+        own,
+        &old.user,
+        &new.user,
+        &image.user,
+        &mut conflicts,
+    );
     merged.working_dir = pick(
         "WorkingDir",
+        own,
         &old.working_dir,
         &new.working_dir,
         &image.working_dir,
@@ -428,14 +671,16 @@ fn merge_config(
     );
     merged.entrypoint = pick(
         "Entrypoint",
+        own,
         &old.entrypoint,
         &new.entrypoint,
         &image.entrypoint,
         &mut conflicts,
     );
-    merged.cmd = pick("Cmd", &old.cmd, &new.cmd, &image.cmd, &mut conflicts);
+    merged.cmd = pick("Cmd", own, &old.cmd, &new.cmd, &image.cmd, &mut conflicts);
     merged.healthcheck = pick(
         "Healthcheck",
+        own,
         &old.healthcheck,
         &new.healthcheck,
         &image.healthcheck,
@@ -443,6 +688,7 @@ fn merge_config(
     );
     merged.stop_signal = pick(
         "StopSignal",
+        own,
         &old.stop_signal,
         &new.stop_signal,
         &image.stop_signal,
@@ -450,14 +696,16 @@ fn merge_config(
     );
     merged.shell = pick(
         "Shell",
+        own,
         &old.shell,
         &new.shell,
         &image.shell,
         &mut conflicts,
     );
-    merged.env = merge_env(old, new, image, &mut conflicts);
+    merged.env = merge_env(old, new, image, own, &mut conflicts);
     merged.labels = merge_map(
         "Labels",
+        own,
         &old.labels,
         &new.labels,
         &image.labels,
@@ -465,6 +713,7 @@ fn merge_config(
     );
     merged.exposed_ports = merge_map(
         "ExposedPorts",
+        own,
         &old.exposed_ports,
         &new.exposed_ports,
         &image.exposed_ports,
@@ -472,6 +721,7 @@ fn merge_config(
     );
     merged.volumes = merge_map(
         "Volumes",
+        own,
         &old.volumes,
         &new.volumes,
         &image.volumes,
@@ -480,12 +730,42 @@ fn merge_config(
     (merged, conflicts)
 }
 
+/// One value merged three ways (`None`: unset): the new parent's where the image has the
+/// old parent's and did not set it itself (`own`), else the image's; a conflict, named
+/// `what`, when the image and the new parent both changed it.
+///
+/// Regression: `own` once did not exist, so a value an own step set to what the old
+/// parent had (`LABEL tier=base` over a base with that label, `CMD ["sh"]` over one
+/// with that CMD) followed the new parent, which no rebuild does.
+fn merge_value<'v, T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    verb: &str,
+    own: bool,
+    [old, new, image]: [Option<&'v T>; 3],
+    conflicts: &mut Vec<String>,
+) -> Option<&'v T> {
+    if image == old && !own {
+        new
+    } else if new == old || new == image {
+        image
+    } else {
+        conflicts.push(format!(
+            "{what}: the image {verb} {}, the old parent had {}, the new parent has {}",
+            shown(image),
+            shown(old),
+            shown(new)
+        ));
+        image
+    }
+}
+
 /// Env as a map merged by name, in the order a rebuild gives: the new parent's
 /// variables first, then those the image added.
 fn merge_env(
     old: &ContainerConfig,
     new: &ContainerConfig,
     image: &ContainerConfig,
+    own: &BTreeSet<String>,
     conflicts: &mut Vec<String>,
 ) -> Option<Vec<String>> {
     let as_map = |c: &ContainerConfig| -> Option<BTreeMap<String, String>> {
@@ -498,7 +778,14 @@ fn merge_env(
                 .collect()
         })
     };
-    let merged = merge_map("Env", &as_map(old), &as_map(new), &as_map(image), conflicts)?;
+    let merged = merge_map(
+        "Env",
+        own,
+        &as_map(old),
+        &as_map(new),
+        &as_map(image),
+        conflicts,
+    )?;
     let order: Vec<&String> = new
         .env
         .iter()
@@ -522,9 +809,11 @@ fn merge_env(
     )
 }
 
-/// A map merged key by key, three ways.
+/// A map merged key by key, three ways; `own` holds `NAME key` for each key an own step
+/// set, `NAME` when they set keys it cannot tell.
 fn merge_map<V: Clone + PartialEq + std::fmt::Debug>(
     name: &str,
+    own: &BTreeSet<String>,
     old: &Option<BTreeMap<String, V>>,
     new: &Option<BTreeMap<String, V>>,
     image: &Option<BTreeMap<String, V>>,
@@ -539,17 +828,15 @@ fn merge_map<V: Clone + PartialEq + std::fmt::Debug>(
     let keys: BTreeSet<&String> = o.keys().chain(n.keys()).chain(i.keys()).collect();
     let mut merged = BTreeMap::new();
     for key in keys {
-        let (ov, nv, iv) = (o.get(key), n.get(key), i.get(key));
-        let value = if iv == ov {
-            nv
-        } else if nv == ov || nv == iv {
-            iv
-        } else {
-            conflicts.push(format!(
-                "{name} {key}: the image has {iv:?}, the old parent had {ov:?}, the new parent has {nv:?}"
-            ));
-            iv
-        };
+        let set =
+            i.contains_key(key) && (own.contains(name) || own.contains(&format!("{name} {key}")));
+        let value = merge_value(
+            &format!("{name} {key}"),
+            "has",
+            set,
+            [o.get(key), n.get(key), i.get(key)],
+            conflicts,
+        );
         if let Some(v) = value {
             merged.insert(key.clone(), v.clone());
         }
@@ -577,7 +864,7 @@ mod tests {
         let old = env(&["PATH=/bin", "LANG=C"]);
         let new = env(&["PATH=/bin", "LANG=C.UTF-8", "TZ=UTC"]);
         let image = env(&["PATH=/bin", "LANG=C", "APP=1"]);
-        let (merged, conflicts) = merge_config(&old, &new, &image);
+        let (merged, conflicts) = merge_config(&old, &new, &image, &BTreeSet::new());
         assert!(conflicts.is_empty(), "{conflicts:?}");
         assert_eq!(
             merged.env.unwrap(),
@@ -590,9 +877,60 @@ mod tests {
         let old = env(&["PATH=/bin"]);
         let new = env(&["PATH=/usr/bin:/bin"]);
         let image = env(&["PATH=/app/bin:/bin"]);
-        let (_, conflicts) = merge_config(&old, &new, &image);
+        let (_, conflicts) = merge_config(&old, &new, &image, &BTreeSet::new());
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         assert!(conflicts[0].starts_with("Env PATH"), "{conflicts:?}");
+    }
+
+    #[test]
+    fn a_value_an_own_step_set_is_own_even_as_the_old_parent_had_it() {
+        let (old, new) = (env(&["LANG=C", "TZ=UTC"]), env(&["LANG=C.UTF-8", "TZ=UTC"]));
+        let image = env(&["LANG=C", "TZ=UTC"]);
+        let mut own = BTreeSet::new();
+        set_fields("ENV", "LANG=C", &mut own);
+        assert_eq!(own, BTreeSet::from(["Env LANG".to_owned()]));
+        let (merged, conflicts) = merge_config(&old, &new, &image, &own);
+        assert_eq!(merged.env.unwrap(), ["LANG=C", "TZ=UTC"]);
+        assert_eq!(
+            conflicts,
+            [
+                r#"Env LANG: the image has "C", the old parent had "C", the new parent has "C.UTF-8""#
+            ]
+        );
+        // Not set by a step: it follows the new parent.
+        let (merged, conflicts) = merge_config(&old, &new, &image, &BTreeSet::new());
+        assert!(conflicts.is_empty(), "{conflicts:?}");
+        assert_eq!(merged.env.unwrap(), ["LANG=C.UTF-8", "TZ=UTC"]);
+    }
+
+    #[test]
+    fn what_steps_set_and_read() {
+        let mut own = BTreeSet::new();
+        set_fields("LABEL", "a=1 b.c=2", &mut own);
+        set_fields("LABEL", "\"d e\"=3", &mut own);
+        set_fields("EXPOSE", "80 53/UDP", &mut own);
+        set_fields("ENTRYPOINT", "[\"sh\"]", &mut own);
+        let want = [
+            "Cmd",
+            "Entrypoint",
+            "ExposedPorts 53/udp",
+            "ExposedPorts 80/tcp",
+            "Labels",
+            "Labels a",
+            "Labels b.c",
+        ];
+        assert_eq!(own.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        assert_eq!(
+            references("a=$A ${B:-x} \\$C $ end"),
+            BTreeSet::from(["A", "B", "C"])
+        );
+        assert!(shell_form("CMD", "echo hi"));
+        assert!(!shell_form("CMD", r#"["echo", "hi"]"#));
+        assert!(shell_form(
+            "HEALTHCHECK",
+            "--interval=5s CMD wget -q localhost"
+        ));
+        assert!(!shell_form("HEALTHCHECK", "NONE"));
     }
 
     #[test]

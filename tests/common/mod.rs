@@ -233,6 +233,22 @@ impl Store {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// The manifest digest the tag `reference` points to (the last entry of that name in
+    /// `index.json`, as strata reads it).
+    pub fn tagged(&self, reference: &str) -> String {
+        let index: Value =
+            serde_json::from_slice(&fs::read(self.path().join("index.json")).unwrap()).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+            .and_then(|m| m["digest"].as_str())
+            .unwrap_or_else(|| panic!("no tag {reference} in {index}"))
+            .to_owned()
+    }
+
     /// `layout:reference` for umoci.
     pub fn image(&self, reference: &str) -> String {
         format!("{}:{reference}", self.path().display())
