@@ -15,7 +15,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{describe, git, output, require_environment, run_ok, umoci_unpack, Store, BUSYBOX};
+use common::{
+    describe, git, output, require_environment, run_ok, umoci_unpack, FamilyBuild as Build, Store,
+    BUSYBOX,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -111,29 +114,7 @@ fn append(root: &Path, path: &str, text: &str) {
     fs::write(&path, old).unwrap();
 }
 
-/// What one `strata build` of a family printed.
-struct Build {
-    /// stderr: the plain progress lines and the summary.
-    log: String,
-    /// Image name -> manifest digest, from the `NAME sha256:...` lines on stdout.
-    digests: BTreeMap<String, String>,
-}
-
 impl Build {
-    fn parse(out: &Output) -> Self {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let digests = stdout
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(_, d)| d.starts_with("sha256:"))
-            .map(|(n, d)| (n.to_string(), d.to_string()))
-            .collect();
-        Self {
-            log: String::from_utf8_lossy(&out.stderr).into_owned(),
-            digests,
-        }
-    }
-
     /// Every `[IMAGE STAGE N] CACHED` or `[IMAGE STAGE N] not cached: REASON` line, as
     /// (image, step number) -> "CACHED" or the reason.
     fn steps(&self) -> BTreeMap<(String, u32), String> {

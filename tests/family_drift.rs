@@ -17,7 +17,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::registry::{Registry, RegistrySpec};
-use common::{describe, output, require_environment, run, run_ok, temp_dir, Store, BASE, BUSYBOX};
+use common::{
+    describe, output, require_environment, run, run_ok, temp_dir, FamilyBuild, Store, BASE, BUSYBOX,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -112,15 +114,6 @@ fn write_family(root: &Path, registry: &str, base: &str) {
     common::write_files(root, &files);
 }
 
-/// The family images' digests as `strata build` prints them (`NAME DIGEST` lines).
-fn built(out: &Output) -> Vec<(String, String)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .collect()
-}
-
 #[test]
 #[ignore = "needs root: make test"]
 fn a_moved_base_is_reported_pinned_until_updated_and_rolled_out() {
@@ -153,7 +146,12 @@ fn a_moved_base_is_reported_pinned_until_updated_and_rolled_out() {
 
     // The pin holds: a build changes nothing, and the lock is untouched.
     let pinned = ci.ok(&["build", "--progress", "plain", dir]);
-    assert_eq!(built(&pinned), built(&cold), "{}", describe(&pinned));
+    assert_eq!(
+        FamilyBuild::parse(&pinned).digests,
+        FamilyBuild::parse(&cold).digests,
+        "{}",
+        describe(&pinned)
+    );
     assert_eq!(
         fs::read_to_string(fam.path().join("strata.lock")).unwrap(),
         lock
@@ -199,8 +197,13 @@ fn a_moved_base_is_reported_pinned_until_updated_and_rolled_out() {
     );
 
     let rollout = ci.ok(&["build", "--progress", "plain", "--push", dir]);
-    let rolled = built(&rollout);
-    assert_ne!(rolled, built(&cold), "{}", describe(&rollout));
+    let rolled = FamilyBuild::parse(&rollout).digests;
+    assert_ne!(
+        rolled,
+        FamilyBuild::parse(&cold).digests,
+        "{}",
+        describe(&rollout)
+    );
     // The rollout summary: rt rebuilt (its RUN reads the base), app rebased with proof.
     let log = String::from_utf8_lossy(&rollout.stderr);
     assert!(
@@ -243,7 +246,7 @@ fn a_moved_base_is_reported_pinned_until_updated_and_rolled_out() {
         app["annotations"]["org.opencontainers.image.base.digest"], rt_digest,
         "{app}"
     );
-    assert!(rolled.contains(&("rt".to_owned(), rt_digest)), "{rolled:?}");
+    assert_eq!(rolled.get("rt"), Some(&rt_digest), "{rolled:?}");
 }
 
 #[test]

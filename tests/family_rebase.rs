@@ -27,8 +27,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{describe, output, require_environment, run_ok, Store, BUSYBOX};
-use serde_json::Value;
+use common::{describe, output, require_environment, run_ok, FamilyBuild as Build, Store, BUSYBOX};
 use tempfile::TempDir;
 
 /// `/etc/passwd` of the base: root, app (1000) and other (1001).
@@ -101,28 +100,7 @@ impl Family {
     }
 }
 
-/// What one `strata build --progress plain --explain` of a family printed.
-struct Build {
-    /// stderr: progress lines, summary, errors.
-    log: String,
-    /// Image name -> manifest digest, from the `NAME sha256:...` lines on stdout.
-    digests: BTreeMap<String, String>,
-}
-
 impl Build {
-    fn parse(out: &Output) -> Build {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        Build {
-            log: String::from_utf8_lossy(&out.stderr).into_owned(),
-            digests: stdout
-                .lines()
-                .filter_map(|l| l.split_once(' '))
-                .filter(|(_, d)| d.starts_with("sha256:"))
-                .map(|(n, d)| (n.to_owned(), d.to_owned()))
-                .collect(),
-        }
-    }
-
     /// The digest of `image`.
     fn digest(&self, image: &str) -> &str {
         self.digests
@@ -255,20 +233,6 @@ fn layers(store: &Store, image: &str) -> Vec<String> {
         .iter()
         .map(|l| l["digest"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// The manifest digest the tag `reference` of the store points to.
-fn tagged(store: &Store, reference: &str) -> String {
-    let index: Value =
-        serde_json::from_slice(&fs::read(store.path().join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
-        .and_then(|m| m["digest"].as_str())
-        .unwrap_or_else(|| panic!("no tag {reference} in {index}"))
-        .to_owned()
 }
 
 /// Runs `argv` in `image:latest` and returns its stdout.
@@ -508,7 +472,7 @@ fn a_chown_user_missing_from_the_new_base_fails_the_build_and_is_not_rebased() {
         warm.log
     );
     assert_eq!(
-        tagged(&store, "app:latest"),
+        store.tagged("app:latest"),
         cold.digest("app"),
         "app:latest is still the cold build"
     );

@@ -82,20 +82,6 @@ fn build_family(store: &Store, dir: &Path, extra: &[&str]) {
     );
 }
 
-/// The manifest digest a tag of the store points to.
-fn digest(store: &Store, tag: &str) -> String {
-    let index: Value =
-        serde_json::from_slice(&fs::read(store.path().join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .and_then(|m| m["digest"].as_str())
-        .unwrap_or_else(|| panic!("no tag {tag} in {index}"))
-        .to_owned()
-}
-
 /// The `org.opencontainers.image.base.digest` annotation of a tag's manifest.
 fn base_digest(store: &Store, tag: &str) -> String {
     let image = format!("oci:{}:{tag}", store.path().display());
@@ -112,7 +98,7 @@ fn assert_chain_fresh(store: &Store) {
     for (child, parent) in [("curl", "base"), ("scm", "curl"), ("full", "scm")] {
         assert_eq!(
             base_digest(store, &format!("{child}:latest")),
-            digest(store, &format!("{parent}:latest")),
+            store.tagged(&format!("{parent}:latest")),
             "{child} is not built on the current {parent}"
         );
     }
@@ -179,25 +165,22 @@ fn cold_build_then_a_middle_change_rolls_down() {
     assert_chain_fresh(&store);
     // The refs and tags are local names of the images.
     assert_eq!(
-        digest(&store, "buildpack-deps:bookworm-curl"),
-        digest(&store, "curl:latest")
+        store.tagged("buildpack-deps:bookworm-curl"),
+        store.tagged("curl:latest")
     );
-    assert_eq!(
-        digest(&store, "debian:bookworm"),
-        digest(&store, "base:latest")
-    );
+    assert_eq!(store.tagged("debian:bookworm"), store.tagged("base:latest"));
     assert_eq!(cat(&store, "full:latest", "/full"), "curl v1\nscm\nfull\n");
 
     let (base, curl, scm) = (
-        digest(&store, "base:latest"),
-        digest(&store, "curl:latest"),
-        digest(&store, "scm:latest"),
+        store.tagged("base:latest"),
+        store.tagged("curl:latest"),
+        store.tagged("scm:latest"),
     );
     fs::write(dir.path().join("curl/curl.txt"), "curl v2\n").unwrap();
     build_family(&store, dir.path(), &[]);
-    assert_eq!(digest(&store, "base:latest"), base, "base did not change");
-    assert_ne!(digest(&store, "curl:latest"), curl);
-    assert_ne!(digest(&store, "scm:latest"), scm);
+    assert_eq!(store.tagged("base:latest"), base, "base did not change");
+    assert_ne!(store.tagged("curl:latest"), curl);
+    assert_ne!(store.tagged("scm:latest"), scm);
     assert_chain_fresh(&store);
     assert_eq!(cat(&store, "full:latest", "/full"), "curl v2\nscm\nfull\n");
 }
@@ -228,8 +211,8 @@ fn a_family_build_never_reuses_a_child_of_the_old_parent() {
     build_family(&store, dir.path(), &[]);
     assert_chain_fresh(&store);
     assert_eq!(
-        digest(&store, "buildpack-deps:bookworm-scm"),
-        digest(&store, "scm:latest")
+        store.tagged("buildpack-deps:bookworm-scm"),
+        store.tagged("scm:latest")
     );
     assert_eq!(cat(&store, "full:latest", "/full"), "curl v2\nscm\nfull\n");
 
@@ -245,7 +228,7 @@ fn a_family_build_never_reuses_a_child_of_the_old_parent() {
     );
     assert_eq!(
         base_digest(&store, "scm:latest"),
-        digest(&store, "curl:latest")
+        store.tagged("curl:latest")
     );
 }
 

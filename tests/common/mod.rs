@@ -935,3 +935,28 @@ pub fn layer_entries(store: &Path) -> Vec<(String, String)> {
     }
     entries
 }
+
+/// What one `strata build` of a family printed: its stderr (progress lines, summary,
+/// errors) and the image digests of the `NAME sha256:...` lines on stdout.
+pub struct FamilyBuild {
+    /// stderr.
+    pub log: String,
+    /// Image name -> manifest digest.
+    pub digests: BTreeMap<String, String>,
+}
+
+impl FamilyBuild {
+    /// Reads the output of a family build.
+    pub fn parse(out: &Output) -> Self {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        FamilyBuild {
+            log: String::from_utf8_lossy(&out.stderr).into_owned(),
+            digests: stdout
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(_, d)| d.starts_with("sha256:"))
+                .map(|(n, d)| (n.to_owned(), d.to_owned()))
+                .collect(),
+        }
+    }
+}
