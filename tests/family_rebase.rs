@@ -23,12 +23,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{describe, output, require_environment, run_ok, FamilyBuild as Build, Store, BUSYBOX};
-use tempfile::TempDir;
+use common::{describe, output, run_ok, BaseAndApps as Family, FamilyBuild as Build, Store};
 
 /// `/etc/passwd` of the base: root, app (1000) and other (1001).
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
@@ -36,68 +34,9 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
                       other:x:1001:1001:other:/home/other:/bin/sh\n";
 const GROUP: &str = "root:x:0:\napp:x:1000:\nother:x:1001:\n";
 
-/// A family in a temp dir: `base` and the apps given, each app `FROM base`.
-struct Family {
-    dir: TempDir,
-}
-
-impl Family {
-    /// Writes the family: the base Dockerfile is busybox, `etc/` (passwd, group, motd)
-    /// and then `base_tail`; every app gets the Dockerfile given and the same small
-    /// context (`site/`, `conf/`, `assets/`).
-    fn new(base_tail: &str, apps: &[(&str, &str)]) -> Family {
-        require_environment();
-        let dir = common::temp_dir("strata-rebase-");
-        let mut toml = "[family]\nname = \"rb\"\n\n[images.base]\ntier = \"base\"\n".to_owned();
-        let mut files: Vec<(String, String)> = vec![
-            ("base/etc/passwd".into(), PASSWD.into()),
-            ("base/etc/group".into(), GROUP.into()),
-            ("base/etc/motd".into(), "welcome v1\n".into()),
-        ];
-        for (name, dockerfile) in apps {
-            toml.push_str(&format!("\n[images.{name}]\ntier = \"app\"\n"));
-            files.extend([
-                (format!("{name}/Dockerfile"), (*dockerfile).to_owned()),
-                (
-                    format!("{name}/site/index.html"),
-                    format!("<h1>{name}</h1>\n"),
-                ),
-                (
-                    format!("{name}/site/css/main.css"),
-                    "h1 { color: red }\n".into(),
-                ),
-                (format!("{name}/conf/app.conf"), "port = 8080\n".into()),
-                (format!("{name}/assets/logo.txt"), "(logo)\n".into()),
-            ]);
-        }
-        files.push(("strata.toml".into(), toml));
-        common::write_files(dir.path(), &files);
-        fs::copy(BUSYBOX, dir.path().join("base/busybox")).unwrap();
-        let family = Family { dir };
-        family.set_base(base_tail);
-        family
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Rewrites the base Dockerfile with `tail` after its fixed first steps.
-    fn set_base(&self, tail: &str) {
-        self.write(
-            "base/Dockerfile",
-            &format!(
-                "FROM scratch\nCOPY busybox /bin/busybox\n\
-                 RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-                 COPY etc/ /etc/\n{tail}"
-            ),
-        );
-    }
-
-    /// Writes `text` to the family file `path`.
-    fn write(&self, path: &str, text: &str) {
-        fs::write(self.path().join(path), text).unwrap();
-    }
+/// The family of these tests: `base` with [`PASSWD`] and [`GROUP`], and the apps given.
+fn family(base_tail: &str, apps: &[(&str, &str)]) -> Family {
+    Family::new(PASSWD, GROUP, base_tail, apps)
 }
 
 impl Build {
@@ -269,7 +208,7 @@ const COPY_ONLY_APP: &str = "FROM base\n\
 #[test]
 #[ignore = "needs root: make test"]
 fn a_copy_only_app_is_rebased_with_the_digest_of_a_rebuild() {
-    let fam = Family::new("", &[("app", COPY_ONLY_APP)]);
+    let fam = family("", &[("app", COPY_ONLY_APP)]);
     let store = Store::new();
     let cold = build(&store, fam.path(), &[]);
     let (cold_base, cold_layers) = (layers(&store, "base"), layers(&store, "app"));
@@ -356,7 +295,7 @@ fn a_copy_only_app_is_rebased_with_the_digest_of_a_rebuild() {
 #[test]
 #[ignore = "needs root: make test"]
 fn a_run_reads_the_parent_so_it_and_every_later_step_are_rebuilt() {
-    let fam = Family::new(
+    let fam = family(
         "",
         &[
             (
@@ -421,7 +360,7 @@ fn assert_refused(fam: &Family, new_tail: &str, because: &str) -> Store {
 #[test]
 #[ignore = "needs root: make test"]
 fn a_directory_on_the_way_that_became_a_symlink_is_not_rebased() {
-    let fam = Family::new(
+    let fam = family(
         "RUN mkdir -p /srv /var/srv\n",
         &[("app", "FROM base\nCOPY site/ /srv/app/\n")],
     );
@@ -441,7 +380,7 @@ fn a_directory_on_the_way_that_became_a_symlink_is_not_rebased() {
 #[ignore = "needs root: make test"]
 fn a_chown_user_missing_from_the_new_base_fails_the_build_and_is_not_rebased() {
     let app = "FROM base\nCOPY --chown=app:app conf/ /etc/app/\n";
-    let fam = Family::new("", &[("app", app)]);
+    let fam = family("", &[("app", app)]);
     let store = Store::new();
     let cold = build(&store, fam.path(), &[]);
     let without_app = |text: &str| -> String {
@@ -493,7 +432,7 @@ fn a_user_with_another_uid_in_the_new_base_is_not_rebased() {
     let app = "FROM base\nCOPY --chown=app:app conf/ /etc/app/\nUSER app\nWORKDIR /home/app/work\n";
     // WORKDIR's user is checked the same way: the USER in effect when it runs.
     let workdir_first = "FROM base\nUSER app\nWORKDIR /home/app/work\n";
-    let fam = Family::new("", &[("app", app), ("workapp", workdir_first)]);
+    let fam = family("", &[("app", app), ("workapp", workdir_first)]);
     let store = Store::new();
     build(&store, fam.path(), &[]);
     fam.write(
@@ -532,7 +471,7 @@ fn a_user_with_another_uid_in_the_new_base_is_not_rebased() {
 /// An app that COPYs into `/srv`, whose base makes `/srv` with `old_tail` then
 /// `new_tail`: refused `because`, and `stat -c FORMAT /srv` in the result prints `want`.
 fn assert_srv_change_refused(old_tail: &str, new_tail: &str, because: &str, stat: [&str; 2]) {
-    let fam = Family::new(old_tail, &[("app", "FROM base\nCOPY site/ /srv/app/\n")]);
+    let fam = family(old_tail, &[("app", "FROM base\nCOPY site/ /srv/app/\n")]);
     let store = assert_refused(&fam, new_tail, because);
     let [format, want] = stat;
     assert_eq!(run_in(&store, "app", &["stat", "-c", format, "/srv"]), want);
@@ -563,7 +502,7 @@ fn a_directory_written_into_whose_owner_changed_is_not_rebased() {
 #[test]
 #[ignore = "needs root: make test"]
 fn copy_from_a_stage_rebases_unless_the_stage_derives_from_the_parent() {
-    let fam = Family::new(
+    let fam = family(
         "",
         &[
             (
@@ -627,7 +566,7 @@ fn assert_workdir_follows_user(fam: &Family, change: impl FnOnce(&Family)) {
 #[test]
 #[ignore = "needs root: make test"]
 fn a_workdir_under_the_bases_new_user_is_not_rebased() {
-    let fam = Family::new("USER app\n", &[("app", "FROM base\nWORKDIR /data\n")]);
+    let fam = family("USER app\n", &[("app", "FROM base\nWORKDIR /data\n")]);
     assert_workdir_follows_user(&fam, |fam| fam.set_base("USER other\n"));
 }
 
@@ -636,7 +575,7 @@ fn a_workdir_under_the_bases_new_user_is_not_rebased() {
 #[test]
 #[ignore = "needs root: make test"]
 fn a_workdir_under_another_user_of_the_app_is_not_rebased() {
-    let fam = Family::new("", &[("app", "FROM base\nUSER app\nWORKDIR /data\n")]);
+    let fam = family("", &[("app", "FROM base\nUSER app\nWORKDIR /data\n")]);
     assert_workdir_follows_user(&fam, |fam| {
         fam.write("app/Dockerfile", "FROM base\nUSER other\nWORKDIR /data\n");
     });

@@ -31,10 +31,9 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{describe, output, require_environment, run_ok, Store, BUSYBOX};
+use common::{describe, output, run_ok, BaseAndApps as Family, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
 
 /// The time every build and rebase writes, so that equal inputs give equal digests.
 const EPOCH: &str = "1700000000";
@@ -63,60 +62,9 @@ const APP: &str = "FROM base\n\
                    USER app\n\
                    CMD [\"cat\", \"/srv/app/index.html\"]\n";
 
-/// A family in a temp dir: `base` (busybox, `etc/`, then a tail) and `app` FROM it.
-struct Family {
-    dir: TempDir,
-}
-
-impl Family {
-    /// Writes the family with the base's `tail` and the app's Dockerfile; the app's
-    /// context holds `site/`, `conf/` and `assets/`.
-    fn new(base_tail: &str, app: &str) -> Family {
-        require_environment();
-        let dir = common::temp_dir("strata-rebase-cli-");
-        let files: Vec<(String, String)> = vec![
-            (
-                "strata.toml".into(),
-                "[family]\nname = \"rc\"\n\n[images.base]\ntier = \"base\"\n\n\
-                 [images.app]\ntier = \"app\"\n"
-                    .into(),
-            ),
-            ("base/etc/passwd".into(), PASSWD.into()),
-            ("base/etc/group".into(), GROUP.into()),
-            ("base/etc/motd".into(), "welcome v1\n".into()),
-            ("app/Dockerfile".into(), app.into()),
-            ("app/site/index.html".into(), "<h1>app</h1>\n".into()),
-            ("app/site/css/main.css".into(), "h1 { color: red }\n".into()),
-            ("app/conf/app.conf".into(), "port = 8080\n".into()),
-            ("app/assets/logo.txt".into(), "(logo)\n".into()),
-        ];
-        common::write_files(dir.path(), &files);
-        fs::copy(BUSYBOX, dir.path().join("base/busybox")).unwrap();
-        let family = Family { dir };
-        family.set_base(base_tail);
-        family
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Rewrites the base Dockerfile with `tail` after its fixed first steps.
-    fn set_base(&self, tail: &str) {
-        self.write(
-            "base/Dockerfile",
-            &format!(
-                "FROM scratch\nCOPY busybox /bin/busybox\n\
-                 RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-                 COPY etc/ /etc/\n{tail}"
-            ),
-        );
-    }
-
-    /// Writes `text` to the family file `path`.
-    fn write(&self, path: &str, text: &str) {
-        fs::write(self.path().join(path), text).unwrap();
-    }
+/// The family of these tests: `base` with [`PASSWD`] and [`GROUP`], and `app` FROM it.
+fn family(base_tail: &str, app: &str) -> Family {
+    Family::new(PASSWD, GROUP, base_tail, &[("app", app)])
 }
 
 /// `strata --store STORE` with the fixed `SOURCE_DATE_EPOCH`.
@@ -208,7 +156,7 @@ fn refused_after(
     change: impl FnOnce(&Family),
     reasons: &[&str],
 ) -> (Family, Store) {
-    let fam = Family::new(base_tail, app);
+    let fam = family(base_tail, app);
     let (store, old_app) = built_then_base_changed(&fam, change);
     assert_refused(&store, &old_app, reasons);
     (fam, store)
@@ -281,7 +229,7 @@ fn run_in(store: &Store, image: &str, argv: &[&str]) -> String {
 #[test]
 #[ignore = "needs root: make test"]
 fn a_copy_and_metadata_app_is_rebased_with_the_digest_of_a_rebuild() {
-    let fam = Family::new(BASE_V1, APP);
+    let fam = family(BASE_V1, APP);
     let (store, old_app) = built_then_base_changed(&fam, |fam| {
         fam.write("base/etc/motd", "welcome v2\n");
         fam.set_base(BASE_V2);
@@ -517,7 +465,7 @@ fn a_user_with_another_uid_in_the_new_base_is_refused() {
 #[test]
 #[ignore = "needs root: make test"]
 fn an_image_built_from_scratch_records_no_parent() {
-    let fam = Family::new(BASE_V1, APP);
+    let fam = family(BASE_V1, APP);
     let store = Store::new();
     build(&store, fam.path(), &[]);
     let stderr = rebase_fails(&store, "base:latest", "app:latest", &[]);
@@ -531,7 +479,7 @@ fn an_image_built_from_scratch_records_no_parent() {
 #[test]
 #[ignore = "needs root: make test"]
 fn an_onto_neither_in_the_store_nor_a_registry_reference_is_an_error() {
-    let fam = Family::new(BASE_V1, APP);
+    let fam = family(BASE_V1, APP);
     let store = Store::new();
     build(&store, fam.path(), &[]);
     let app = store.tagged("app:latest");
@@ -567,7 +515,7 @@ fn forge_parent(store: &Store, image: &str, parent: &str, tag: &str) {
 #[test]
 #[ignore = "needs root: make test"]
 fn an_image_that_does_not_start_with_its_recorded_parent_is_an_error() {
-    let fam = Family::new(BASE_V1, APP);
+    let fam = family(BASE_V1, APP);
     // Only the base's metadata changed: its layers are still the bottom of the app's.
     let (store, _) = built_then_base_changed(&fam, |fam| fam.set_base(BASE_V2));
     let same_layers = store.tagged("base:latest");
@@ -713,7 +661,7 @@ fn a_shell_form_command_under_a_new_parents_shell_is_refused() {
     );
 
     // An exec-form CMD is the same under any SHELL.
-    let fam = Family::new(
+    let fam = family(
         "",
         "FROM base\nCOPY site/ /srv/app/\nCMD [\"cat\", \"/srv/app/index.html\"]\n",
     );

@@ -960,3 +960,68 @@ impl FamilyBuild {
         }
     }
 }
+
+/// A family in a temp dir for rebase tests: `base` (busybox, `etc/` with the passwd, group
+/// and a motd given, then a tail) and apps `FROM base`, each with a small context.
+pub struct BaseAndApps {
+    dir: TempDir,
+}
+
+impl BaseAndApps {
+    /// Writes the family: the base Dockerfile is busybox, `etc/` (`passwd`, `group`, motd)
+    /// and then `base_tail`; every app gets the Dockerfile given and the same small
+    /// context (`site/`, `conf/`, `assets/`).
+    pub fn new(passwd: &str, group: &str, base_tail: &str, apps: &[(&str, &str)]) -> Self {
+        require_environment();
+        let dir = temp_dir("strata-rebase-");
+        let mut toml = "[family]\nname = \"rb\"\n\n[images.base]\ntier = \"base\"\n".to_owned();
+        let mut files: Vec<(String, String)> = vec![
+            ("base/etc/passwd".into(), passwd.into()),
+            ("base/etc/group".into(), group.into()),
+            ("base/etc/motd".into(), "welcome v1\n".into()),
+        ];
+        for (name, dockerfile) in apps {
+            toml.push_str(&format!("\n[images.{name}]\ntier = \"app\"\n"));
+            files.extend([
+                (format!("{name}/Dockerfile"), (*dockerfile).to_owned()),
+                (
+                    format!("{name}/site/index.html"),
+                    format!("<h1>{name}</h1>\n"),
+                ),
+                (
+                    format!("{name}/site/css/main.css"),
+                    "h1 { color: red }\n".into(),
+                ),
+                (format!("{name}/conf/app.conf"), "port = 8080\n".into()),
+                (format!("{name}/assets/logo.txt"), "(logo)\n".into()),
+            ]);
+        }
+        files.push(("strata.toml".into(), toml));
+        write_files(dir.path(), &files);
+        fs::copy(BUSYBOX, dir.path().join("base/busybox")).unwrap();
+        let family = BaseAndApps { dir };
+        family.set_base(base_tail);
+        family
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Rewrites the base Dockerfile with `tail` after its fixed first steps.
+    pub fn set_base(&self, tail: &str) {
+        self.write(
+            "base/Dockerfile",
+            &format!(
+                "FROM scratch\nCOPY busybox /bin/busybox\n\
+                 RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+                 COPY etc/ /etc/\n{tail}"
+            ),
+        );
+    }
+
+    /// Writes `text` to the family file `path`.
+    pub fn write(&self, path: &str, text: &str) {
+        fs::write(self.path().join(path), text).unwrap();
+    }
+}
