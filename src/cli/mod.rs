@@ -25,6 +25,7 @@ mod error;
 mod freshness;
 mod progress;
 mod registry;
+mod store;
 
 use error::report;
 pub use error::CliError;
@@ -49,6 +50,14 @@ enum Commands {
     Build(Box<BuildArgs>),
     /// List the tagged images of the store.
     Images,
+    /// Remove tags (the images' blobs go at the next `prune` if nothing else needs them).
+    Rmi(store::RmiArgs),
+    /// Show an image's history: one line per instruction, newest first, with layer sizes.
+    History(store::HistoryArgs),
+    /// Show what the store holds (images, snapshots, step cache, cache mounts) and its size.
+    Df,
+    /// Print strata's version and the platform it builds for by default.
+    Version,
     /// Pull an image from a registry into the store.
     Pull(registry::PullArgs),
     /// Push an image of the store to a registry.
@@ -333,7 +342,31 @@ pub fn main() -> i32 {
     }
 }
 
+/// For commands that only print (to a pager, `head`, ...): a closed standard output ends
+/// the process quietly, as it ends `cat`, instead of a panic in `println!`. Only for
+/// these: builds, runs and pushes write to child pipes and sockets, where a closed peer
+/// must be an error to handle, never a silent death.
+fn quiet_on_broken_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread exists.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
+}
+
 fn dispatch(cli: Cli) -> CliResult {
+    if let Commands::Version = cli.command {
+        // No store needed (nor created) to say what this is.
+        quiet_on_broken_pipe();
+        println!(
+            "strata {}\nplatform: {}",
+            env!("CARGO_PKG_VERSION"),
+            crate::platform::Platform::host()
+        );
+        return Ok(0);
+    }
     let store_root = cli.store.clone().unwrap_or_else(Store::default_root);
     let needs_mounts = matches!(
         cli.command,
@@ -350,9 +383,25 @@ fn dispatch(cli: Cli) -> CliResult {
     } else {
         None
     };
+    if matches!(
+        cli.command,
+        Commands::Images
+            | Commands::History(_)
+            | Commands::Df
+            | Commands::Graph(_)
+            | Commands::Plan(_)
+            | Commands::Inspect(_)
+            | Commands::Lint(_)
+    ) {
+        quiet_on_broken_pipe();
+    }
     match cli.command {
         Commands::Build(args) => cmd_build(&store, &cli.registry, *args),
-        Commands::Images => cmd_images(&store),
+        Commands::Images => store::images(&store),
+        Commands::Rmi(args) => store::rmi(&store, args),
+        Commands::History(args) => store::history(&store, args),
+        Commands::Df => store::df(&store),
+        Commands::Version => unreachable!("answered before the store is opened"),
         Commands::Lint(args) => checks::lint(args),
         Commands::Audit(args) => checks::audit(&store, args),
         Commands::Pull(args) => registry::pull(&store, &cli.registry, args),
@@ -699,25 +748,6 @@ fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
         "opening the step cache in {}",
         store.root().display()
     )))
-}
-
-fn cmd_images(store: &Store) -> CliResult {
-    let tags = store.tags()?;
-    println!("{:<40} {:<14} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
-    for tag in tags {
-        let size = store
-            .image(&tag.name)
-            .map(|i| i.size())
-            .unwrap_or(tag.descriptor.size);
-        println!(
-            "{:<40} {:<14} {:>10}  {}",
-            tag.name,
-            tag.descriptor.digest.short(),
-            human_size(size),
-            tag.created.as_deref().unwrap_or("-")
-        );
-    }
-    Ok(0)
 }
 
 fn cmd_run(store: &Store, args: RunArgs) -> CliResult {

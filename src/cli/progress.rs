@@ -193,6 +193,10 @@ impl Progress {
                         let bar = self.bar(image);
                         bar.finish_with_message(format!("{prefix}done: {what}"));
                     }
+                    // Without tags, nothing was tagged: say what was built.
+                    Style::Plain if tags.is_empty() => {
+                        self.line(&format!("{prefix}built {digest}"))
+                    }
                     Style::Plain => self.line(&format!("{prefix}tagged {what} ({digest})")),
                     Style::Quiet => {}
                 }

@@ -290,6 +290,26 @@ impl Store {
         self.write_index(&index)
     }
 
+    /// Removes the tag `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and returns the
+    /// manifest it pointed to. The blobs stay until `prune` finds nothing needs them.
+    pub fn untag(&self, name: &str) -> Result<Descriptor, StoreError> {
+        let name = store_key(name)?;
+        let _lock = self.lock("index.lock")?;
+        let mut index = self.read_index()?;
+        let found = index
+            .manifests
+            .iter()
+            .rev()
+            .find(|d| d.annotations.get(REF_NAME) == Some(&name))
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownImage(name.clone()))?;
+        index
+            .manifests
+            .retain(|d| d.annotations.get(REF_NAME) != Some(&name));
+        self.write_index(&index)?;
+        Ok(found)
+    }
+
     /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image.
     pub fn image(&self, name: &str) -> Result<Image, StoreError> {
         let name = store_key(name)?;
