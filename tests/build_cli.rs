@@ -1,6 +1,6 @@
 //! `strata build` as docker users drive it, through the CLI: `--label`, `--iidfile`, a
 //! Dockerfile on standard input (`-f -`), `--output`, ONBUILD triggers of a stored image,
-//! `ADD <url>`, and a build whose binary file goes away.
+//! `ADD <url>`, a build whose binary file goes away, and the default Dockerfile names.
 
 mod common;
 
@@ -346,4 +346,27 @@ fn output_writes_the_filesystem_out() {
     assert!(listed.iter().any(|p| p == "out/app.bin"), "{listed:?}");
     assert!(!listed.iter().any(|p| p == "out/tmp"), "{listed:?}");
     assert_eq!(entries(&to_stdout.stdout), listed);
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn a_lowercase_dockerfile_is_found_as_buildkit_finds_it() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!("{BASE}RUN echo lower > /which\n"));
+    std::fs::rename(ctx.path().join("Dockerfile"), ctx.path().join("dockerfile")).unwrap();
+    store.build(ctx.path(), "lower:1", &[]);
+    // `Dockerfile` wins over `dockerfile` when both are there.
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("{BASE}RUN echo upper > /which\n"),
+    )
+    .unwrap();
+    store.build(ctx.path(), "upper:1", &[]);
+    let which = |tag: &str| {
+        let out = run_ok(store.strata().args(["run", tag, "--", "cat", "/which"]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(which("lower:1"), "lower\n");
+    assert_eq!(which("upper:1"), "upper\n");
 }

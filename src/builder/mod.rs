@@ -228,22 +228,18 @@ pub(crate) fn copy_error(
     located.into()
 }
 
-/// Finds the Dockerfile of a context as docker does: `-f` if given, else
-/// `CONTEXT/Dockerfile`, else `CONTEXT/Containerfile`.
+/// Finds the Dockerfile of a context as docker does: `-f` if given, else the first of
+/// [`crate::dockerfile::DEFAULT_NAMES`] in the context.
 pub fn locate_dockerfile(context: &Path, given: Option<&Path>) -> Result<PathBuf, BuildError> {
     if let Some(path) = given {
         return Ok(path.to_owned());
     }
-    ["Dockerfile", "Containerfile"]
-        .iter()
-        .map(|name| context.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            BuildError::Usage(format!(
-                "no Dockerfile or Containerfile in {}",
-                context.display()
-            ))
-        })
+    crate::dockerfile::default_in(context).ok_or_else(|| {
+        BuildError::Usage(format!(
+            "no Dockerfile or Containerfile in {}",
+            context.display()
+        ))
+    })
 }
 
 /// Builds the Dockerfile of `opts` into `store` and tags the result.

@@ -135,7 +135,8 @@ struct BuildArgs {
     /// Network of RUN steps.
     #[arg(long, value_enum, default_value_t = NetworkArg::Host)]
     network: NetworkArg,
-    /// Compression of new layers.
+    /// Compression of new layers. zstd layers need docker 23 or later (or containerd
+    /// 1.5+): docker 20.10 cannot pull or load them ("invalid tar header").
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     compression: CompressionArg,
     /// Expose a secret to `RUN --mount=type=secret`: `id=ID,src=FILE` or `id=ID,env=VAR`.

@@ -360,6 +360,19 @@ impl Source {
     }
 }
 
+/// The names a context's Dockerfile may have, in the order they are looked for:
+/// BuildKit's `Dockerfile`, then its lowercase fallback `dockerfile`, then buildah's
+/// `Containerfile`.
+pub const DEFAULT_NAMES: [&str; 3] = ["Dockerfile", "dockerfile", "Containerfile"];
+
+/// The first of [`DEFAULT_NAMES`] that is a file in `context`.
+pub fn default_in(context: &std::path::Path) -> Option<std::path::PathBuf> {
+    DEFAULT_NAMES
+        .iter()
+        .map(|name| context.join(name))
+        .find(|p| p.is_file())
+}
+
 /// Parses `text`, read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Dockerfile, DockerfileError> {
     let source = Source {

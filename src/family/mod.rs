@@ -632,17 +632,13 @@ impl Loader<'_> {
                 }
                 path
             }
-            None => ["Dockerfile", "Containerfile"]
-                .iter()
-                .map(|f| context.join(f))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    self.error(
-                        entry_span,
-                        format!("no Dockerfile or Containerfile in {}", context.display()),
-                    )
-                    .hint("add one, or set dockerfile = \"NAME\" (relative to the context)")
-                })?,
+            None => crate::dockerfile::default_in(&context).ok_or_else(|| {
+                self.error(
+                    entry_span,
+                    format!("no Dockerfile or Containerfile in {}", context.display()),
+                )
+                .hint("add one, or set dockerfile = \"NAME\" (relative to the context)")
+            })?,
         };
         Ok((context, dockerfile))
     }

@@ -224,7 +224,7 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, Li
 
 /// Whether a file name is one we lint when walking a folder.
 fn is_dockerfile_name(name: &str) -> bool {
-    matches!(name, "Dockerfile" | "Containerfile")
+    crate::dockerfile::DEFAULT_NAMES.contains(&name)
         || name.ends_with(".Dockerfile")
         || name.ends_with(".dockerfile")
         || name.starts_with("Dockerfile.")
