@@ -9,10 +9,25 @@ DEMO_DEPS := busybox-static
 TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts
+.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts
 
 build:
 	$(CARGO) build --release
+
+# Installs the binary, its man pages and bash/zsh/fish completions, all generated from
+# the binary's own command definitions. `make install PREFIX=~/.local`, or DESTDIR=... for
+# packaging.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
+	mkdir -p $(DESTDIR)$(PREFIX)/share/man/man1
+	$(STRATA) man $(DESTDIR)$(PREFIX)/share/man/man1
+	mkdir -p $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(STRATA) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/strata
+	$(STRATA) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_strata
+	$(STRATA) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/strata.fish
 
 # Installs Debian packages that are missing (root only; otherwise says what to install).
 define apt_install

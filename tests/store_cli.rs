@@ -2,7 +2,8 @@
 //! (untag; `prune` then frees the blobs; a typo removes nothing), `history` (docker's
 //! columns: image ID, instruction cut at 45 characters, layer sizes as docker counts and
 //! prints them), `df`, `version` (needs no store), a plain build without `-t` not
-//! claiming to tag anything, and printing commands ending quietly on a closed pipe.
+//! claiming to tag anything, printing commands ending quietly on a closed pipe, and the
+//! completions and man pages generated from the command definitions.
 
 mod common;
 
@@ -170,4 +171,36 @@ fn printing_commands_end_quietly_on_a_closed_pipe() {
             done.status
         );
     }
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let strata = env!("CARGO_BIN_EXE_strata");
+    let script = run_ok(Command::new(strata).args(["completions", "bash"]));
+    let dir = common::temp_dir("strata-gen-");
+    let file = dir.path().join("strata.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    // bash loads it and completes `strata reb` to the rebase command.
+    let words = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "source {}; COMP_WORDS=(strata reb); COMP_CWORD=1; COMP_LINE='strata reb'; COMP_POINT=10; _strata strata reb strata; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    )));
+    assert_eq!(String::from_utf8_lossy(&words.stdout).trim(), "rebase");
+    for shell in ["zsh", "fish"] {
+        let out = run_ok(Command::new(strata).args(["completions", shell]));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("rebase"),
+            "{shell}"
+        );
+    }
+    let man = dir.path().join("man");
+    run_ok(Command::new(strata).arg("man").arg(&man));
+    let page = std::fs::read_to_string(man.join("strata-rebase.1")).unwrap();
+    assert!(
+        page.contains(".TH strata-rebase") && page.contains("onto"),
+        "{page}"
+    );
+    assert!(man.join("strata.1").is_file() && man.join("strata-build.1").is_file());
+    let bad = output(Command::new(strata).args(["completions", "tcsh"]));
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 }

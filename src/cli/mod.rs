@@ -23,6 +23,7 @@ use crate::sandbox::{self, Network};
 mod checks;
 mod error;
 mod freshness;
+mod generate;
 mod progress;
 mod registry;
 mod store;
@@ -58,6 +59,10 @@ enum Commands {
     Df,
     /// Print strata's version and the platform it builds for by default.
     Version,
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(generate::CompletionsArgs),
+    /// Write strata's man pages into a folder.
+    Man(generate::ManArgs),
     /// Pull an image from a registry into the store.
     Pull(registry::PullArgs),
     /// Push an image of the store to a registry.
@@ -358,6 +363,12 @@ fn quiet_on_broken_pipe() {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
+    // No store needed (nor created) for these.
+    match &cli.command {
+        Commands::Completions(args) => return generate::completions(args),
+        Commands::Man(args) => return generate::man(args),
+        _ => {}
+    }
     if let Commands::Version = cli.command {
         // No store needed (nor created) to say what this is.
         quiet_on_broken_pipe();
@@ -402,7 +413,9 @@ fn dispatch(cli: Cli) -> CliResult {
         Commands::Rmi(args) => store::rmi(&store, args),
         Commands::History(args) => store::history(&store, args),
         Commands::Df => store::df(&store),
-        Commands::Version => unreachable!("answered before the store is opened"),
+        Commands::Version | Commands::Completions(_) | Commands::Man(_) => {
+            unreachable!("answered before the store is opened")
+        }
         Commands::Lint(args) => checks::lint(args),
         Commands::Audit(args) => checks::audit(&store, args),
         Commands::Pull(args) => registry::pull(&store, &cli.registry, args),
