@@ -14,6 +14,8 @@
 //! - the step cache shared through a registry: `--cache-to` from one store, `--cache-from`
 //!   into a fresh one builds the same family running no step and giving the same digests.
 //!
+//! - pushing zstd layers warns that docker 20.10 cannot pull them.
+//!
 //! Every strata command runs with its own `HOME` and `DOCKER_CONFIG` and without
 //! `REGISTRY_AUTH_FILE`, so no test reads or writes the credentials of the machine.
 
@@ -732,4 +734,31 @@ fn stamps(env: &Env) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn pushing_zstd_layers_warns_that_old_docker_cannot_pull_them() {
+    require_environment();
+    let registry = Registry::start(&RegistrySpec::default());
+    let store = Store::new();
+    let ctx = context_with(&format!("{BASE}RUN echo z > /z\n"));
+    let push = |compression: &str, tag: &str| {
+        let out = run_ok(
+            store
+                .strata()
+                .env("HOME", store.path())
+                .args(["build", "-q", "--push", "--compression", compression, "-t"])
+                .arg(format!("127.0.0.1:{}/z:{tag}", registry.port))
+                .arg(ctx.path()),
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let zstd = push("zstd", "1");
+    assert!(
+        zstd.contains("has zstd layers, which docker 20.10 and older cannot pull"),
+        "{zstd}"
+    );
+    let gzip = push("gzip", "2");
+    assert!(!gzip.contains("zstd"), "{gzip}");
 }

@@ -116,6 +116,7 @@ pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32,
 pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32, CliError> {
     let target = args.destination.as_deref().unwrap_or(&args.image);
     let destination = Reference::parse(target)?;
+    warn_if_zstd(store, &args.image);
     let pushed = client(flags)?.push(store, &args.image, &destination, &PushOptions::default())?;
     eprintln!(
         "pushed {target}: {} blobs uploaded ({}), {} mounted, {} already there",
@@ -126,6 +127,22 @@ pub fn push(store: &Store, flags: &RegistryFlags, args: PushArgs) -> Result<i32,
     );
     println!("{}", pushed.digest);
     Ok(0)
+}
+
+/// Warns when `image` has zstd layers: docker 20.10 and older fail on them
+/// ("invalid tar header"), and a push is where that surprise starts.
+fn warn_if_zstd(store: &Store, image: &str) {
+    let zstd = store.image(image).is_ok_and(|i| {
+        i.manifest
+            .layers
+            .iter()
+            .any(|l| l.media_type.ends_with("+zstd"))
+    });
+    if zstd {
+        eprintln!(
+            "warning: {image} has zstd layers, which docker 20.10 and older cannot pull (docker 23+, containerd 1.5+ and skopeo can); build with --compression gzip for them"
+        );
+    }
 }
 
 /// Pushes `jobs` (store image, destination) with one shared client, `parallel` at once;
@@ -140,6 +157,9 @@ pub fn push_all(
         .iter()
         .map(|(image, dest)| Ok((image.clone(), Reference::parse(dest)?)))
         .collect::<Result<Vec<_>, CliError>>()?;
+    for (image, _) in &jobs {
+        warn_if_zstd(store, image);
+    }
     let results = client(flags)?.push_many(store, &jobs, &PushOptions::default(), parallel.max(1));
     let mut totals = PushTotals::default();
     for ((image, dest), result) in jobs.iter().zip(results) {
