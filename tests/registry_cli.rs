@@ -12,8 +12,7 @@
 //!   exact image; a registry that is down is exit code 2, an error naming it, and a store
 //!   left byte for byte as it was;
 //! - the step cache shared through a registry: `--cache-to` from one store, `--cache-from`
-//!   into a fresh one builds the same family running no step and giving the same digests.
-//!
+//!   into a fresh one builds the same family running no step and giving the same digests;
 //! - pushing zstd layers warns that docker 20.10 cannot pull them.
 //!
 //! Every strata command runs with its own `HOME` and `DOCKER_CONFIG` and without
