@@ -370,3 +370,24 @@ fn a_lowercase_dockerfile_is_found_as_buildkit_finds_it() {
     assert_eq!(which("lower:1"), "lower\n");
     assert_eq!(which("upper:1"), "upper\n");
 }
+
+#[test]
+#[ignore = "needs root: make test"]
+fn plain_progress_shows_the_whole_of_a_multi_line_run() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!(
+        "{BASE}RUN echo one > /one \\\n    # a comment inside\n    && echo two > /two\n"
+    ));
+    let out = run_ok(
+        store
+            .strata()
+            .args(["build", "--progress", "plain", "-t", "multi:1"])
+            .arg(ctx.path()),
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("3/3] RUN echo one > /one     && echo two > /two\n"),
+        "{log}"
+    );
+}

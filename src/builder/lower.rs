@@ -424,6 +424,28 @@ pub(super) fn instruction_text(source: &Source, span: Span) -> String {
     text.lines().next().unwrap_or("").trim().to_owned()
 }
 
+/// The instruction as the progress view shows it: its whole logical line, each
+/// escape-newline removed and the text around it kept as written (as BuildKit shows a
+/// multi-line RUN), comment lines inside it left out; a heredoc's body is not shown.
+pub(super) fn instruction_display(source: &Source, span: Span, escape: char) -> String {
+    let text = &source.text[span.offset..span.offset + span.len];
+    let mut shown = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_end();
+        if !shown.is_empty() && trimmed.trim_start().starts_with('#') {
+            continue;
+        }
+        match trimmed.strip_suffix(escape) {
+            Some(head) => shown.push_str(head),
+            None => {
+                shown.push_str(trimmed);
+                break;
+            }
+        }
+    }
+    shown.trim().to_owned()
+}
+
 /// The instruction's arguments as written, on one line.
 fn instruction_args(source: &Source, span: Span) -> String {
     let text = instruction_text(source, span);

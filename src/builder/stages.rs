@@ -16,7 +16,7 @@ use crate::registry::{Client, Reference};
 use crate::sandbox;
 
 use super::exec::{Executor, KeyInputs, ParentReads};
-use super::lower::{instruction_text, lower, Lowering, Work};
+use super::lower::{instruction_display, instruction_text, lower, Lowering, Work};
 use super::mounts::SecretDir;
 use super::stage::{timestamp, trigger_file, BuiltStage, StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
@@ -120,7 +120,7 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<(), BuildError> {
         let total = state.stage.instructions.len();
         for (i, instruction) in state.stage.instructions.iter().enumerate() {
-            let text = instruction_text(state.source, instruction.span);
+            let text = instruction_display(state.source, instruction.span, self.dockerfile.escape);
             events(Event::Step {
                 stage: &state.label,
                 number: i + 1,
