@@ -154,15 +154,7 @@ pub fn history(store: &Store, args: HistoryArgs) -> Result<i32, CliError> {
 /// The bytes a layer adds as docker counts them: the sizes of everything in its
 /// extracted tree but directories, each hard-linked inode once.
 fn content_size(snapshot: &Path) -> u64 {
-    let mut seen = HashSet::new();
-    walkdir::WalkDir::new(snapshot)
-        .min_depth(1)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| !m.is_dir() && (m.nlink() < 2 || seen.insert(m.ino())))
-        .map(|m| m.size())
-        .sum()
+    tree_size(snapshot, |m| !m.is_dir())
 }
 
 /// A size as `docker history` prints it: decimal units, three significant digits,
@@ -199,28 +191,19 @@ pub fn df(store: &Store) -> Result<i32, CliError> {
     let tags = store.tags()?;
     let images: HashSet<_> = tags.iter().map(|t| t.descriptor.digest.clone()).collect();
     println!("{:<14} {:>7} {:>10}", "TYPE", "COUNT", "SIZE");
+    let dir = |kind: &'static str, counted: &str, sized: &str| {
+        (
+            kind,
+            count(&root.join(counted)),
+            dir_size(&root.join(sized)),
+        )
+    };
     let rows = [
         ("Images", images.len(), dir_size(&root.join("blobs"))),
-        (
-            "Snapshots",
-            count(&root.join("snapshots")),
-            dir_size(&root.join("snapshots")),
-        ),
-        (
-            "Step cache",
-            count(&root.join("cache/steps")),
-            dir_size(&root.join("cache")),
-        ),
-        (
-            "Cache mounts",
-            count(&root.join("cache-mounts")),
-            dir_size(&root.join("cache-mounts")),
-        ),
-        (
-            "Temp",
-            count(&root.join("tmp")),
-            dir_size(&root.join("tmp")),
-        ),
+        dir("Snapshots", "snapshots", "snapshots"),
+        dir("Step cache", "cache/steps", "cache"),
+        dir("Cache mounts", "cache-mounts", "cache-mounts"),
+        dir("Temp", "tmp", "tmp"),
     ];
     for (kind, n, size) in rows {
         println!("{kind:<14} {n:>7} {:>10}", human_size(size));
@@ -238,12 +221,18 @@ fn count(dir: &Path) -> usize {
 
 /// Bytes on disk under `dir` (regular files, hard links once).
 fn dir_size(dir: &Path) -> u64 {
+    tree_size(dir, std::fs::Metadata::is_file)
+}
+
+/// The sizes of the entries below `dir` that `counted` keeps, each inode once.
+fn tree_size(dir: &Path, counted: impl Fn(&std::fs::Metadata) -> bool) -> u64 {
     let mut seen = HashSet::new();
     walkdir::WalkDir::new(dir)
+        .min_depth(1)
         .into_iter()
         .filter_map(Result::ok)
         .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file() && (m.nlink() < 2 || seen.insert(m.ino())))
+        .filter(|m| counted(m) && (m.nlink() < 2 || seen.insert(m.ino())))
         .map(|m| m.size())
         .sum()
 }
