@@ -215,9 +215,9 @@ fn moved_pin(
     Some(format!(
         "base {reference} is pinned to {} in strata.lock, built on {}",
         pin.short(),
-        built_on.map_or("an unknown parent", |d| d
-            .strip_prefix("sha256:")
-            .map_or(d, |h| &h[..12.min(h.len())]))
+        built_on
+            .and_then(|d| d.parse::<Digest>().ok())
+            .map_or("an unknown parent".to_owned(), |d| d.short().to_owned())
     ))
 }
 

@@ -42,6 +42,17 @@ pub struct ImageConfig {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl ImageConfig {
+    /// The platform the image is for (`os/architecture[/variant]`).
+    pub fn platform(&self) -> crate::platform::Platform {
+        crate::platform::Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone(),
+        }
+    }
+}
+
 /// The `config` object: the runtime defaults of a container.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -147,28 +147,20 @@ pub fn rebase(
     let new = match store.image(onto) {
         Ok(found) => found,
         Err(StoreError::UnknownImage(_)) if Reference::parse(onto).is_ok() => {
-            let pulled =
-                Client::new(opts.registry.clone())?.pull(store, &Reference::parse(onto)?, None)?;
+            // From an index, the manifest of the image's own platform.
+            let pulled = Client::new(opts.registry.clone())?.pull(
+                store,
+                &Reference::parse(onto)?,
+                Some(&child.config.platform()),
+            )?;
             store.image_by_digest(&pulled.digest)?
         }
         Err(e) => return Err(e.into()),
     };
-    let platform = |c: &ImageConfig| {
-        format!(
-            "{}/{}{}",
-            c.os,
-            c.architecture,
-            c.variant
-                .as_deref()
-                .map(|v| format!("/{v}"))
-                .unwrap_or_default()
-        )
-    };
-    if platform(&child.config) != platform(&new.config) {
+    let (was, is) = (child.config.platform(), new.config.platform());
+    if was != is {
         return Err(BuildError::Usage(format!(
-            "{image} is {} but {onto} is {}: a rebase cannot change the platform",
-            platform(&child.config),
-            platform(&new.config)
+            "{image} is {was} but {onto} is {is}: a rebase cannot change the platform"
         )));
     }
     let (own_layers, own_diff_ids) = own_part(image, &child, &old)?;
