@@ -165,11 +165,12 @@ impl<'a> Executor<'a> {
             .into_iter()
             .collect();
         let config = serde_json::to_vec(&state.built.config.config).unwrap_or_default();
+        let args_json = serde_json::to_vec(&args).unwrap_or_default();
         let key = KeyBuilder::new(inputs.kind)
             .field("parent", state.built.key.0.as_str().as_bytes())
             .field("instruction", inputs.text.as_bytes())
             .field("config", &config)
-            .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+            .field("args", &args_json)
             .field("content", &inputs.content)
             .field("compression", self.opts.compression.media_type().as_bytes())
             .finish();
@@ -188,7 +189,7 @@ impl<'a> Executor<'a> {
                         "users",
                         &serde_json::to_vec(&reads.users).unwrap_or_default(),
                     )
-                    .field("args", &serde_json::to_vec(&args).unwrap_or_default())
+                    .field("args", &args_json)
                     .field("content", &inputs.content)
                     .field("compression", self.opts.compression.media_type().as_bytes())
                     .finish(),
