@@ -11,6 +11,7 @@
 //! fsroot      file operations that cannot escape an image's root
 //! platform    os/arch[/variant]: the host's, parsed, matched against index entries
 //! severity    how much a lint or audit finding matters
+//! epoch       the times written into images: SOURCE_DATE_EPOCH, else git's HEAD time
 //! dockerfile  text -> typed instructions with spans; ARG scopes and expansion;
 //!             RUN --mount grammar; .dockerignore
 //! family      strata.toml + FROM lines -> Family (images, parents, tiers) -> Plan (waves)
@@ -41,6 +42,7 @@ pub mod container;
 pub mod copy;
 pub mod digest;
 pub mod dockerfile;
+pub mod epoch;
 pub mod family;
 pub mod fsroot;
 pub mod glob;

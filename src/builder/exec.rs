@@ -3,7 +3,7 @@
 //!
 //! Every step that changes files goes through [`Executor::execute`]: the key is the digest
 //! of the parent key, the instruction after expansion, the config, the ARGs in scope, the
-//! content of its inputs and the layer compression; a hit reuses the recorded layer, a miss
+//! content of its inputs, the layer compression and the files' mtime; a hit reuses the recorded layer, a miss
 //! runs the work and keeps its layer in the build's scratch space ([`Pending`]) until
 //! [`Executor::publish`], so a failed build leaves the store as it found it.
 //!
@@ -29,7 +29,7 @@ use crate::layer;
 use crate::snapshot::{lower_stack, StepDirs};
 
 use super::rebase::parent_differences;
-use super::stage::{epoch, StageLayer, State};
+use super::stage::{StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
 
 /// What a layer step's key is made of, besides the stage's state.
@@ -173,6 +173,7 @@ impl<'a> Executor<'a> {
             .field("args", &args_json)
             .field("content", &inputs.content)
             .field("compression", self.opts.compression.media_type().as_bytes())
+            .field("mtime", &self.opts.epoch.files.to_le_bytes())
             .finish();
         let free = match (&inputs.rebasable, &state.built.free) {
             (Some(reads), Some(own)) => Some(
@@ -192,6 +193,7 @@ impl<'a> Executor<'a> {
                     .field("args", &args_json)
                     .field("content", &inputs.content)
                     .field("compression", self.opts.compression.media_type().as_bytes())
+                    .field("mtime", &self.opts.epoch.files.to_le_bytes())
                     .finish(),
             ),
             _ => None,
@@ -440,7 +442,12 @@ impl<'a> Executor<'a> {
             return Ok(None);
         }
         let blob = dirs.mnt.with_extension("blob");
-        let written = layer::write(&dirs.upper, self.opts.compression, epoch(), &blob)?;
+        let written = layer::write(
+            &dirs.upper,
+            self.opts.compression,
+            self.opts.epoch.files,
+            &blob,
+        )?;
         let descriptor = Descriptor {
             media_type: written.compression.media_type().into(),
             digest: written.digest.clone(),

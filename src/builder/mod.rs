@@ -29,6 +29,7 @@ use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::{self, Dockerfile, DockerfileError};
+use crate::epoch::Epoch;
 use crate::image::{Descriptor, Image, Store, StoreError};
 use crate::layer::{Compression, LayerError};
 use crate::sandbox::{Network, SandboxError};
@@ -75,6 +76,9 @@ pub struct BuildOptions {
     /// Rebuild steps whose parent changed instead of rebasing their layers onto it
     /// (`--no-rebase`).
     pub no_rebase: bool,
+    /// The times written into the image (`SOURCE_DATE_EPOCH`, else the git commit time;
+    /// see [`crate::epoch`]).
+    pub epoch: Epoch,
 }
 
 /// A finished build.
@@ -285,7 +289,7 @@ pub fn build(
     let mut built = builder.build_stage(target, events)?;
     builder.publish()?;
     built.add_labels(&opts.labels);
-    let (descriptor, image) = built.commit(store)?;
+    let (descriptor, image) = built.commit(store, opts.epoch)?;
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;
     }

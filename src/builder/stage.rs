@@ -8,6 +8,7 @@ use crate::cache::{CacheKey, KeyBuilder};
 use crate::digest::Digest;
 use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::{expand, Dockerfile, Source, Span, Stage};
+use crate::epoch::Epoch;
 use crate::image::{ContainerConfig, Descriptor, Image, ImageConfig, RootFs, Store};
 use crate::platform::Platform;
 use crate::snapshot::lower_stack;
@@ -108,8 +109,24 @@ impl BuiltStage {
         // base's own build, not the child's.
         config.extra.clear();
         config.config.extra.clear();
+        // What a child's steps can see of the base: its file system and its runtime
+        // config. Not its manifest digest: a base rebuilt at a new commit differs only in
+        // `created` and history times, and must not make every child step run again.
         let key = KeyBuilder::new("image")
-            .field("digest", image.digest.as_str().as_bytes())
+            .field(
+                "diff_ids",
+                &serde_json::to_vec(&config.rootfs.diff_ids).unwrap_or_default(),
+            )
+            .field(
+                "config",
+                &serde_json::to_vec(&config.config).unwrap_or_default(),
+            )
+            .field("os", config.os.as_bytes())
+            .field("architecture", config.architecture.as_bytes())
+            .field(
+                "variant",
+                config.variant.as_deref().unwrap_or("").as_bytes(),
+            )
             .finish();
         let free = KeyBuilder::new("own")
             .field("os", config.os.as_bytes())
@@ -142,9 +159,9 @@ impl BuiltStage {
     }
 
     /// Writes config and manifest to the store.
-    pub fn commit(&self, store: &Store) -> Result<(Descriptor, Image), BuildError> {
+    pub fn commit(&self, store: &Store, epoch: Epoch) -> Result<(Descriptor, Image), BuildError> {
         let mut config = self.config.clone();
-        config.created = Some(timestamp());
+        config.created = Some(epoch.created_rfc3339());
         config.rootfs = RootFs {
             kind: "layers".into(),
             diff_ids: self.layers.iter().map(|l| l.diff_id.clone()).collect(),
@@ -173,23 +190,6 @@ pub(super) fn trigger_file(
     own.index = stage.index;
     own.name.clone_from(&stage.name);
     Ok(Some(file))
-}
-
-/// `SOURCE_DATE_EPOCH`, or 0: the time written into layers, configs and history, so that
-/// the same inputs give the same digests.
-pub(super) fn epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// [`epoch`] as RFC 3339.
-pub(super) fn timestamp() -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(epoch() as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 /// The evolving state of the stage being built.

@@ -18,7 +18,7 @@ use crate::sandbox;
 use super::exec::{Executor, KeyInputs, ParentReads};
 use super::lower::{instruction_display, instruction_text, lower, Lowering, Work};
 use super::mounts::SecretDir;
-use super::stage::{timestamp, trigger_file, BuiltStage, StageLayer, State};
+use super::stage::{trigger_file, BuiltStage, StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
 
 /// Builds stages on demand, each once, detecting cycles between them.
@@ -283,7 +283,7 @@ impl<'a> StageBuilder<'a> {
             )),
         })?;
         state.built.config.history.push(History {
-            created: Some(timestamp()),
+            created: Some(self.opts.epoch.created_rfc3339()),
             created_by: Some(format!("{} # buildkit", step.created_by)),
             comment: Some("buildkit.dockerfile.v0".into()),
             empty_layer: layer.is_none(),

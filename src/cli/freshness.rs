@@ -164,6 +164,7 @@ pub fn rebase(store: &Store, registry: &RegistryFlags, args: RebaseArgs) -> Resu
             force: args.force,
             tags: tags.clone(),
             registry: registry.options(),
+            created: crate::epoch::Epoch::from_env()?,
         },
     )?;
     for why in &rebased.forced {

@@ -574,6 +574,8 @@ fn cmd_build(
         hints: BTreeMap::new(),
         registry: registry_flags.options(),
         platform: args.platform.clone(),
+        // A family's images share one epoch: the commit of the folder holding strata.toml.
+        epoch: crate::epoch::Epoch::for_build(&args.context)?,
     };
     if !args.cache_from.is_empty() {
         let client = registry::client(registry_flags)?;

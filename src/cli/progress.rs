@@ -1,5 +1,7 @@
 //! How build progress is shown: on a terminal a live view (indicatif), one line per image
-//! with its current step; elsewhere (CI, pipes, `--progress plain`) one line per event.
+//! with its current step, above which every finished step stays listed as BuildKit's view
+//! keeps it (`=> CACHED [stage 2/5] RUN ...  0.0s`); elsewhere (CI, pipes, `--progress
+//! plain`) one line per event.
 //! A successful build ends with a summary: images built, rebased and reused, steps run,
 //! rebased and cached, time, bytes (the rebased counts only when there are any).
 //! [`Progress::finish`] also returns what happened to each image ([`Rollout`]), for the
@@ -34,7 +36,20 @@ pub struct Progress {
     summary: Summary,
     /// Per image: the first reason a step missed, and the rebased steps' proofs.
     seen: BTreeMap<String, Seen>,
+    /// The live view's running steps, by image, stage and number, until they are listed.
+    running: HashMap<(String, String, usize), Running>,
 }
+
+/// A step of the live view between its start and its line in the finished list.
+struct Running {
+    total: usize,
+    text: String,
+    /// `CACHED` or `REBASED` once the cache said so.
+    mark: Option<&'static str>,
+}
+
+/// The longest instruction text a finished step's line shows.
+const LISTED_TEXT: usize = 100;
 
 #[derive(Default)]
 struct Seen {
@@ -88,6 +103,7 @@ impl Progress {
             started: Instant::now(),
             summary: Summary::default(),
             seen: BTreeMap::new(),
+            running: HashMap::new(),
         }
     }
 
@@ -108,13 +124,24 @@ impl Progress {
                 self.seen.entry(image.to_owned()).or_default();
                 let line = format!("[{prefix}{stage} {number}/{total}] {text}");
                 match self.style {
-                    Style::Live => self.bar(image).set_message(line),
+                    Style::Live => {
+                        self.bar(image).set_message(line);
+                        self.running.insert(
+                            (image.to_owned(), stage.to_string(), *number),
+                            Running {
+                                total: *total,
+                                text: text.to_string(),
+                                mark: None,
+                            },
+                        );
+                    }
                     Style::Plain => self.line(&line),
                     Style::Quiet => {}
                 }
             }
             Event::Cached { stage, number } => {
                 self.summary.steps_cached += 1;
+                self.mark(image, stage, *number, "CACHED");
                 if self.style == Style::Plain {
                     self.line(&format!("[{prefix}{stage} {number}] CACHED"));
                 }
@@ -138,6 +165,7 @@ impl Progress {
                 proof,
             } => {
                 self.summary.steps_rebased += 1;
+                self.mark(image, stage, *number, "REBASED");
                 let seen = self.seen.entry(image.to_owned()).or_default();
                 seen.proofs.push(format!("{stage} step {number}: {proof}"));
                 if self.style != Style::Quiet && (self.explain || self.style == Style::Plain) {
@@ -161,6 +189,12 @@ impl Progress {
                 bytes,
             } => {
                 self.summary.bytes += bytes;
+                if let Some(step) =
+                    self.running
+                        .remove(&(image.to_owned(), stage.to_string(), *number))
+                {
+                    self.line(&listed(&prefix, stage, *number, &step, *elapsed));
+                }
                 if self.style == Style::Plain
                     && (*bytes > 0 || *elapsed > Duration::from_millis(500))
                 {
@@ -190,8 +224,15 @@ impl Progress {
                 };
                 match self.style {
                     Style::Live => {
-                        let bar = self.bar(image);
-                        bar.finish_with_message(format!("{prefix}done: {what}"));
+                        if let Some(bar) = self.bars.remove(image) {
+                            bar.finish_and_clear();
+                        }
+                        let done = if tags.is_empty() {
+                            format!("=> {prefix}built {digest}")
+                        } else {
+                            format!("=> {prefix}tagged {what} ({})", digest.short())
+                        };
+                        self.line(&done);
                     }
                     // Without tags, nothing was tagged: say what was built.
                     Style::Plain if tags.is_empty() => {
@@ -254,6 +295,16 @@ impl Progress {
         rollout
     }
 
+    /// Marks a running step of the live view as served without running.
+    fn mark(&mut self, image: &str, stage: &str, number: usize, mark: &'static str) {
+        if let Some(step) = self
+            .running
+            .get_mut(&(image.to_owned(), stage.to_owned(), number))
+        {
+            step.mark = Some(mark);
+        }
+    }
+
     fn bar(&mut self, image: &str) -> ProgressBar {
         let multi = &self.multi;
         self.bars
@@ -277,6 +328,21 @@ impl Progress {
             let _ = writeln!(std::io::stderr(), "{text}");
         }
     }
+}
+
+/// A finished step's line in the live view's list: mark, step, instruction (cut to
+/// [`LISTED_TEXT`] characters) and time, as BuildKit lists them.
+fn listed(prefix: &str, stage: &str, number: usize, step: &Running, elapsed: Duration) -> String {
+    let mark = step.mark.map(|m| format!("{m} ")).unwrap_or_default();
+    let text = match step.text.char_indices().nth(LISTED_TEXT) {
+        Some((cut, _)) => format!("{}…", &step.text[..cut]),
+        None => step.text.clone(),
+    };
+    format!(
+        "=> {mark}[{prefix}{stage} {number}/{}] {text}  {:.1}s",
+        step.total,
+        elapsed.as_secs_f64()
+    )
 }
 
 /// Blob counts of several pushes, for a closing summary.

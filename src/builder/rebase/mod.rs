@@ -30,7 +30,6 @@ use crate::registry::{Client, Reference, RegistryOptions};
 use crate::sandbox;
 use crate::snapshot::{differences, lower_stack, path_differences, StepDirs};
 
-use super::stage::timestamp;
 use super::{io_err, BuildError};
 
 mod history;
@@ -105,6 +104,9 @@ pub struct RebaseOptions {
     pub tags: Vec<String>,
     /// How to reach a registry for a new parent not in the store.
     pub registry: RegistryOptions,
+    /// The result's `created` (`SOURCE_DATE_EPOCH`); `None` keeps the image's own, which
+    /// is what a rebuild of the same commit writes (see [`crate::epoch`]).
+    pub created: Option<u64>,
 }
 
 /// What a rebase made.
@@ -230,7 +232,9 @@ pub fn rebase(
     }
     let mut rebased = child.config.clone();
     rebased.config = config;
-    rebased.created = Some(timestamp());
+    if let Some(seconds) = opts.created {
+        rebased.created = Some(crate::epoch::rfc3339(seconds));
+    }
     rebased.history = new
         .config
         .history
