@@ -1,8 +1,9 @@
 //! `strata run`: a stored image -> one command in the sandbox, as `docker run --rm` would
-//! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded).
+//! run it (Entrypoint, Cmd, Env, User and WorkingDir honoured, changes discarded; `-i`
+//! for stdin, `-t` for a terminal, as docker's flags).
 
 use crate::image::{Store, StoreError};
-use crate::sandbox::{self, Network, RunSpec, SandboxError};
+use crate::sandbox::{self, Network, RawMode, RunSpec, SandboxError, TtySize};
 use crate::snapshot::{lower_stack, SnapshotError, StepDirs};
 
 /// Why `strata run` could not run the command (the command's own exit code is a result).
@@ -41,6 +42,10 @@ pub struct RunOptions {
     pub workdir: Option<String>,
     /// Network namespace choice.
     pub network: Network,
+    /// `-i`: the command reads the caller's stdin (else /dev/null), as in docker.
+    pub interactive: bool,
+    /// `-t`: the command gets a terminal of its own, sized like the caller's.
+    pub tty: bool,
 }
 
 /// Runs the image `name` and returns the command's exit code.
@@ -95,6 +100,15 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, RunError
         hostname: image.digest.short().to_owned(),
         stdin: None,
         mounts: Vec::new(),
+        tty: opts.tty.then(TtySize::of_user_terminal),
     };
-    Ok(sandbox::run(&spec, sandbox::Output::Inherit)?)
+    // Keystrokes go to the command's terminal as they are typed; its line discipline
+    // echoes them and turns ^C into SIGINT.
+    let _raw = (opts.tty && opts.interactive).then(RawMode::enter);
+    Ok(sandbox::run(
+        &spec,
+        sandbox::Output::Inherit {
+            stdin: opts.interactive,
+        },
+    )?)
 }

@@ -54,6 +54,7 @@ impl Sandbox {
             hostname: "strata-test".into(),
             stdin: None,
             mounts: Vec::new(),
+            tty: None,
         }
     }
 
@@ -156,7 +157,7 @@ fn inherited_output_and_orphans_killed() {
     let sb = Sandbox::new();
     let spec = sb.spec("sleep 30 & exit 3");
     let start = std::time::Instant::now();
-    assert_eq!(run(&spec, Output::Inherit).unwrap(), 3);
+    assert_eq!(run(&spec, Output::Inherit { stdin: false }).unwrap(), 3);
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }
 

@@ -104,6 +104,7 @@ impl StageBuilder<'_> {
                 hostname: "strata".into(),
                 stdin,
                 mounts: sandbox_mounts,
+                tty: None,
             };
             let label = state.label.clone();
             let mut on_line = |line: &[u8]| {

@@ -254,6 +254,15 @@ struct RunArgs {
     /// Replace the image's ENTRYPOINT.
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Keep standard input open for the command (without it, the command reads /dev/null).
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the command a terminal of its own (with -i, the keys typed go to it).
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Accepted as docker's: strata run always discards the container and its changes.
+    #[arg(long)]
+    rm: bool,
     /// The image, `NAME[:TAG]`.
     image: String,
     /// The command, replacing the image's CMD.
@@ -767,7 +776,15 @@ fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
 }
 
 fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
+    if args.interactive && args.tty && !std::io::stdin().is_terminal() {
+        // docker's refusal: raw keystrokes need a terminal to come from.
+        return Err(CliError::Usage(
+            "the input device is not a TTY: drop -t, or run from a terminal".into(),
+        ));
+    }
     let opts = RunOptions {
+        interactive: args.interactive,
+        tty: args.tty,
         command: args.command,
         entrypoint: args.entrypoint,
         env: args.env,

@@ -5,7 +5,7 @@
 //! └─ supervisor               reads the spec, unshares mount/pid/ipc/uts[/net], forks
 //!    └─ init (pid 1)          mounts the root, pivot_root, hostname, USER, cwd; forks;
 //!       │                     reaps orphans; exits with the command's status
-//!       └─ command (pid 2)    setgroups/setgid/setuid, chdir, execve
+//!       └─ command (pid 2)    [setsid, terminal], setgroups/setgid/setuid, chdir, execve
 //! ```
 //!
 //! The command does not run as pid 1 itself because pid 1 ignores signals without a
@@ -29,6 +29,7 @@ use nix::unistd::{fork, ForkResult, Gid, Pid, Uid};
 use rustix::thread::{unshare_unsafe, UnshareFlags};
 use serde::{Deserialize, Serialize};
 
+use super::tty::Pty;
 use super::user::{resolve_user, ResolvedUser};
 use super::{rootfs, Network, RunSpec};
 use crate::fsroot::{DirSpec, Root};
@@ -109,10 +110,17 @@ fn init(child: &ChildSpec) -> i32 {
         Ok(prepared) => prepared,
         Err(e) => return report(&ChildError::Setup(e)),
     };
+    let pty = match spec.tty.map(Pty::open).transpose() {
+        Ok(pty) => pty,
+        Err(e) => return report(&ChildError::Setup(e)),
+    };
     // SAFETY: single-threaded.
     match unsafe { fork() } {
         Err(e) => report(&ChildError::Setup(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
+            if let Some(Err(e)) = pty.as_ref().map(Pty::attach) {
+                std::process::exit(report(&ChildError::Setup(e)));
+            }
             let (reason, code) = exec(spec, &prepared);
             report(&ChildError::Exec {
                 command: spec.args[0].clone(),
@@ -121,7 +129,10 @@ fn init(child: &ChildSpec) -> i32 {
             std::process::exit(code)
         }
         Ok(ForkResult::Parent { child: command }) => {
-            let code = reap_until(command);
+            let code = match pty {
+                Some(pty) => pty.relay(command),
+                None => reap_until(command),
+            };
             match prepared.cleanup.run() {
                 Ok(()) => code,
                 Err(e) => report(&ChildError::Setup(e)),
@@ -250,7 +261,7 @@ fn find_program(name: &str, path: &str) -> Result<PathBuf, String> {
 }
 
 /// Reaps every child until `command` exits; returns its status as a shell would.
-fn reap_until(command: Pid) -> i32 {
+pub(super) fn reap_until(command: Pid) -> i32 {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,

@@ -13,15 +13,18 @@
 //!   kept out of the upper dir (a skeleton lower dir) is explained there.
 //! - `mounts`: the extra mounts of `RUN --mount` ([`Mount`]), resolved inside the image.
 //! - `namespace`: the private mount namespace every strata process works in.
+//! - `tty`: the pseudo-terminal of `strata run -t`.
 //! - `user`: [`resolve_user`], USER as docker reads it.
 
 mod child;
 mod mounts;
 mod namespace;
 mod rootfs;
+mod tty;
 mod user;
 
 pub use namespace::enter_private_mount_namespace;
+pub use tty::{RawMode, TtySize};
 pub use user::{resolve_user, ResolvedUser};
 
 use std::fs::File;
@@ -75,6 +78,10 @@ pub struct RunSpec {
     /// the order given. Their mount points never reach the upper dir.
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// A terminal of this size for the command (`strata run -t`), made in the sandbox's
+    /// own devpts; `None`: the command's stdio are the ones [`Output`] says.
+    #[serde(default)]
+    pub tty: Option<TtySize>,
 }
 
 /// One extra mount of a sandbox.
@@ -104,9 +111,12 @@ pub enum Output<'a> {
     /// arrive in pieces) goes to the callback as it is written (the builder prefixes it
     /// with the step). stdin is [`RunSpec::stdin`], or /dev/null.
     Lines(&'a mut dyn FnMut(&[u8])),
-    /// stdout and stderr are inherited (`strata run`), and so is stdin unless
-    /// [`RunSpec::stdin`] holds bytes.
-    Inherit,
+    /// stdout and stderr are inherited (`strata run`), and so is stdin when `stdin` is
+    /// set (`-i`; else /dev/null) and [`RunSpec::stdin`] holds no bytes.
+    Inherit {
+        /// Whether the command reads the caller's stdin.
+        stdin: bool,
+    },
 }
 
 /// Sandbox failures (not the command's own non-zero exit, which is a normal result).
@@ -158,7 +168,8 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
     command.stdin(match (&spec.stdin, &output) {
         (Some(_), _) => Stdio::piped(),
         (None, Output::Lines(_)) => Stdio::null(),
-        (None, Output::Inherit) => Stdio::inherit(),
+        (None, Output::Inherit { stdin: true }) => Stdio::inherit(),
+        (None, Output::Inherit { stdin: false }) => Stdio::null(),
     });
     let mut lines = None;
     if let Output::Lines(callback) = output {
