@@ -99,6 +99,32 @@ fn history_has_dockers_columns_sizes_and_cuts() {
 
 #[test]
 #[ignore = "needs root: make test"]
+fn history_names_every_line_of_a_continued_instruction() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!(
+        "{BASE}COPY busybox \\\n    # a comment line\n    busybox /copied/\nLABEL a=1 \\\n      b=2\n"
+    ));
+    store.build(ctx.path(), "multi:1", &[]);
+    let config: Value = serde_json::from_str(&stdout(&store, &["inspect", "multi:1"])).unwrap();
+    let created_by: Vec<&str> = config["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert!(
+        created_by.contains(&"COPY busybox     busybox /copied/ # buildkit"),
+        "{created_by:?}"
+    );
+    assert!(
+        created_by.contains(&"LABEL a=1       b=2 # buildkit"),
+        "{created_by:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: make test"]
 fn df_and_version_and_a_build_without_tags() {
     let store = store_with_app();
     let df = stdout(&store, &["df"]);

@@ -122,7 +122,7 @@ pub(super) fn lower(
     let mut created_by = format!(
         "{} {}",
         instruction.value.keyword(),
-        instruction_args(state.source, span)
+        instruction_args(state.source, span, escape)
     );
     let mut work = None;
     match &instruction.value {
@@ -446,9 +446,10 @@ pub(super) fn instruction_display(source: &Source, span: Span, escape: char) -> 
     shown.trim().to_owned()
 }
 
-/// The instruction's arguments as written, on one line.
-fn instruction_args(source: &Source, span: Span) -> String {
-    let text = instruction_text(source, span);
+/// The instruction's arguments as written, its continuation lines joined (a history's
+/// `COPY a \ b /dst` names every source, as BuildKit's does).
+fn instruction_args(source: &Source, span: Span, escape: char) -> String {
+    let text = instruction_display(source, span, escape);
     text.split_once(char::is_whitespace)
         .map(|(_, rest)| rest.trim().to_owned())
         .unwrap_or_default()
