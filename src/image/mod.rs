@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod config;
 pub mod reference;
+mod scratch;
 pub mod store;
 
 pub use config::{ContainerConfig, HealthConfig, History, ImageConfig, RootFs};

@@ -5,7 +5,10 @@
 //! Every write goes to `tmp/` first and is renamed into place; blobs are named by the
 //! digest computed while they were written, and small blobs are checked again on read;
 //! `index.json` is rewritten whole under a lock (`locks/index.lock`). A build killed at
-//! any point leaves a readable layout; what it left in `tmp/` is removed a day later.
+//! any point leaves a readable layout; what it left in `tmp/` (in the area it owned, see
+//! [`super::scratch`]) is removed by the next process that opens the store. A snapshot is
+//! complete or absent: it is extracted in `tmp/` and renamed into `snapshots/`, and
+//! `prune` renames it back into `tmp/` before deleting it.
 //!
 //! Tags live in `index.json` as manifest descriptors annotated with
 //! `org.opencontainers.image.ref.name` = `NAME:TAG`, which is what both
@@ -23,12 +26,15 @@ use std::io::{self, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
 use crate::layer::{Compression, Layer};
 
 use super::reference::{store_key, BadName};
+pub use super::scratch::disk_usage;
+use super::scratch::{self, remove_tree, Scratch};
 use super::{
     Descriptor, Image, ImageConfig, Index, Manifest, CONFIG_MEDIA_TYPE, CREATED, INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE, REF_NAME,
@@ -112,29 +118,6 @@ pub struct PruneReport {
     pub bytes: u64,
 }
 
-/// Bytes of the regular files at or below `path` (what removing it frees).
-pub fn disk_usage(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// Removes a file or a whole directory tree (snapshots hold read-only dirs and devices).
-fn remove_tree(path: &Path) -> io::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().unwrap_or_default();
-    let dir = rustix::fs::open(
-        parent,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
-        rustix::fs::Mode::empty(),
-    )?;
-    crate::fsroot::remove_at(&dir, name)
-}
-
 /// One tag of `strata images`.
 #[derive(Clone, Debug)]
 pub struct TagEntry {
@@ -150,19 +133,24 @@ pub struct TagEntry {
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// This process's area of `tmp/`.
+    scratch: Arc<Scratch>,
 }
 
 impl Store {
     /// Opens the store at `root`, creating an empty layout if there is none, and removes
-    /// temp entries older than a day (left by killed processes).
+    /// what processes that are gone left in `tmp/` (and other temp entries older than a
+    /// day).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let store = Store {
-            root: root.to_owned(),
-        };
         for dir in ["blobs/sha256", "tmp", "snapshots", "locks"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(io_error(&path))?;
         }
+        let tmp = root.join("tmp");
+        let store = Store {
+            root: root.to_owned(),
+            scratch: Arc::new(Scratch::claim(&tmp).map_err(io_error(&tmp))?),
+        };
         let layout = root.join("oci-layout");
         if !layout.exists() {
             store.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -204,18 +192,18 @@ impl Store {
             .unwrap_or_default()
             .subsec_nanos();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join("tmp")
+        self.scratch
+            .dir()
             .join(format!("file-{}-{n}-{nanos:09}", std::process::id()))
     }
 
     /// A fresh empty temp directory inside the store (for upper dirs, work dirs, mounts).
     pub fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
-        let tmp = self.root.join("tmp");
+        let tmp = self.scratch.dir();
         tempfile::Builder::new()
             .prefix("dir-")
-            .tempdir_in(&tmp)
-            .map_err(io_error(&tmp))
+            .tempdir_in(tmp)
+            .map_err(io_error(tmp))
     }
 
     /// Moves the finished file `tmp` into `blobs/sha256/` under `digest`. The digest was
@@ -587,13 +575,20 @@ impl Store {
                 }
                 report.bytes += disk_usage(&path);
                 *count += 1;
-                remove_tree(&path).map_err(io_error(&path))?;
+                // Out of sight first, in one rename: a kill in the middle of the delete
+                // then leaves a partial tree in this process's area (reclaimed by the
+                // next opener), never a partial snapshot that a build would trust.
+                let doomed = self.temp_path();
+                fs::rename(&path, &doomed).map_err(io_error(&path))?;
+                remove_tree(&doomed).map_err(io_error(&doomed))?;
             }
         }
         let tmp = self.root.join("tmp");
+        report.bytes += scratch::reclaim(&tmp, &mounted);
+        // Other entries (older strata versions, an interrupted claim): nobody owns them.
         for entry in fs::read_dir(&tmp).map_err(io_error(&tmp))? {
             let path = entry.map_err(io_error(&tmp))?.path();
-            if !mounted.iter().any(|m| m.starts_with(&path)) {
+            if !scratch::is_owned(&path) && !mounted.iter().any(|m| m.starts_with(&path)) {
                 report.bytes += disk_usage(&path);
                 remove_tree(&path).map_err(io_error(&path))?;
             }
@@ -632,12 +627,14 @@ impl Store {
     /// open tries again.
     fn remove_stale_temps(&self) {
         let tmp = self.root.join("tmp");
+        scratch::reclaim(&tmp, &mount_points());
         let Ok(entries) = fs::read_dir(&tmp) else {
             return;
         };
         let now = SystemTime::now();
         let stale: Vec<PathBuf> = entries
             .filter_map(Result::ok)
+            .filter(|e| !scratch::is_owned(&e.path()))
             .filter(|e| {
                 e.metadata()
                     .and_then(|m| m.modified())
@@ -733,11 +730,13 @@ mod tests {
     }
 
     #[test]
-    fn stale_temps_go_but_fresh_ones_and_mount_points_stay() {
+    fn stale_temps_go_but_fresh_ones_and_live_areas_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let tmp = dir.path().join("tmp");
+        // Unowned entries (an older strata's): removed once a day old.
         let old = SystemTime::now() - STALE_TEMP_AGE - Duration::from_secs(60);
-        let stale = store.temp_path();
+        let stale = tmp.join("file-1-0-000000000");
         fs::write(&stale, b"x").unwrap();
         File::options()
             .write(true)
@@ -745,14 +744,28 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let stale_dir = store.temp_dir().unwrap().keep();
+        let stale_dir = tmp.join("dir-old");
+        fs::create_dir(&stale_dir).unwrap();
         fs::write(stale_dir.join("f"), b"x").unwrap();
         File::open(&stale_dir).unwrap().set_modified(old).unwrap();
-        let fresh = store.temp_path();
+        let fresh = tmp.join("file-1-1-000000000");
         fs::write(&fresh, b"x").unwrap();
+        // A live store's area stays, however old.
+        let live = store.temp_path();
+        fs::write(&live, b"x").unwrap();
+        File::options()
+            .write(true)
+            .open(&live)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         Store::open(dir.path()).unwrap();
         assert!(!stale.exists() && !stale_dir.exists());
-        assert!(fresh.exists());
+        assert!(fresh.exists() && live.exists());
+        // Once the store is dropped, its area goes with it.
+        let area = live.parent().unwrap().to_owned();
+        drop(store);
+        assert!(!area.exists());
     }
 
     #[test]
