@@ -18,6 +18,7 @@
 //! layer       upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer; tar -> snapshot dir
 //! image       Config / Manifest values; the store (an OCI layout); archives
 //! cache       step cache keys -> the layers they produced
+//! fsck        the store's invariants checked from its files, and repaired
 //! copy        COPY/ADD sources (context, stage root, heredocs, URLs) -> digest | files
 //! snapshot    layer snapshots stacked as overlay lower dirs; a step's scratch dirs
 //! sandbox     one RUN: namespaces, pivot_root, mounts, exec, wait
@@ -44,6 +45,7 @@ pub mod digest;
 pub mod dockerfile;
 pub mod epoch;
 pub mod family;
+pub mod fsck;
 pub mod fsroot;
 pub mod glob;
 pub mod image;

@@ -73,6 +73,17 @@ pub struct Rebasable {
     pub lower: Vec<(Descriptor, Digest)>,
 }
 
+/// One entry file of the step cache, as [`StepCache::entries`] lists it.
+#[derive(Clone, Debug)]
+pub struct CacheEntry {
+    /// The entry's file (removing it forgets the entry).
+    pub path: PathBuf,
+    /// Whether the file parses.
+    pub readable: bool,
+    /// The layers (blob descriptor and diff_id) it names.
+    pub layers: Vec<(Descriptor, Digest)>,
+}
+
 /// The inputs a step last ran with, for explaining a cache miss.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInputs {
@@ -189,6 +200,32 @@ impl StepCache {
             .filter_map(|e| read_json::<CachedStep>(&e.path()))
             .filter_map(|s| s.layer)
             .collect()
+    }
+
+    /// Every step entry and every rebase entry with the layers it names (the layer, then
+    /// for a rebase entry the layers it was made over), for `strata fsck`. A file that
+    /// does not parse is listed with no layers, so it counts as broken.
+    pub fn entries(&self) -> Vec<CacheEntry> {
+        let mut entries = Vec::new();
+        for (sub, rebase) in [("steps", false), ("rebase", true)] {
+            let Ok(dir) = std::fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for path in dir.filter_map(Result::ok).map(|e| e.path()) {
+                let layers = if rebase {
+                    read_json::<Rebasable>(&path)
+                        .map(|r| std::iter::once(r.layer).chain(r.lower).collect())
+                } else {
+                    read_json::<CachedStep>(&path).map(|s| s.layer.into_iter().collect())
+                };
+                entries.push(CacheEntry {
+                    readable: layers.is_some(),
+                    layers: layers.unwrap_or_default(),
+                    path,
+                });
+            }
+        }
+        entries
     }
 
     /// Removes every entry (`prune --all`).

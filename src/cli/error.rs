@@ -66,6 +66,9 @@ pub enum CliError {
     /// The private mount namespace of builds and runs could not be entered.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// `strata fsck` could not read the store.
+    #[error(transparent)]
+    Fsck(#[from] crate::fsck::FsckError),
     /// `SOURCE_DATE_EPOCH` is set to something that is not a time.
     #[error(transparent)]
     Epoch(#[from] crate::epoch::BadEpoch),

@@ -103,6 +103,14 @@ enum Commands {
         #[arg(long)]
         all: bool,
     },
+    /// Check the store: blobs against their digests, tags, snapshots against their
+    /// layers, the step cache, temp leftovers (exit 1 when something is broken).
+    Fsck {
+        /// Remove what is broken (corrupt blobs, incomplete snapshots, broken tags and
+        /// cache entries, leftovers) and say what was removed.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Give an image another tag.
     Tag {
         /// Existing `NAME[:TAG]`.
@@ -510,6 +518,31 @@ fn dispatch(cli: Cli) -> CliResult {
                     String::new()
                 }
             );
+            Ok(0)
+        }
+        Commands::Fsck { repair } => {
+            let cache = open_step_cache(&store)?;
+            let report = crate::fsck::check(&store, &cache)?;
+            for problem in &report.problems {
+                println!("{}", problem.what);
+            }
+            let checked = format!(
+                "{} blobs, {} tags, {} snapshots, {} cache entries",
+                report.blobs, report.tags, report.snapshots, report.cache_entries
+            );
+            if report.problems.is_empty() {
+                println!("store is sound: {checked} checked");
+                return Ok(0);
+            }
+            if !repair {
+                println!(
+                    "{} problems in {checked} (strata fsck --repair removes what is broken)",
+                    report.problems.len()
+                );
+                return Ok(1);
+            }
+            let mended = crate::fsck::repair(&store, &report)?;
+            println!("repaired {mended} problems in {checked}");
             Ok(0)
         }
         Commands::Tag { source, target } => {

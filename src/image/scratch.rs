@@ -107,6 +107,35 @@ pub(super) fn reclaim(tmp: &Path, mounts: &[PathBuf]) -> u64 {
     freed
 }
 
+/// The entries of `tmp` nobody will come back for: areas (and lock files) of owners that
+/// are gone, and entries outside any area. For `strata fsck`, which reports them.
+pub(super) fn orphans(tmp: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    let mut orphans = Vec::new();
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let lock = match name.strip_suffix(LOCK) {
+            Some(_) => path.clone(),
+            None => tmp.join(format!("{name}{LOCK}")),
+        };
+        let owned_and_alive = is_owned(&path)
+            && File::open(&lock).is_ok_and(|file| {
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_err()
+            });
+        if !owned_and_alive {
+            orphans.push(path);
+        }
+    }
+    orphans.sort();
+    orphans
+}
+
 /// Whether `path` (an entry of `tmp/`) belongs to an owned area or its lock, which only
 /// [`reclaim`] may remove.
 pub(super) fn is_owned(path: &Path) -> bool {

@@ -530,7 +530,7 @@ impl Store {
     /// image has, and leftovers in `tmp/`; `keep` names further layers (blob and diff_id)
     /// to keep, such as those of the step cache. Waits for running builds to finish first.
     pub fn prune(&self, keep: &[(Descriptor, Digest)]) -> Result<PruneReport, StoreError> {
-        let _exclusive = self.lock_as("gc.lock", rustix::fs::FlockOperation::LockExclusive)?;
+        let _exclusive = self.exclusive()?;
         let mut keep_blobs = std::collections::HashSet::new();
         let mut keep_snapshots = std::collections::HashSet::new();
         for tag in self.tags()? {
@@ -573,14 +573,11 @@ impl Store {
                 if keep.contains(name) || mounted.iter().any(|m| m.starts_with(&path)) {
                     continue;
                 }
-                report.bytes += disk_usage(&path);
                 *count += 1;
                 // Out of sight first, in one rename: a kill in the middle of the delete
                 // then leaves a partial tree in this process's area (reclaimed by the
                 // next opener), never a partial snapshot that a build would trust.
-                let doomed = self.temp_path();
-                fs::rename(&path, &doomed).map_err(io_error(&path))?;
-                remove_tree(&doomed).map_err(io_error(&doomed))?;
+                report.bytes += self.discard(&path)?;
             }
         }
         let tmp = self.root.join("tmp");
@@ -594,6 +591,29 @@ impl Store {
             }
         }
         Ok(report)
+    }
+
+    /// Removes `path`, an entry of the store (a snapshot, a blob), crash-safely: renamed
+    /// into this process's temp area first, in one step, then deleted there. Returns the
+    /// bytes freed.
+    pub fn discard(&self, path: &Path) -> Result<u64, StoreError> {
+        let bytes = disk_usage(path);
+        let doomed = self.temp_path();
+        fs::rename(path, &doomed).map_err(io_error(path))?;
+        remove_tree(&doomed).map_err(io_error(&doomed))?;
+        Ok(bytes)
+    }
+
+    /// What lies in `tmp/` that no running process will come back for (see
+    /// [`super::scratch`]).
+    pub fn temp_orphans(&self) -> Vec<PathBuf> {
+        scratch::orphans(&self.root.join("tmp"))
+    }
+
+    /// Takes the exclusive `gc.lock`, which waits for running builds and keeps new ones
+    /// out, as `prune` and `fsck --repair` need.
+    pub fn exclusive(&self) -> Result<File, StoreError> {
+        self.lock_as("gc.lock", rustix::fs::FlockOperation::LockExclusive)
     }
 
     /// Takes the exclusive lock `locks/<name>`, held until the returned file is dropped.

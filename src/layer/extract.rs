@@ -51,6 +51,63 @@ pub fn extract(
     Ok(Digest::from_hasher(rest.hasher))
 }
 
+/// Whether the snapshot dir `snapshot` holds every entry of the layer read from `blob`
+/// (compressed as `compression`), as [`extract`] would have made it: the first entry it
+/// lacks, or holds as another kind of file or (for a regular file) with another size, as
+/// `Some(path)`; `None` when every entry is there. For `strata fsck`: snapshots are made
+/// and removed by renames, so a partial one means the store was damaged from outside.
+pub fn missing_from_snapshot(
+    blob: impl Read,
+    compression: Compression,
+    snapshot: &Path,
+) -> Result<Option<String>, LayerError> {
+    let stream = decoder(compression, blob).map_err(|e| io_error(snapshot, e))?;
+    let mut archive = tar::Archive::new(stream);
+    let entries = archive.entries().map_err(|e| io_error(snapshot, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(snapshot, e))?;
+        let name = entry.path_bytes().into_owned();
+        let parts = rooted_parts_bytes(&name);
+        let Some((last, parents)) = parts.split_last() else {
+            continue; // `./`: the snapshot dir itself.
+        };
+        let mut path = snapshot.to_path_buf();
+        path.extend(parents.iter().map(|p| OsStr::from_bytes(p)));
+        let kind = entry.header().entry_type();
+        let (file, expect_whiteout) = match last.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            _ if *last == OPAQUE_MARKER.as_bytes() => (path, false),
+            Some(hidden) => (path.join(OsStr::from_bytes(hidden)), true),
+            None => (path.join(OsStr::from_bytes(last)), false),
+        };
+        let shown = || String::from_utf8_lossy(&name).into_owned();
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            return Ok(Some(shown()));
+        };
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        let same = if expect_whiteout {
+            ft.is_char_device()
+        } else {
+            match kind {
+                EntryType::Regular | EntryType::Continuous => {
+                    ft.is_file() && meta.len() == entry.size()
+                }
+                EntryType::Link => ft.is_file(),
+                EntryType::Directory => ft.is_dir(),
+                EntryType::Symlink => ft.is_symlink(),
+                EntryType::Char => ft.is_char_device(),
+                EntryType::Block => ft.is_block_device(),
+                EntryType::Fifo => ft.is_fifo(),
+                _ => true,
+            }
+        };
+        if !same {
+            return Ok(Some(shown()));
+        }
+    }
+    Ok(None)
+}
+
 /// Extracts a local archive (tar, optionally gzip/bzip2/xz/zstd compressed, detected from
 /// its first bytes) into the directory `dest` of the image root `root`, as docker's ADD
 /// does: existing files are overwritten, ownership kept from the archive unless `chown`

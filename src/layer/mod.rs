@@ -10,7 +10,7 @@
 mod extract;
 mod write;
 
-pub use extract::{extract, extract_archive};
+pub use extract::{extract, extract_archive, missing_from_snapshot};
 pub use write::write;
 
 use crate::digest::Digest;

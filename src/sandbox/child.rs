@@ -130,7 +130,7 @@ fn init(child: &ChildSpec) -> i32 {
         }
         Ok(ForkResult::Parent { child: command }) => {
             let code = match pty {
-                Some(pty) => pty.relay(command),
+                Some(pty) => pty.relay(command).unwrap_or_else(|| reap_until(command)),
                 None => reap_until(command),
             };
             match prepared.cleanup.run() {
@@ -261,7 +261,7 @@ fn find_program(name: &str, path: &str) -> Result<PathBuf, String> {
 }
 
 /// Reaps every child until `command` exits; returns its status as a shell would.
-pub(super) fn reap_until(command: Pid) -> i32 {
+fn reap_until(command: Pid) -> i32 {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, code)) if pid == command => return code,

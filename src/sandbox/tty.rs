@@ -126,8 +126,9 @@ impl Pty {
     /// In init, once the command runs: copies the terminal's output to stdout, and
     /// init's stdin (the user's with `-i`, else /dev/null) into the terminal, until the
     /// command has exited and its output is drained; returns the command's status as a
-    /// shell gives it. Orphans are reaped on the way, as init must.
-    pub(super) fn relay(self, command: Pid) -> i32 {
+    /// shell gives it, if it was reaped here (`None`: the terminal closed first, and the
+    /// caller waits for it). Orphans are reaped on the way, as init must.
+    pub(super) fn relay(self, command: Pid) -> Option<i32> {
         // Only the command may hold the slave: its last close is the master's EOF.
         drop(self.slave);
         let master = File::from(self.master);
@@ -162,7 +163,7 @@ impl Pty {
             }
             status = reap(command);
         }
-        status.unwrap_or_else(|| super::child::reap_until(command))
+        status
     }
 }
 
