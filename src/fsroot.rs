@@ -15,6 +15,10 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
+/// How many symlinks [`Root::resolve_links`] follows before it gives up (Linux's limit
+/// for one path resolution, as `continuity`'s `RootPath` also uses).
+const MAX_LINKS: usize = 255;
+
 /// An open directory that paths are resolved inside of.
 pub struct Root {
     dir: OwnedFd,
@@ -113,6 +117,40 @@ impl Root {
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `rel` with every symlink on it resolved inside the root, the last component
+    /// included, as BuildKit's `fs.RootPath` resolves a COPY destination: an absolute
+    /// target starts again at the root, `..` stops at the root, and a link whose target
+    /// does not exist leads to that target (so a write there creates it). The result is
+    /// a root-relative path with no symlinks on it; what does not exist is kept as named.
+    pub fn resolve_links(&self, rel: &Path) -> io::Result<PathBuf> {
+        // Components still to walk, last first, so a link's target is pushed in front.
+        let mut todo: Vec<OsString> = normal_components(rel).rev().map(OsStr::to_owned).collect();
+        let mut done = PathBuf::new();
+        let mut links = 0;
+        while let Some(component) = todo.pop() {
+            if component == ".." {
+                done.pop();
+                continue;
+            }
+            let candidate = done.join(&component);
+            match self.lstat(&candidate)? {
+                Some(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = self.read_link(&candidate)?;
+                    if target.is_absolute() {
+                        done = PathBuf::new();
+                    }
+                    todo.extend(normal_components(&target).rev().map(OsStr::to_owned));
+                }
+                _ => done = candidate,
+            }
+        }
+        Ok(done)
     }
 
     /// Makes sure `rel` is a directory, creating it and any missing parents with `spec`.
@@ -252,7 +290,7 @@ pub fn relative(rel: &Path) -> PathBuf {
     normal_components(rel).collect()
 }
 
-fn normal_components(rel: &Path) -> impl Iterator<Item = &OsStr> {
+fn normal_components(rel: &Path) -> impl DoubleEndedIterator<Item = &OsStr> {
     rel.components().filter_map(|c| match c {
         Component::Normal(n) => Some(n),
         // `..` is kept for the kernel to clamp at the root.
@@ -313,6 +351,25 @@ mod tests {
         root.remove_all(Path::new("/link")).unwrap();
         assert!(std::fs::symlink_metadata(tmp.path().join("link")).is_err());
         assert!(Path::new("/etc/passwd").exists());
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_even_when_dangling() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("etc")).unwrap();
+        symlink("/../../etc/missing", tmp.path().join("abs")).unwrap();
+        symlink("etc/../../rel-target", tmp.path().join("rel")).unwrap();
+        symlink("abs", tmp.path().join("chain")).unwrap();
+        symlink("loop", tmp.path().join("loop")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let resolve = |p: &str| root.resolve_links(Path::new(p)).unwrap();
+        assert_eq!(resolve("/abs"), Path::new("etc/missing"));
+        assert_eq!(resolve("/chain/../x"), Path::new("etc/x"));
+        assert_eq!(resolve("rel"), Path::new("rel-target"));
+        assert_eq!(resolve("/etc/new/file"), Path::new("etc/new/file"));
+        assert_eq!(resolve("/"), Path::new(""));
+        let err = root.resolve_links(Path::new("/loop")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
     }
 
     #[test]
