@@ -538,8 +538,9 @@ impl Origin<'_> {
                 continue;
             }
             if let Some(include) = walk.include {
-                if !include.matches(&child_rel) && !(is_dir && include.may_match_below(&child_rel))
-                {
+                let wanted =
+                    include.matches(&child_rel) || is_dir && include.may_match_below(&child_rel);
+                if !wanted {
                     continue;
                 }
             }
