@@ -6,6 +6,7 @@
 //! symlinks alike and nothing is ever written outside it. The last component of a path
 //! is handled with `*at` calls on its parent and is never followed.
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -15,8 +16,10 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
-/// How many symlinks [`Root::resolve_links`] follows before it gives up (Linux's limit
-/// for one path resolution, as `continuity`'s `RootPath` also uses).
+use crate::path::rooted_parts_bytes;
+
+/// How many symlinks [`Root::resolve_links`] follows before it gives up (continuity's
+/// `RootPath` limit; a loop fails either way).
 const MAX_LINKS: usize = 255;
 
 /// An open directory that paths are resolved inside of.
@@ -120,22 +123,38 @@ impl Root {
     }
 
     /// `rel` with every symlink on it resolved inside the root, the last component
-    /// included, as BuildKit's `fs.RootPath` resolves a COPY destination: an absolute
-    /// target starts again at the root, `..` stops at the root, and a link whose target
-    /// does not exist leads to that target (so a write there creates it). The result is
-    /// a root-relative path with no symlinks on it; what does not exist is kept as named.
+    /// included: the path is first cleaned lexically (as BuildKit cleans a COPY
+    /// destination and docker a mount target), then each link followed as BuildKit's
+    /// `fs.RootPath` and runc's mount-target resolution do: an absolute target starts
+    /// again at the root, `..` stops at the root, and a link whose target does not exist
+    /// leads to that target (so a write there creates it). The result is root-relative,
+    /// holds no symlink, and keeps what does not exist as named. A non-directory before
+    /// the last component is an error naming it.
     pub fn resolve_links(&self, rel: &Path) -> io::Result<PathBuf> {
-        // Components still to walk, last first, so a link's target is pushed in front.
-        let mut todo: Vec<OsString> = normal_components(rel).rev().map(OsStr::to_owned).collect();
+        let mut todo: VecDeque<OsString> = rooted_parts_bytes(rel.as_os_str().as_bytes())
+            .into_iter()
+            .map(|part| OsStr::from_bytes(part).to_owned())
+            .collect();
         let mut done = PathBuf::new();
         let mut links = 0;
-        while let Some(component) = todo.pop() {
+        while let Some(component) = todo.pop_front() {
             if component == ".." {
+                // Only from a link target: `done` exists and holds no link.
                 done.pop();
                 continue;
             }
             let candidate = done.join(&component);
-            match self.lstat(&candidate)? {
+            let st = match self.lstat(&candidate) {
+                Ok(st) => st,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!("/{} is not a directory", done.display()),
+                    ))
+                }
+                Err(e) => return Err(e),
+            };
+            match st {
                 Some(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink => {
                     links += 1;
                     if links > MAX_LINKS {
@@ -145,7 +164,9 @@ impl Root {
                     if target.is_absolute() {
                         done = PathBuf::new();
                     }
-                    todo.extend(normal_components(&target).rev().map(OsStr::to_owned));
+                    for part in normal_components(&target).rev() {
+                        todo.push_front(part.to_owned());
+                    }
                 }
                 _ => done = candidate,
             }
@@ -364,12 +385,20 @@ mod tests {
         let root = Root::open(tmp.path()).unwrap();
         let resolve = |p: &str| root.resolve_links(Path::new(p)).unwrap();
         assert_eq!(resolve("/abs"), Path::new("etc/missing"));
-        assert_eq!(resolve("/chain/../x"), Path::new("etc/x"));
+        assert_eq!(resolve("/chain/x"), Path::new("etc/missing/x"));
+        assert_eq!(
+            resolve("/chain/../x"),
+            Path::new("x"),
+            "cleaned before resolving"
+        );
         assert_eq!(resolve("rel"), Path::new("rel-target"));
         assert_eq!(resolve("/etc/new/file"), Path::new("etc/new/file"));
         assert_eq!(resolve("/"), Path::new(""));
         let err = root.resolve_links(Path::new("/loop")).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        std::fs::write(tmp.path().join("etc/file"), "").unwrap();
+        let err = root.resolve_links(Path::new("/etc/file/x")).unwrap_err();
+        assert_eq!(err.to_string(), "/etc/file is not a directory");
     }
 
     #[test]
