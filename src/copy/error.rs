@@ -6,7 +6,8 @@ use std::io;
 /// Dockerfile location.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    /// A source pattern matched nothing (or only excluded paths).
+    /// A source without wildcards (or a `--parents` path without them) does not exist
+    /// or is excluded; a wildcard matching nothing is no error.
     #[error("COPY source {pattern:?} not found in {place}")]
     NotFound {
         /// The pattern as written.
