@@ -6,6 +6,7 @@
 //! symlinks alike and nothing is ever written outside it. The last component of a path
 //! is handled with `*at` calls on its parent and is never followed.
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -14,6 +15,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::path::rooted_parts_bytes;
+
+/// How many symlinks [`Root::resolve_links`] follows before it gives up (continuity's
+/// `RootPath` limit; a loop fails either way).
+const MAX_LINKS: usize = 255;
 
 /// An open directory that paths are resolved inside of.
 pub struct Root {
@@ -113,6 +120,58 @@ impl Root {
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `rel` with every symlink on it resolved inside the root, the last component
+    /// included: the path is first cleaned lexically (as BuildKit cleans a COPY
+    /// destination and docker a mount target), then each link followed as BuildKit's
+    /// `fs.RootPath` and runc's mount-target resolution do: an absolute target starts
+    /// again at the root, `..` stops at the root, and a link whose target does not exist
+    /// leads to that target (so a write there creates it). The result is root-relative,
+    /// holds no symlink, and keeps what does not exist as named. A non-directory before
+    /// the last component is an error naming it.
+    pub fn resolve_links(&self, rel: &Path) -> io::Result<PathBuf> {
+        let mut todo: VecDeque<OsString> = rooted_parts_bytes(rel.as_os_str().as_bytes())
+            .into_iter()
+            .map(|part| OsStr::from_bytes(part).to_owned())
+            .collect();
+        let mut done = PathBuf::new();
+        let mut links = 0;
+        while let Some(component) = todo.pop_front() {
+            if component == ".." {
+                // Only from a link target: `done` exists and holds no link.
+                done.pop();
+                continue;
+            }
+            let candidate = done.join(&component);
+            let st = match self.lstat(&candidate) {
+                Ok(st) => st,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!("/{} is not a directory", done.display()),
+                    ))
+                }
+                Err(e) => return Err(e),
+            };
+            match st {
+                Some(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = self.read_link(&candidate)?;
+                    if target.is_absolute() {
+                        done = PathBuf::new();
+                    }
+                    for part in normal_components(&target).rev() {
+                        todo.push_front(part.to_owned());
+                    }
+                }
+                _ => done = candidate,
+            }
+        }
+        Ok(done)
     }
 
     /// Makes sure `rel` is a directory, creating it and any missing parents with `spec`.
@@ -252,7 +311,7 @@ pub fn relative(rel: &Path) -> PathBuf {
     normal_components(rel).collect()
 }
 
-fn normal_components(rel: &Path) -> impl Iterator<Item = &OsStr> {
+fn normal_components(rel: &Path) -> impl DoubleEndedIterator<Item = &OsStr> {
     rel.components().filter_map(|c| match c {
         Component::Normal(n) => Some(n),
         // `..` is kept for the kernel to clamp at the root.
@@ -313,6 +372,33 @@ mod tests {
         root.remove_all(Path::new("/link")).unwrap();
         assert!(std::fs::symlink_metadata(tmp.path().join("link")).is_err());
         assert!(Path::new("/etc/passwd").exists());
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_even_when_dangling() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("etc")).unwrap();
+        symlink("/../../etc/missing", tmp.path().join("abs")).unwrap();
+        symlink("etc/../../rel-target", tmp.path().join("rel")).unwrap();
+        symlink("abs", tmp.path().join("chain")).unwrap();
+        symlink("loop", tmp.path().join("loop")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let resolve = |p: &str| root.resolve_links(Path::new(p)).unwrap();
+        assert_eq!(resolve("/abs"), Path::new("etc/missing"));
+        assert_eq!(resolve("/chain/x"), Path::new("etc/missing/x"));
+        assert_eq!(
+            resolve("/chain/../x"),
+            Path::new("x"),
+            "cleaned before resolving"
+        );
+        assert_eq!(resolve("rel"), Path::new("rel-target"));
+        assert_eq!(resolve("/etc/new/file"), Path::new("etc/new/file"));
+        assert_eq!(resolve("/"), Path::new(""));
+        let err = root.resolve_links(Path::new("/loop")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        std::fs::write(tmp.path().join("etc/file"), "").unwrap();
+        let err = root.resolve_links(Path::new("/etc/file/x")).unwrap_err();
+        assert_eq!(err.to_string(), "/etc/file is not a directory");
     }
 
     #[test]

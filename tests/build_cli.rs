@@ -1,10 +1,12 @@
 //! `strata build` as docker users drive it, through the CLI: `--label`, `--iidfile`, a
 //! Dockerfile on standard input (`-f -`), `--output`, ONBUILD triggers of a stored image,
-//! `ADD <url>`, a build whose binary file goes away, and the default Dockerfile names.
+//! `ADD <url>` (and `--unpack`), a build whose binary file goes away, the default
+//! Dockerfile names, and COPY's located refusals, sockets and `.dockerignore` errors.
 
 mod common;
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
 use common::{
@@ -15,7 +17,11 @@ use common::{
 /// Builds a context holding `dockerfile` (and busybox), which must fail with exit code 2
 /// and no closing summary; returns what strata printed on stderr.
 fn failed_build(store: &Store, dockerfile: &str) -> String {
-    let ctx = context_with(dockerfile);
+    failed_build_of(store, &context_with(dockerfile))
+}
+
+/// [`failed_build`] of a context already written.
+fn failed_build_of(store: &Store, ctx: &tempfile::TempDir) -> String {
     let out = common::output(
         store
             .strata()
@@ -214,25 +220,35 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>) -> String {
 
 /// `ADD <url>` downloads with strata's own client: named after the URL's last path
 /// segment, mode 0600, never unpacked, `--checksum` enforced, the content in the cache key.
+/// A gzipped tar holding `inside.txt` ("in\n").
+fn tarball() -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "inside.txt", &b"in\n"[..])
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// The root filesystem of `reference` in `store`, unpacked into `scratch`.
+fn rootfs_of(store: &Store, reference: &str, scratch: &tempfile::TempDir) -> std::path::PathBuf {
+    let bundle = scratch.path().join("bundle");
+    common::umoci_unpack(&store.image(reference), &bundle);
+    bundle.join("rootfs")
+}
+
 #[test]
 #[ignore = "needs root: make test"]
 fn add_downloads_urls() {
     require_environment();
     let store = Store::new();
-    let tarball = {
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-            Vec::new(),
-            flate2::Compression::default(),
-        ));
-        let mut header = tar::Header::new_gnu();
-        header.set_size(3);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, "inside.txt", &b"in\n"[..])
-            .unwrap();
-        builder.into_inner().unwrap().finish().unwrap()
-    };
+    let tarball = tarball();
     let hello = b"hello over http\n".to_vec();
     let hello_digest = strata::digest::Digest::of(&hello);
     let base = serve(vec![
@@ -246,9 +262,7 @@ fn add_downloads_urls() {
     ));
     store.build(ctx.path(), "fetched:1", &[]);
     let scratch = tempfile::tempdir().unwrap();
-    let bundle = scratch.path().join("bundle");
-    common::umoci_unpack(&store.image("fetched:1"), &bundle);
-    let rootfs = bundle.join("rootfs");
+    let rootfs = rootfs_of(&store, "fetched:1", &scratch);
     let read = |p: &str| std::fs::read(rootfs.join(p)).unwrap();
     let mode = |p: &str| {
         std::os::unix::fs::PermissionsExt::mode(
@@ -278,6 +292,122 @@ fn add_downloads_urls() {
             "{stderr}"
         );
     }
+}
+
+/// `ADD --unpack=true <url>` extracts a downloaded archive into the destination, and
+/// copies a download that is no archive as it is (BuildKit's `AttemptUnpack` on the
+/// HTTP source; `testDockerfileAddArchive`).
+#[test]
+#[ignore = "needs root: make test"]
+fn add_unpack_true_extracts_a_download() {
+    require_environment();
+    let store = Store::new();
+    let base = serve(vec![
+        ("/dist/tool.tar.gz", tarball()),
+        ("/files/plain.txt", b"plain\n".to_vec()),
+    ]);
+    let ctx = context_with(&format!(
+        "{BASE}ADD --unpack=true {base}/dist/tool.tar.gz /dest/\n\
+         ADD --unpack=true {base}/files/plain.txt /plain/\n\
+         ADD {base}/dist/tool.tar.gz /kept/\n"
+    ));
+    store.build(ctx.path(), "unpacked:1", &[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = rootfs_of(&store, "unpacked:1", &scratch);
+    assert_eq!(
+        std::fs::read(rootfs.join("dest/inside.txt")).unwrap(),
+        b"in\n"
+    );
+    assert!(!rootfs.join("dest/tool.tar.gz").exists());
+    assert_eq!(
+        std::fs::read(rootfs.join("plain/plain.txt")).unwrap(),
+        b"plain\n"
+    );
+    assert_eq!(
+        std::fs::read(rootfs.join("kept/tool.tar.gz")).unwrap(),
+        tarball()
+    );
+}
+
+/// What BuildKit refuses in a COPY, refused at the instruction's line: a `--chmod`
+/// that is neither octal up to 7777 nor symbolic (`testCopyInvalidChmod`), a plain
+/// missing source even beside a wildcard that may match nothing, a `--parents` path
+/// without wildcards that does not exist (`testCopyParentsMissingDirectory`), and a
+/// bare `!` among `--exclude` patterns (patternmatcher's "illegal exclusion pattern").
+#[test]
+#[ignore = "needs root: make test"]
+fn copy_refusals_are_located() {
+    require_environment();
+    let store = Store::new();
+    for (line, expected) in [
+        (
+            "COPY --chmod=64a busybox /x\n",
+            "invalid --chmod value \"64a\"",
+        ),
+        (
+            "COPY --chmod=10000 busybox /x\n",
+            "invalid --chmod value \"10000\"",
+        ),
+        ("COPY --chmod=u+q busybox /x\n", "or a symbolic mode"),
+        (
+            "COPY busybox missing nomatch* /x/\n",
+            "COPY source \"missing\" not found in the build context",
+        ),
+        (
+            "COPY --parents /nonexistent-file /out/\n",
+            "COPY source \"/nonexistent-file\" not found",
+        ),
+        (
+            "COPY --parents nowhere/./x* /out/\n",
+            "COPY source \"nowhere/./x*\" not found",
+        ),
+        ("COPY --exclude=! busybox /x\n", "illegal exclusion pattern"),
+    ] {
+        let stderr = failed_build(&store, &format!("{BASE}{line}"));
+        assert!(
+            stderr.contains(expected) && stderr.contains("Dockerfile:4"),
+            "{line}: {stderr}"
+        );
+    }
+}
+
+/// A unix socket in the context is copied as an empty regular file with the socket's
+/// permission bits: BuildKit's context transfer clears the socket type bit (fsutil's
+/// `mkstat`; `testCopySocket`).
+#[test]
+#[ignore = "needs root: make test"]
+fn a_context_socket_becomes_an_empty_file() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!("{BASE}COPY . /ctx/\nCOPY app.sock /named.sock\n"));
+    let socket = ctx.path().join("app.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o640)).unwrap();
+    store.build(ctx.path(), "socket:1", &[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let rootfs = rootfs_of(&store, "socket:1", &scratch);
+    for path in ["ctx/app.sock", "named.sock"] {
+        let meta = std::fs::symlink_metadata(rootfs.join(path)).unwrap();
+        assert!(meta.file_type().is_file(), "{path}: {meta:?}");
+        assert_eq!(meta.len(), 0, "{path}");
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o640, "{path}");
+    }
+}
+
+/// A `.dockerignore` line that is only `!` fails the build, named by file and line, as
+/// patternmatcher's "illegal exclusion pattern" fails BuildKit's (`testDockerignoreInvalid`).
+#[test]
+#[ignore = "needs root: make test"]
+fn a_bare_bang_in_dockerignore_fails_the_build() {
+    require_environment();
+    let store = Store::new();
+    let ctx = context_with(&format!("{BASE}COPY . /ctx/\n"));
+    std::fs::write(ctx.path().join(".dockerignore"), "*.log\n!\n").unwrap();
+    let stderr = failed_build_of(&store, &ctx);
+    assert!(
+        stderr.contains(".dockerignore:2:1: illegal exclusion pattern: \"!\""),
+        "{stderr}"
+    );
 }
 
 /// `--output` writes the final filesystem out of the store, as `docker build -o` does: a

@@ -119,12 +119,17 @@ macro_rules! cases {
 
 cases! {
     add_tar => "add-tar",
+    add_unpack => "add-unpack",
     arg => "arg",
     chmod_lower => "chmod-lower",
     continuations => "continuations",
     copy_basic => "copy-basic",
+    copy_chmod => "copy-chmod",
     copy_chown_chmod => "copy-chown-chmod",
+    copy_dangling_link => "copy-dangling-link",
     copy_exclude => "copy-exclude",
+    copy_parents => "copy-parents",
+    copy_wildcard_empty => "copy-wildcard-empty",
     dockerignore => "dockerignore",
     empty_layers => "empty-layers",
     env => "env",

@@ -168,6 +168,35 @@ fn lint_settings_in_strata_toml() {
     assert!(report.findings.iter().all(|f| f.rule != "STR031"));
 }
 
+/// A `.dockerignore` the build would refuse (a bare `!` line, patternmatcher's "illegal
+/// exclusion pattern") is a STR000 error on that file and line, through the CLI.
+#[test]
+fn a_bare_bang_in_dockerignore_is_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY . /app\n").unwrap();
+    std::fs::write(dir.path().join(".dockerignore"), "# keep\n.git\n  !\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["lint", "--format", "json"])
+        .arg(dir.path().join("Dockerfile"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = doc.to_string();
+    assert!(
+        text.contains("illegal exclusion pattern") && text.contains("STR000"),
+        "{text}"
+    );
+    let ignore = dir.path().join(".dockerignore").display().to_string();
+    let findings = doc["findings"].as_array().expect("a findings list");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["file"] == ignore.as_str() && f["line"] == 3 && f["column"] == 3),
+        "{text}"
+    );
+}
+
 #[test]
 fn exit_codes_follow_the_fail_level() {
     let report = lint(&[PathBuf::from(CORPUS).join("STR012.bad.Dockerfile")]);

@@ -59,7 +59,11 @@ impl StageBuilder<'_> {
     ) -> Result<Option<StageLayer>, BuildError> {
         let source = state.source;
         let fail = |e: CopyError| copy_error(source, span, e);
-        let skip = Ignore::parse(&step.excludes.join("\n"));
+        let skip = Ignore::parse(&step.excludes.join("\n")).map_err(|e| {
+            BuildError::from(
+                source.error(span, format!("{} --exclude: {}", step.keyword, e.message)),
+            )
+        })?;
         let docs = std::mem::take(&mut step.docs);
         let sources = match (&step.urls, &step.from) {
             (Some(checksum), _) => {
@@ -70,9 +74,11 @@ impl StageBuilder<'_> {
                 built: Box::new(self.stage_or_image(state, name, "COPY --from", span, events)?),
                 name: name.clone(),
             },
-            (None, None) => {
-                Sources::Context(self.context.select(&step.sources, &skip).map_err(fail)?)
-            }
+            (None, None) => Sources::Context(
+                self.context
+                    .select(&step.sources, &skip, step.parents)
+                    .map_err(fail)?,
+            ),
         };
         // The key covers what is copied: the content of context sources, or the key of
         // the stage or image they come from, or the heredoc bodies, or the downloads.
@@ -117,8 +123,8 @@ impl StageBuilder<'_> {
                 };
                 let opts = copy::CopyOptions {
                     chown,
-                    chmod: step.chmod,
-                    unpack_archives: step.is_add(),
+                    chmod: step.chmod.clone(),
+                    unpack_archives: step.unpack,
                 };
                 let dest = Path::new(&step.dest);
                 match sources {
@@ -130,13 +136,10 @@ impl StageBuilder<'_> {
                             dir,
                             &downloads.files,
                             &skip,
+                            false,
                             "downloads",
                         )
                         .map_err(fail)?;
-                        let opts = copy::CopyOptions {
-                            unpack_archives: false,
-                            ..opts
-                        };
                         copy::copy(&set, root, dest, &opts).map_err(fail)?;
                     }
                     Sources::Inline(docs) => {
@@ -152,6 +155,7 @@ impl StageBuilder<'_> {
                             &dirs.mnt,
                             &step.sources,
                             &skip,
+                            step.parents,
                             &place,
                         )
                         .map_err(fail)?;

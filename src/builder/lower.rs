@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::copy::{fetch, parse_chmod};
+use crate::copy::{fetch, Chmod};
 use crate::digest::Digest;
 use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::mount::{self, MountRequest};
@@ -68,13 +68,18 @@ pub(super) struct CopyStep {
     /// The destination, absolute; a trailing `/` means a directory.
     pub dest: String,
     /// `--chmod`, parsed.
-    pub chmod: Option<u32>,
+    pub chmod: Option<Chmod>,
     /// `--chown`, as written after expansion (resolved in the image when copying).
     pub chown: Option<String>,
     /// `--exclude` patterns.
     pub excludes: Vec<String>,
     /// `--from`: a stage or image name.
     pub from: Option<String>,
+    /// `COPY --parents`.
+    pub parents: bool,
+    /// Whether archives are extracted: ADD's local sources unless `--unpack=false`,
+    /// its downloads only with `--unpack=true` (BuildKit's `unpack` in dispatchCopy).
+    pub unpack: bool,
     /// The sources after expansion (heredoc names when `docs` is not empty).
     pub sources: Vec<String>,
     /// Here-document sources: name and body (expanded unless quoted).
@@ -83,13 +88,6 @@ pub(super) struct CopyStep {
     pub urls: Option<Option<Digest>>,
     /// The instruction after expansion, for the cache key and `--explain`.
     pub text: String,
-}
-
-impl CopyStep {
-    /// Whether local archives are unpacked (ADD).
-    pub fn is_add(&self) -> bool {
-        self.keyword == "ADD"
-    }
 }
 
 /// A RUN with its command, environment and flags resolved.
@@ -333,7 +331,7 @@ fn lower_copy(
     let chmod = c
         .chmod
         .as_deref()
-        .map(|raw| parse_chmod(&expand(raw)?).map_err(|e| located(e.to_string())))
+        .map(|raw| Chmod::parse(&expand(raw)?).map_err(|e| located(e.to_string())))
         .transpose()?;
     let chown = c.chown.as_deref().map(expand).transpose()?;
     let excludes: Vec<String> = c
@@ -388,10 +386,19 @@ fn lower_copy(
     } else {
         None
     };
+    let unpack = if urls.is_some() {
+        c.unpack == Some(true)
+    } else {
+        c.unpack.unwrap_or(keyword == "ADD")
+    };
     let text = format!(
-        "{keyword} {}{}{}{}{} {dest}",
+        "{keyword} {}{}{}{}{}{}{} {dest}",
         from.as_deref()
             .map(|f| format!("--from={f} "))
+            .unwrap_or_default(),
+        if c.parents { "--parents " } else { "" },
+        c.unpack
+            .map(|u| format!("--unpack={u} "))
             .unwrap_or_default(),
         excludes
             .iter()
@@ -401,7 +408,10 @@ fn lower_copy(
             .as_deref()
             .map(|o| format!("--chown={o} "))
             .unwrap_or_default(),
-        chmod.map(|m| format!("--chmod={m:o} ")).unwrap_or_default(),
+        chmod
+            .as_ref()
+            .map(|m| format!("--chmod={m} "))
+            .unwrap_or_default(),
         sources.join(" ")
     );
     Ok(CopyStep {
@@ -411,6 +421,8 @@ fn lower_copy(
         chown,
         excludes,
         from,
+        parents: c.parents,
+        unpack,
         sources,
         docs,
         urls,
@@ -540,12 +552,44 @@ mod tests {
         // As docker joins it: the trailing `/.` still means "a directory".
         assert_eq!(copy.dest, "/app/./");
         assert_eq!(copy.sources, ["src/"]);
-        assert_eq!(copy.chmod, Some(0o644));
+        assert_eq!(copy.chmod, Some(Chmod::Octal(0o644)));
         assert_eq!(
             copy.text,
             "COPY --exclude=*.md --chown=1:2 --chmod=644 src/ /app/./"
         );
-        assert!(!copy.is_add());
+        assert!(!copy.unpack && !copy.parents);
+    }
+
+    #[test]
+    fn add_unpacks_local_archives_unless_told_and_downloads_only_when_told() {
+        let step = |line: &str| {
+            let (steps, _) = lower_all(&format!("FROM scratch\n{line}\n")).unwrap();
+            let Some(Work::Copy(copy)) = steps.into_iter().next().unwrap().work else {
+                panic!("{line}");
+            };
+            copy
+        };
+        assert!(step("ADD a.tar /").unpack);
+        assert!(!step("ADD --unpack=false a.tar /").unpack);
+        assert!(!step("ADD https://h/a.tar /").unpack);
+        assert!(step("ADD --unpack=true https://h/a.tar /").unpack);
+        let parents = step("COPY --parents --chmod=go-w a/./b /d/");
+        assert!(parents.parents && !parents.unpack);
+        assert_eq!(parents.text, "COPY --parents --chmod=go-w a/./b /d/");
+        assert_eq!(
+            step("ADD --unpack=false a.tar /").text,
+            "ADD --unpack=false a.tar /"
+        );
+    }
+
+    #[test]
+    fn a_bad_chmod_is_located_at_its_instruction() {
+        let err = lower_all("FROM scratch\nCOPY --chmod=u+q a /b\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Dockerfile:2:1: invalid --chmod value \"u+q\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::StepCache;
 use crate::copy::CopyError;
 use crate::digest::Digest;
-use crate::dockerfile::ignore::Ignore;
+use crate::dockerfile::ignore::{Ignore, IgnoreError};
 use crate::dockerfile::{self, Dockerfile, DockerfileError};
 use crate::epoch::Epoch;
 use crate::image::{Descriptor, Image, Store, StoreError};
@@ -274,8 +274,12 @@ pub fn build(
     };
     let dockerfile = dockerfile::parse(&path, &text)?;
     // A Dockerfile on stdin has no `<Dockerfile>.dockerignore` beside it.
-    let ignore = Ignore::load(&opts.context, (!from_stdin).then_some(path.as_path()))
-        .map_err(io_err(&opts.context))?;
+    let ignore = Ignore::load(&opts.context, (!from_stdin).then_some(path.as_path())).map_err(
+        |e| match e {
+            IgnoreError::Io(e) => io_err(&opts.context)(e),
+            IgnoreError::Pattern(located) => BuildError::Dockerfile(located),
+        },
+    )?;
     let context =
         crate::copy::Context::new(&opts.context, ignore).map_err(io_err(&opts.context))?;
     for tag in &opts.tags {

@@ -70,8 +70,9 @@ pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildE
             let from = Root::open(view).map_err(io_err(view))?;
             let into = Root::open(dest).map_err(io_err(dest))?;
             let everything = Ignore::default();
-            let set = SourceSet::from_root(&from, view, &["/".into()], &everything, "the image")
-                .map_err(|e| BuildError::Usage(e.to_string()))?;
+            let set =
+                SourceSet::from_root(&from, view, &["/".into()], &everything, false, "the image")
+                    .map_err(|e| BuildError::Usage(e.to_string()))?;
             copy::copy(&set, &into, Path::new("/"), &copy::CopyOptions::default())
                 .map_err(|e| BuildError::Usage(format!("{}: {e}", dest.display())))?;
         }

@@ -151,7 +151,10 @@ impl StageBuilder<'_> {
                     let source = request.source.clone().unwrap_or_else(|| ".".into());
                     let located = |e| copy_error(state.source, *flag_span, e);
                     let no_skip = Ignore::default();
-                    let set = self.context.select(&[source], &no_skip).map_err(located)?;
+                    let set = self
+                        .context
+                        .select(&[source], &no_skip, false)
+                        .map_err(located)?;
                     let (digest, _) = self.exec.digest(&set).map_err(located)?;
                     mount_inputs = mount_inputs.field("context", digest.as_str().as_bytes());
                     None

@@ -4,9 +4,16 @@
 //! [`Context::select`] resolves the source patterns of one COPY the way BuildKit does:
 //! each pattern is cleaned as `filepath.Join("/", p)` (so `../x` is clamped to the context
 //! root), components with `*`, `?` or `[...]` are matched with Go's `filepath.Match`
-//! rules one path component at a time, and an excluded path is as if absent. A pattern
-//! that matches nothing is an error naming it. [`SourceSet::from_root`] does the same for
-//! `COPY --from`, inside another stage's root directory. Every read goes through
+//! rules one path component at a time, and an excluded path is as if absent. A plain
+//! path that does not exist is an error naming it; a wildcard that matches nothing is
+//! no source at all (BuildKit's `AllowEmptyWildcard`). [`SourceSet::from_root`] does the
+//! same for `COPY --from`, inside another stage's root directory.
+//!
+//! `COPY --parents` selects differently, as BuildKit's frontend lowers it: a source
+//! `base/./rest` (or `rest` alone, with the root as base) selects the directories
+//! matching `base` and, below each, what the `.dockerignore`-style pattern `rest`
+//! matches (`**` included), with the directories on the way kept. When neither part has
+//! a wildcard, `base/rest` must exist. Every read goes through
 //! [`crate::fsroot::Root`], so neither `..` nor a symlink in the sources can reach files
 //! outside their root.
 //!
@@ -119,11 +126,13 @@ impl Context {
     /// Remote sources are refused with [`CopyError::Unsupported`]: COPY takes no URLs,
     /// ADD downloads http(s) URLs before it gets here ([`super::fetch`]), and git
     /// repositories are not fetched.
-    /// `skip` holds the instruction's `--exclude` patterns (see [`Origin::skip`]).
+    /// `skip` holds the instruction's `--exclude` patterns (see [`Origin::skip`]);
+    /// `parents` selects as `COPY --parents` does (see the module docs).
     pub fn select<'s>(
         &'s self,
         patterns: &[String],
         skip: &'s Ignore,
+        parents: bool,
     ) -> Result<SourceSet<'s>, CopyError> {
         if let Some(remote) = patterns.iter().find(|p| is_remote(p)) {
             return Err(CopyError::Unsupported(format!(
@@ -137,7 +146,7 @@ impl Context {
             skip,
             keep_owner: false,
         };
-        SourceSet::resolve(origin, patterns, "the build context")
+        SourceSet::resolve(origin, patterns, parents, "the build context")
     }
 }
 
@@ -166,6 +175,9 @@ pub(crate) struct Origin<'a> {
 pub struct SourceSet<'a> {
     pub(crate) origin: Option<Origin<'a>>,
     pub(crate) sources: Vec<Source>,
+    /// Selected as `COPY --parents`: every item is a directory whose included contents
+    /// go into the destination, which is therefore a directory.
+    pub(crate) parents: bool,
 }
 
 /// One source pattern and what it matched.
@@ -173,6 +185,9 @@ pub struct Source {
     /// The pattern as written, for messages.
     pub pattern: String,
     pub(crate) items: Vec<Item>,
+    /// `COPY --parents`: the pattern below the pivot that selects what of each item
+    /// (a directory) is copied, with the directories leading to it.
+    pub(crate) include: Option<Ignore>,
 }
 
 /// One matched thing to copy.
@@ -188,12 +203,14 @@ pub(crate) enum Item {
 impl<'a> SourceSet<'a> {
     /// Resolves `patterns` inside the root directory of another stage or image
     /// (`COPY --from`); owners of the files are kept. `place` names the root in messages.
-    /// `skip` holds the instruction's `--exclude` patterns.
+    /// `skip` holds the instruction's `--exclude` patterns; `parents` selects as
+    /// `COPY --parents` does.
     pub fn from_root(
         root: &'a Root,
         real: &'a Path,
         patterns: &[String],
         skip: &'a Ignore,
+        parents: bool,
         place: &str,
     ) -> Result<SourceSet<'a>, CopyError> {
         let origin = Origin {
@@ -203,7 +220,7 @@ impl<'a> SourceSet<'a> {
             skip,
             keep_owner: true,
         };
-        SourceSet::resolve(origin, patterns, place)
+        SourceSet::resolve(origin, patterns, parents, place)
     }
 
     /// Sources that are only here-documents: `(name, bytes)` pairs.
@@ -211,6 +228,7 @@ impl<'a> SourceSet<'a> {
         let mut set = SourceSet {
             origin: None,
             sources: Vec::new(),
+            parents: false,
         };
         for (name, data) in docs {
             set.push_inline(name, data);
@@ -223,6 +241,7 @@ impl<'a> SourceSet<'a> {
         self.sources.push(Source {
             pattern: format!("<<{name}"),
             items: vec![Item::Inline { name, data }],
+            include: None,
         });
     }
 
@@ -231,7 +250,8 @@ impl<'a> SourceSet<'a> {
         self.sources.iter().map(|s| s.items.len()).sum()
     }
 
-    /// Whether nothing was selected (only possible for an empty pattern list).
+    /// Whether nothing was selected (an empty pattern list, or wildcards that matched
+    /// nothing).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -239,25 +259,52 @@ impl<'a> SourceSet<'a> {
     fn resolve(
         origin: Origin<'a>,
         patterns: &[String],
+        parents: bool,
         place: &str,
     ) -> Result<SourceSet<'a>, CopyError> {
+        let not_found = |pattern: &String| CopyError::NotFound {
+            pattern: pattern.clone(),
+            place: place.to_owned(),
+        };
         let mut sources = Vec::new();
         for pattern in patterns {
-            let items = origin.expand(pattern)?;
-            if items.is_empty() {
-                return Err(CopyError::NotFound {
-                    pattern: pattern.clone(),
-                    place: place.to_owned(),
-                });
+            let (base, include) = if parents {
+                let (base, rest) = pattern.split_once("/./").unwrap_or(("/", pattern));
+                (base, Some(rooted_parts(rest).join("/")))
+            } else {
+                (pattern.as_str(), None)
+            };
+            let items = origin.expand(base)?;
+            if items.is_empty() && !has_wildcard(base) {
+                return Err(not_found(pattern));
             }
+            let include = match include {
+                Some(rest) => {
+                    // Without wildcards the path named must be there (BuildKit's
+                    // `RequiredPaths`); with them, matching nothing copies nothing.
+                    if !has_wildcard(base)
+                        && !has_wildcard(&rest)
+                        && origin.expand(&format!("{base}/{rest}"))?.is_empty()
+                    {
+                        return Err(not_found(pattern));
+                    }
+                    Some(Ignore::parse(&rest).map_err(|e| CopyError::BadPattern {
+                        pattern: pattern.clone(),
+                        reason: e.message,
+                    })?)
+                }
+                None => None,
+            };
             sources.push(Source {
                 pattern: pattern.clone(),
                 items,
+                include,
             });
         }
         Ok(SourceSet {
             origin: Some(origin),
             sources,
+            parents,
         })
     }
 }
@@ -426,8 +473,14 @@ impl Origin<'_> {
 
     /// Walks the item at the real path `rel`: the top is followed if it is a symlink (it
     /// was resolved already), everything below is visited without following links, in
-    /// name order, excluded entries skipped.
-    pub(crate) fn walk(&self, rel: &Path, visitor: &mut dyn Visitor) -> Result<(), CopyError> {
+    /// name order, excluded entries skipped. With `include` (`COPY --parents`), only what
+    /// it matches below the top is visited, and the directories leading there.
+    pub(crate) fn walk(
+        &self,
+        rel: &Path,
+        include: Option<&Ignore>,
+        visitor: &mut dyn Visitor,
+    ) -> Result<(), CopyError> {
         let st = match self.root.stat(rel) {
             Ok(Some(st)) => st,
             Ok(None) => return Err(self.io(rel, io::ErrorKind::NotFound.into())),
@@ -440,12 +493,17 @@ impl Origin<'_> {
                     .open_dir(rel)
                     .and_then(|fd| reopen(&fd))
                     .map_err(|e| self.io(rel, e))?;
-                return self.walk_dir(rel, Path::new(""), &st, &fd, visitor);
+                let mut walk = Walk {
+                    visitor,
+                    include,
+                    pending: Vec::new(),
+                };
+                return self.walk_dir(rel, Path::new(""), &st, &fd, &mut walk);
             }
             FileType::RegularFile => {
                 Node::File(self.root.open_file(rel).map_err(|e| self.io(rel, e))?)
             }
-            FileType::Socket => return Ok(()),
+            FileType::Socket => Node::Socket,
             _ => Node::Special,
         };
         visitor.visit(Path::new(""), &st, node)
@@ -457,9 +515,18 @@ impl Origin<'_> {
         rel: &Path,
         st: &Stat,
         dir: &OwnedFd,
-        visitor: &mut dyn Visitor,
+        walk: &mut Walk<'_>,
     ) -> Result<(), CopyError> {
-        visitor.visit(rel, st, Node::Dir(dir))?;
+        // The top is always visited; below it, a directory the include pattern does not
+        // match waits until something under it is visited.
+        let deferred = !rel.as_os_str().is_empty()
+            && walk.include.is_some_and(|include| !include.matches(rel));
+        if deferred {
+            let fd = dir.try_clone().map_err(|e| self.io(real, e))?;
+            walk.pending.push((rel.to_owned(), *st, fd));
+        } else {
+            walk.visit(rel, st, Node::Dir(dir))?;
+        }
         for name in read_dir(dir).map_err(|e| self.io(real, e))? {
             let (child_real, child_rel) = (real.join(&name), rel.join(&name));
             let io = |e: rustix::io::Errno| self.io(&child_real, e.into());
@@ -470,20 +537,27 @@ impl Origin<'_> {
             {
                 continue;
             }
+            if let Some(include) = walk.include {
+                let wanted =
+                    include.matches(&child_rel) || is_dir && include.may_match_below(&child_rel);
+                if !wanted {
+                    continue;
+                }
+            }
             if self.is_excluded(&child_real) {
                 if !is_dir || !self.may_reinclude(&child_real) {
                     continue;
                 }
                 let sub = open_subdir(dir, &name).map_err(io)?;
                 if self.holds_included(&sub, &child_real)? {
-                    self.walk_dir(&child_real, &child_rel, &cst, &sub, visitor)?;
+                    self.walk_dir(&child_real, &child_rel, &cst, &sub, walk)?;
                 }
                 continue;
             }
             let node = match file_type(&cst) {
                 FileType::Directory => {
                     let sub = open_subdir(dir, &name).map_err(io)?;
-                    self.walk_dir(&child_real, &child_rel, &cst, &sub, visitor)?;
+                    self.walk_dir(&child_real, &child_rel, &cst, &sub, walk)?;
                     continue;
                 }
                 FileType::RegularFile => Node::File(File::from(
@@ -503,13 +577,38 @@ impl Origin<'_> {
                     )
                     .to_owned(),
                 ),
-                // Sockets cannot be copied; docker's context transfer leaves them out too.
-                FileType::Socket => continue,
+                FileType::Socket => Node::Socket,
                 _ => Node::Special,
             };
-            visitor.visit(&child_rel, &cst, node)?;
+            walk.visit(&child_rel, &cst, node)?;
         }
-        visitor.leave_dir(rel, st, dir)
+        if deferred && walk.pending.last().is_some_and(|(p, _, _)| p == rel) {
+            // Nothing below was visited: the directory is not written either.
+            walk.pending.pop();
+            return Ok(());
+        }
+        walk.visitor.leave_dir(rel, st, dir)
+    }
+}
+
+/// One walk's visitor and filter.
+struct Walk<'w> {
+    visitor: &'w mut dyn Visitor,
+    /// `COPY --parents`: what below the top is visited.
+    include: Option<&'w Ignore>,
+    /// Directories entered but not visited yet, outermost first: each is visited just
+    /// before the first entry below it, as BuildKit's copier creates the parents of an
+    /// included path only once it meets one.
+    pending: Vec<(PathBuf, Stat, OwnedFd)>,
+}
+
+impl Walk<'_> {
+    /// Visits `node` at `rel`, after the directories waiting above it.
+    fn visit(&mut self, rel: &Path, st: &Stat, node: Node<'_>) -> Result<(), CopyError> {
+        for (dir_rel, dir_st, fd) in std::mem::take(&mut self.pending) {
+            self.visitor.visit(&dir_rel, &dir_st, Node::Dir(&fd))?;
+        }
+        self.visitor.visit(rel, st, node)
     }
 }
 
@@ -523,6 +622,10 @@ pub(crate) enum Node<'a> {
     Symlink(OsString),
     /// A fifo or a device node (the stat says which).
     Special,
+    /// A unix socket: written as an empty regular file with the socket's permission
+    /// bits, as BuildKit's context transfer (fsutil clears the socket type bit) and its
+    /// copier (`mknod` without a type) both do.
+    Socket,
 }
 
 /// What consumes a walk: the copier and the hasher.
@@ -581,7 +684,7 @@ pub fn digest_sources(
                     hasher.field(b"item", name.as_bytes());
                     hasher.path = origin.root.path().join(rel);
                     hasher.item = rel.display().to_string();
-                    origin.walk(rel, &mut hasher)?;
+                    origin.walk(rel, source.include.as_ref(), &mut hasher)?;
                 }
             }
         }
@@ -668,6 +771,11 @@ impl Visitor for Hasher<'_> {
             Node::Special => {
                 self.meta(rel, st, None)?;
                 self.field(b"rdev", &st.st_rdev.to_le_bytes());
+                Ok(())
+            }
+            Node::Socket => {
+                self.meta(rel, st, None)?;
+                self.field(b"socket", b"");
                 Ok(())
             }
         }

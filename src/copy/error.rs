@@ -6,7 +6,8 @@ use std::io;
 /// Dockerfile location.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    /// A source pattern matched nothing (or only excluded paths).
+    /// A source without wildcards (or a `--parents` path without them) does not exist
+    /// or is excluded; a wildcard matching nothing is no error.
     #[error("COPY source {pattern:?} not found in {place}")]
     NotFound {
         /// The pattern as written.
@@ -26,9 +27,20 @@ pub enum CopyError {
         /// The destination path in the image.
         dest: String,
     },
-    /// `--chmod` is not an octal mode.
-    #[error("invalid --chmod value {0:?}: expected an octal mode such as 0755")]
+    /// `--chmod` is neither an octal mode nor a symbolic one.
+    #[error(
+        "invalid --chmod value {0:?}: expected an octal mode up to 7777 (such as 0755) \
+         or a symbolic mode (such as u+x,go-w)"
+    )]
     BadChmod(String),
+    /// A pattern of the instruction is refused (`COPY --parents` below its pivot).
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
     /// Something strata does not do (remote ADD sources).
     #[error("{0} is not supported")]
     Unsupported(String),

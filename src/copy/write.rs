@@ -9,24 +9,32 @@
 //! - A source directory copies its contents, not itself, merging into an existing
 //!   destination directory whose own metadata is kept. Directories below it take the
 //!   source's metadata even when they existed.
-//! - Missing destination directories are created `0755`, owned by the `--chown` ids if
-//!   given (every directory the COPY creates, as BuildKit's `MkdirAll` does) or root.
+//! - Missing destination directories are created `0755` (with an octal `--chmod`, its
+//!   permission bits: BuildKit's copier hands that mode to `MkdirAll`), owned by the
+//!   `--chown` ids if given (every directory the COPY creates, as BuildKit's `MkdirAll`
+//!   does) or root.
 //! - Owners: context and here-document files become `0:0`, `--from` files keep theirs;
 //!   `--chown` overrides both. Permission bits (setuid, setgid, sticky included) are kept
-//!   unless `--chmod` gives them, for files and directories alike. (buildah strips setuid
-//!   and setgid from copied files; BuildKit keeps them, and so do we.)
+//!   unless `--chmod` changes them, for files and directories below the destination
+//!   alike (a symbolic mode applies to each entry's own bits; see [`Chmod`]). (buildah
+//!   strips setuid and setgid from copied files; BuildKit keeps them, and so do we.)
 //! - Modification times and extended attributes (`security.capability` included) are
 //!   kept; overlayfs's `trusted.overlay.*` attributes are not.
 //! - A top-level symlink source is followed; symlinks below a copied directory are copied
 //!   as symlinks. Regular files hard-linked to each other within one source pattern stay
 //!   hard-linked (BuildKit tracks inodes per pattern, so separate patterns get copies).
-//!   Fifos and device nodes are recreated; sockets are skipped.
+//!   Fifos and device nodes are recreated; a socket becomes an empty regular file with
+//!   its permission bits (BuildKit's context transfer and copier both make that stub).
 //! - An existing non-directory at a file's destination is replaced; an existing directory
 //!   there is an error, as is a non-directory where a directory must go (BuildKit's
 //!   "cannot copy to non-directory", also for a symlink to a directory below the
 //!   destination).
-//! - The destination path itself is resolved inside the root: `usr -> /` or
-//!   `lib -> ../../..` in the image cannot lead a write outside it ([`Root`]).
+//! - The destination path itself is resolved inside the root, symlinks followed to the
+//!   end as BuildKit's `fs.RootPath` does: `usr -> /` or `lib -> ../../..` in the image
+//!   cannot lead a write outside it, and a destination that is a dangling symlink (to
+//!   `/../../etc/x`, say) is written at its target inside the root ([`Root`]).
+//! - `COPY --parents` sources are directories whose selected contents keep their paths
+//!   below the destination, which is a directory (see [`super::context`]).
 //!
 //! ADD's local archives are handed to [`crate::layer::extract_archive`]; remote sources
 //! are refused by [`super::Context::select`].
@@ -43,19 +51,21 @@ use rustix::fs::{
     self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid,
 };
 
+use super::chmod::Chmod;
 use super::context::{file_type, read_xattrs, reopen, Item, Node, SourceSet, Visitor};
 use super::error::CopyError;
 use crate::fsroot::{DirSpec, Root};
 
 /// What a COPY/ADD changes about the copied files, already resolved by the builder.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CopyOptions {
     /// `--chown`, as numeric ids (the builder resolves names through the destination
     /// image's `/etc/passwd` and `/etc/group`).
     pub chown: Option<(u32, u32)>,
-    /// `--chmod` permission bits (see [`parse_chmod`]).
-    pub chmod: Option<u32>,
-    /// ADD: extract local tar archives instead of copying them.
+    /// `--chmod`.
+    pub chmod: Option<Chmod>,
+    /// ADD: extract tar archives instead of copying them (local ones by default, and
+    /// downloads with `--unpack=true`).
     pub unpack_archives: bool,
 }
 
@@ -78,14 +88,6 @@ pub struct CopyStats {
     pub bytes: u64,
 }
 
-/// Parses a `--chmod` value: octal permission bits up to `7777`.
-pub fn parse_chmod(value: &str) -> Result<u32, CopyError> {
-    match u32::from_str_radix(value, 8) {
-        Ok(mode) if mode <= 0o7777 && !value.is_empty() => Ok(mode),
-        _ => Err(CopyError::BadChmod(value.to_owned())),
-    }
-}
-
 /// Copies `sources` to `dest` (absolute in the image, WORKDIR already applied, a trailing
 /// `/` kept: it makes `dest` a directory) inside `dest_root`, following the rules in the
 /// module docs.
@@ -95,10 +97,14 @@ pub fn copy(
     dest: &Path,
     opts: &CopyOptions,
 ) -> Result<CopyStats, CopyError> {
-    let dest_is_dir = names_dir(dest) || sources.len() > 1;
+    let dest_is_dir = names_dir(dest) || sources.len() > 1 || sources.parents;
+    let resolved = dest_root
+        .resolve_links(dest)
+        .map_err(|e| dest_io(dest, e))?;
+    let dest = &Path::new("/").join(resolved);
     let (uid, gid) = opts.chown.unwrap_or((0, 0));
     let spec = DirSpec {
-        mode: 0o755,
+        mode: opts.chmod.as_ref().map_or(0o755, Chmod::created_dir_mode),
         uid,
         gid,
     };
@@ -176,11 +182,11 @@ pub fn copy(
                         dest: top.1,
                         stack: Vec::new(),
                         owner,
-                        chmod: opts.chmod,
+                        chmod: opts.chmod.as_ref(),
                         links: &mut links,
                         stats: &mut stats,
                     };
-                    origin.walk(rel, &mut copier)?;
+                    origin.walk(rel, source.include.as_ref(), &mut copier)?;
                 }
             }
         }
@@ -242,8 +248,8 @@ fn write_inline(
     let (uid, gid) = opts.chown.unwrap_or((0, 0));
     rfs::fchown(&file, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
         .map_err(|e| io(e.into()))?;
-    rfs::fchmod(&file, Mode::from_raw_mode(opts.chmod.unwrap_or(0o644)))
-        .map_err(|e| io(e.into()))?;
+    let mode = opts.chmod.as_ref().map_or(0o644, |c| c.apply(0o644, false));
+    rfs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(|e| io(e.into()))?;
     Ok(())
 }
 
@@ -286,7 +292,7 @@ struct Copier<'a> {
     stack: Vec<OwnedFd>,
     /// The owner every entry gets, or `None` to keep the source's.
     owner: Option<(u32, u32)>,
-    chmod: Option<u32>,
+    chmod: Option<&'a Chmod>,
     /// First destination of each hard-linked source inode, by (dev, ino).
     links: &'a mut HashMap<(u64, u64), PathBuf>,
     stats: &'a mut CopyStats,
@@ -395,6 +401,11 @@ impl Copier<'_> {
                 self.stats.specials += 1;
                 self.finish_at(parent, name, st, true, dest)
             }
+            Node::Socket => {
+                let out = create_file(parent, name).map_err(io)?;
+                self.stats.files += 1;
+                self.finish(&out, st, None, dest)
+            }
             Node::Dir(_) => unreachable!("directories are handled by visit"),
         }
     }
@@ -405,7 +416,11 @@ impl Copier<'_> {
     }
 
     fn mode_of(&self, st: &Stat) -> Mode {
-        Mode::from_raw_mode(self.chmod.unwrap_or(st.st_mode & 0o7777))
+        let bits = match self.chmod {
+            Some(chmod) => chmod.apply(st.st_mode, file_type(st) == FileType::Directory),
+            None => st.st_mode & 0o7777,
+        };
+        Mode::from_raw_mode(bits)
     }
 
     /// Owner, mode, xattrs, then times (chown clears setuid bits and capabilities, and
@@ -472,15 +487,6 @@ fn times(st: &Stat) -> Timestamps {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chmod_is_octal() {
-        assert_eq!(parse_chmod("755").unwrap(), 0o755);
-        assert_eq!(parse_chmod("4755").unwrap(), 0o4755);
-        assert!(parse_chmod("u+x").is_err());
-        assert!(parse_chmod("17777").is_err());
-        assert!(parse_chmod("").is_err());
-    }
 
     #[test]
     fn destination_spelling_names_a_directory() {

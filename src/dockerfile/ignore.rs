@@ -8,9 +8,14 @@
 //! everything below it. [`Ignore`] holds the compiled patterns; matching is
 //! [`Pattern::docker`] of [`crate::glob`], equivalent to the regular
 //! expressions patternmatcher builds, and cleaning is [`crate::path::clean`].
+//!
+//! A line that is only `!` is an error, as patternmatcher refuses it ("illegal exclusion
+//! pattern"); [`Ignore::load`] reports it at its line of the file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::{DockerfileError, Source};
 use crate::glob::Pattern;
 use crate::path::clean;
 
@@ -27,35 +32,75 @@ struct IgnorePattern {
     glob: Pattern,
 }
 
+/// A line [`Ignore::parse`] refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct BadPattern {
+    /// 1-based line of the text.
+    pub line: usize,
+    /// Byte offset of the line's pattern in the text, and its length.
+    pub offset: usize,
+    /// Length of the pattern in bytes.
+    pub len: usize,
+    /// What is wrong, in patternmatcher's words.
+    pub message: String,
+}
+
+/// Why a `.dockerignore` could not be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum IgnoreError {
+    /// The file exists but cannot be read (the error names it).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A line is not a pattern; located in the file.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pattern(Box<DockerfileError>),
+}
+
 impl Ignore {
     /// Reads `CONTEXT/.dockerignore` (or `<dockerfile>.dockerignore` if it exists, as
     /// BuildKit does); no file means nothing is ignored.
-    pub fn load(context: &Path, dockerfile: Option<&Path>) -> std::io::Result<Ignore> {
+    pub fn load(context: &Path, dockerfile: Option<&Path>) -> Result<Ignore, IgnoreError> {
         let mut candidates = Vec::new();
         if let Some(dockerfile) = dockerfile {
             let mut name = dockerfile.as_os_str().to_owned();
             name.push(".dockerignore");
-            candidates.push(std::path::PathBuf::from(name));
+            candidates.push(PathBuf::from(name));
         }
         candidates.push(context.join(".dockerignore"));
         for path in candidates {
             match fs_err::read_to_string(&path) {
-                Ok(text) => return Ok(Ignore::parse(&text)),
+                Ok(text) => {
+                    return Ignore::parse(&text).map_err(|bad| {
+                        let source = Source {
+                            path,
+                            text: Arc::from(text.as_str()),
+                        };
+                        let span = source.span_at(bad.offset, bad.len);
+                        IgnoreError::Pattern(Box::new(source.error(span, bad.message)))
+                    })
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(Ignore::default())
     }
 
-    /// Parses the text of a `.dockerignore`.
+    /// Parses the text of a `.dockerignore` (or of `COPY --exclude` patterns, one a line).
     ///
     /// Lines starting with `#` are comments; blank lines are skipped; each pattern is
     /// trimmed, cleaned and stripped of a leading `/`. Malformed character classes are
-    /// taken literally rather than failing the build.
-    pub fn parse(text: &str) -> Ignore {
+    /// taken literally rather than failing the build; a `!` with no pattern after it is
+    /// refused.
+    pub fn parse(text: &str) -> Result<Ignore, BadPattern> {
         let mut patterns = Vec::new();
-        for line in text.lines() {
+        let mut offset = 0;
+        for (index, line) in text.split('\n').enumerate() {
+            let start = offset;
+            offset += line.len() + 1;
+            let line = line.strip_suffix('\r').unwrap_or(line);
             if line.starts_with('#') {
                 continue;
             }
@@ -65,10 +110,16 @@ impl Ignore {
             }
             let reinclude = pattern.starts_with('!');
             if reinclude {
+                let bang = pattern;
                 pattern = pattern[1..].trim();
-            }
-            if pattern.is_empty() {
-                continue;
+                if pattern.is_empty() {
+                    return Err(BadPattern {
+                        line: index + 1,
+                        offset: start + (bang.as_ptr() as usize - line.as_ptr() as usize),
+                        len: bang.len(),
+                        message: "illegal exclusion pattern: \"!\"".into(),
+                    });
+                }
             }
             let mut cleaned = clean(pattern);
             if cleaned.len() > 1 && cleaned.starts_with('/') {
@@ -82,11 +133,18 @@ impl Ignore {
                 glob: Pattern::docker(&cleaned),
             });
         }
-        Ignore { patterns }
+        Ok(Ignore { patterns })
     }
 
     /// Whether `rel` (a path relative to the context root, `/`-separated) is excluded.
     pub fn is_excluded(&self, rel: &Path) -> bool {
+        self.matches(rel)
+    }
+
+    /// Whether the patterns, read as an include list (`COPY --parents`), select `rel`:
+    /// the same rule as [`Ignore::is_excluded`] (a pattern matching a directory
+    /// matches everything below it; the last matching pattern decides).
+    pub fn matches(&self, rel: &Path) -> bool {
         let rel = clean(&rel.to_string_lossy());
         let rel = rel.trim_start_matches('/');
         if rel.is_empty() || rel == "." {
@@ -118,6 +176,17 @@ impl Ignore {
     /// Whether some `!` pattern could re-include a path below the directory `rel`, so a
     /// walk must descend into it even though it is excluded.
     pub fn may_reinclude_below(&self, rel: &Path) -> bool {
+        self.may_match_below_by(rel, true)
+    }
+
+    /// Whether some pattern (not `!`) could match a path below the directory `rel`, so
+    /// a walk selecting with [`Ignore::matches`] must descend into it.
+    pub fn may_match_below(&self, rel: &Path) -> bool {
+        self.may_match_below_by(rel, false)
+    }
+
+    /// Whether a pattern that is a re-include or not (`reinclude`) could match below `rel`.
+    fn may_match_below_by(&self, rel: &Path, reinclude: bool) -> bool {
         let dir = clean(&rel.to_string_lossy());
         let dir = dir.trim_start_matches('/');
         let text: Vec<char> = if dir.is_empty() || dir == "." {
@@ -126,8 +195,8 @@ impl Ignore {
             dir.chars().chain(std::iter::once('/')).collect()
         };
         let dir_chars = text.clone();
-        let reincludes = self.patterns.iter().filter(|p| p.reinclude);
-        for pattern in reincludes {
+        let kind = self.patterns.iter().filter(|p| p.reinclude == reinclude);
+        for pattern in kind {
             if pattern.glob.could_match_prefix(&text) {
                 return true;
             }
@@ -152,7 +221,38 @@ mod tests {
     use super::*;
 
     fn excluded(patterns: &str, path: &str) -> bool {
-        Ignore::parse(patterns).is_excluded(Path::new(path))
+        Ignore::parse(patterns)
+            .unwrap()
+            .is_excluded(Path::new(path))
+    }
+
+    #[test]
+    fn a_bare_bang_is_refused_at_its_line() {
+        let bad = Ignore::parse("a\n# c\n  !  \nb\n").unwrap_err();
+        assert_eq!((bad.line, bad.offset, bad.len), (3, 8, 1));
+        assert_eq!(bad.message, "illegal exclusion pattern: \"!\"");
+        assert!(Ignore::parse("!a\n#!\n").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "x\n!\n").unwrap();
+        let err = Ignore::load(dir.path(), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(".dockerignore:2:1: illegal exclusion pattern: \"!\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn include_lists_select_paths_and_the_dirs_towards_them() {
+        let include = Ignore::parse("a/*/c").unwrap();
+        assert!(include.matches(Path::new("a/b/c")));
+        assert!(include.matches(Path::new("a/b/c/d")));
+        assert!(!include.matches(Path::new("a/b")));
+        assert!(include.may_match_below(Path::new("a/b")));
+        assert!(!include.may_match_below(Path::new("x")));
+        let include = Ignore::parse("**/*.txt").unwrap();
+        assert!(include.matches(Path::new("x/y/z.txt")));
+        assert!(include.may_match_below(Path::new("x/y")));
     }
 
     #[test]
@@ -218,16 +318,18 @@ mod tests {
 
     #[test]
     fn reinclude_below() {
-        let ig = Ignore::parse("docs\n!docs/keep/*.md\n");
+        let ig = Ignore::parse("docs\n!docs/keep/*.md\n").unwrap();
         assert!(ig.may_reinclude_below(Path::new("docs")));
         assert!(ig.may_reinclude_below(Path::new("docs/keep")));
         assert!(!ig.may_reinclude_below(Path::new("docs/other")));
         assert!(!ig.may_reinclude_below(Path::new("src")));
-        let ig = Ignore::parse("*\n!**/*.rs\n");
+        let ig = Ignore::parse("*\n!**/*.rs\n").unwrap();
         assert!(ig.may_reinclude_below(Path::new("any/dir")));
-        let ig = Ignore::parse("vendor\n!vendor\n");
+        let ig = Ignore::parse("vendor\n!vendor\n").unwrap();
         assert!(ig.may_reinclude_below(Path::new("vendor/x")));
-        assert!(!Ignore::parse("vendor\n").may_reinclude_below(Path::new("vendor")));
+        assert!(!Ignore::parse("vendor\n")
+            .unwrap()
+            .may_reinclude_below(Path::new("vendor")));
     }
 
     #[test]

@@ -155,6 +155,11 @@ pub struct Copy {
     pub chmod: Option<String>,
     /// `--link` (accepted; the layer is the same).
     pub link: bool,
+    /// `COPY --parents`: keep the sources' parent directories (below a `/./` pivot).
+    pub parents: bool,
+    /// `ADD --unpack=true|false` when given: whether archives are extracted (by
+    /// default local archives are and downloaded ones are not).
+    pub unpack: Option<bool>,
     /// `ADD --checksum=sha256:...` (raw): the digest URL sources must have.
     pub checksum: Option<String>,
     /// `--exclude` patterns (raw), in order.
@@ -454,7 +459,7 @@ fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
             ("chown", Value, true),
             ("chmod", Value, true),
             ("link", Bool, true),
-            ("parents", Bool, false),
+            ("parents", Bool, true),
             ("exclude", Repeat, true),
         ],
         "ADD" => &[
@@ -464,7 +469,7 @@ fn flag_specs(keyword: &str) -> &'static [FlagSpec] {
             ("keep-git-dir", Bool, false),
             ("checksum", Value, true),
             ("exclude", Repeat, true),
-            ("unpack", Bool, false),
+            ("unpack", Bool, true),
         ],
         "HEALTHCHECK" => &[
             ("interval", Value, true),
@@ -886,9 +891,9 @@ impl<'s> Parser<'s> {
                         .filter(|f| f.name == "exclude")
                         .filter_map(|f| f.value.clone())
                         .collect(),
-                    link: flags
-                        .iter()
-                        .any(|f| f.name == "link" && f.value.as_deref() == Some("true")),
+                    link: single(&flags, "link").as_deref() == Some("true"),
+                    parents: single(&flags, "parents").as_deref() == Some("true"),
+                    unpack: single(&flags, "unpack").map(|v| v == "true"),
                     heredocs,
                 };
                 if keyword == "COPY" {

@@ -48,6 +48,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::dockerfile::ignore::{Ignore, IgnoreError};
 use crate::dockerfile::{self, Dockerfile, DockerfileError, Source};
 use crate::family::{Family, FamilyError, MANIFEST};
 
@@ -238,6 +239,7 @@ fn lint_file(path: &Path, options: &LintOptions, report: &mut Report) {
         Err(e) => return parse_error(&e, options, report),
     };
     let context_dir = path.parent().unwrap_or(Path::new("."));
+    check_ignore_file(context_dir, path, options, report);
     let ctx = context::Ctx {
         role: context::Role::Lone,
         family: None,
@@ -268,6 +270,7 @@ fn lint_family(dir: &Path, options: &LintOptions, report: &mut Report) -> Result
     let mut by_image: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     let mut facts = BTreeMap::new();
     for image in family.images.values() {
+        check_ignore_file(&image.context, &image.dockerfile, options, report);
         let ctx = context::Ctx {
             role: context::Role::of(&family, &image.tier),
             family: Some(&family),
@@ -298,6 +301,19 @@ fn options_config(options: &LintOptions) -> config::Settings {
     config::Settings {
         disable: options.disable.clone(),
         severity: options.severity.clone(),
+    }
+}
+
+/// A `.dockerignore` that a build of `dockerfile` would refuse (a bare `!` line), as a
+/// STR000 finding at its line. One that cannot be read is left to the build to report.
+fn check_ignore_file(
+    context: &Path,
+    dockerfile: &Path,
+    options: &LintOptions,
+    report: &mut Report,
+) {
+    if let Err(IgnoreError::Pattern(e)) = Ignore::load(context, Some(dockerfile)) {
+        parse_error(&e, options, report);
     }
 }
 

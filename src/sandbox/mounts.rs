@@ -28,24 +28,19 @@
 //! nothing is copied up, so the image's files are unchanged afterwards (BuildKit's
 //! behaviour).
 
-use std::collections::VecDeque;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, StatVfsMountFlags, StatxFlags, CWD};
 use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 use super::Mount;
 use crate::fsroot::Root;
-use crate::path::{clean_abs, rooted_parts_bytes};
+use crate::path::clean_abs;
 use crate::snapshot::mount_lower_only;
-
-/// Symlinks followed while resolving one target before giving up (the kernel's limit).
-const MAX_LINKS: u32 = 40;
 
 /// Whether a mountpoint is a directory or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,74 +335,19 @@ fn mount_id(fd: &OwnedFd) -> Result<u64, String> {
         .map_err(|e| format!("statx: {e}"))
 }
 
-/// Resolves the absolute `target` inside `root` as runc does for a mount target: every
-/// symlink is followed (a dangling one too, its missing rest taken literally), `..` and
-/// absolute links stop at `root`. Returns the resulting absolute path, which holds no
-/// symlink, and the type of what is there (`None`: missing).
+/// Resolves the absolute `target` inside `root` as runc does for a mount target
+/// ([`Root::resolve_links`]: cleaned, every symlink followed inside the root, a dangling
+/// one too). Returns the resulting absolute path, which holds no symlink, and the type
+/// of what is there (`None`: missing).
 fn resolve(root: &Root, target: &Path) -> Result<(PathBuf, Option<FileType>), String> {
-    // docker cleans the target first, so `..` never walks back over a missing dir.
-    let mut todo: VecDeque<OsString> = rooted_parts_bytes(target.as_os_str().as_bytes())
-        .into_iter()
-        .map(|part| OsStr::from_bytes(part).to_owned())
-        .collect();
-    let mut path = PathBuf::from("/");
-    let mut kind = Some(FileType::Directory);
-    let mut links = 0;
-    while let Some(name) = todo.pop_front() {
-        if name == ".." {
-            // Only from a link target: `path` exists and holds no link, so this is exact.
-            path.pop();
-            continue;
-        }
-        let next = path.join(&name);
-        let st = if kind.is_some() {
-            root.lstat(&next)
-                .map_err(|e| format!("{}: {e}", next.display()))?
-        } else {
-            None
-        };
-        let Some(st) = st else {
-            path = next;
-            kind = None;
-            continue;
-        };
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(format!(
-                        "{}: too many levels of symbolic links",
-                        next.display()
-                    ));
-                }
-                let dir = root
-                    .open_dir(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let link = rustix::fs::readlinkat(&dir, name.as_os_str(), Vec::new())
-                    .map_err(|e| format!("reading the link {}: {e}", next.display()))?;
-                let link = PathBuf::from(OsString::from_vec(link.into_bytes()));
-                if link.is_absolute() {
-                    path = PathBuf::from("/");
-                }
-                for component in link.components().rev() {
-                    match component {
-                        Component::Normal(n) => todo.push_front(n.to_owned()),
-                        Component::ParentDir => todo.push_front("..".into()),
-                        Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-                    }
-                }
-            }
-            FileType::Directory => path = next,
-            other => {
-                if !todo.is_empty() {
-                    return Err(format!("{} is not a directory", next.display()));
-                }
-                path = next;
-                kind = Some(other);
-            }
-        }
-    }
-    Ok((path, kind))
+    let rel = root
+        .resolve_links(target)
+        .map_err(|e| format!("{}: {e}", target.display()))?;
+    let kind = root
+        .lstat(&rel)
+        .map_err(|e| format!("{}: {e}", target.display()))?
+        .map(|st| FileType::from_raw_mode(st.st_mode));
+    Ok((Path::new("/").join(rel), kind))
 }
 
 #[cfg(test)]

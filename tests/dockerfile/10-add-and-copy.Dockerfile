@@ -5,3 +5,6 @@ COPY ["src dir/file one", "dest dir/"]
 COPY "quoted name" $DEST
 COPY --link=true a b c /multi/
 COPY -- --weird-name /x
+COPY --parents --chmod=u+x,go-w ./a/./b/*.txt /p/
+ADD --unpack=false local.tar.gz /keep/
+ADD --unpack https://example.com/remote.tar.gz /unpacked/
