@@ -120,6 +120,7 @@ macro_rules! cases {
 cases! {
     add_tar => "add-tar",
     arg => "arg",
+    arg_predefined => "arg-predefined",
     chmod_lower => "chmod-lower",
     continuations => "continuations",
     copy_basic => "copy-basic",
@@ -131,6 +132,7 @@ cases! {
     escape_directive => "escape-directive",
     expansion => "expansion",
     heredoc => "heredoc",
+    heredoc_expansion => "heredoc-expansion",
     links => "links",
     metadata => "metadata",
     mount_bind => "mount-bind",
