@@ -8,7 +8,7 @@ use super::stage::State;
 
 /// BuildKit's history line for RUN: `RUN |N K=V ... /bin/sh -c cmd`.
 pub(super) fn run_history(state: &State<'_>, command: &Command) -> String {
-    let args = state.args.history_args();
+    let args = state.args.step_args();
     let prefix = if args.is_empty() {
         String::new()
     } else {

@@ -17,7 +17,7 @@ use crate::snapshot::StepDirs;
 use super::exec::{KeyInputs, ParentReads};
 use super::lower::CopyStep;
 use super::stage::{BuiltStage, StageLayer, State};
-use super::stages::StageBuilder;
+use super::stages::{FromFlag, StageBuilder};
 use super::{copy_error, io_err, BuildError, Event};
 
 /// Where one COPY's sources come from, selected before its key is computed.
@@ -71,7 +71,7 @@ impl StageBuilder<'_> {
             }
             (None, _) if !docs.is_empty() => Sources::Inline(docs),
             (None, Some(name)) => Sources::Stage {
-                built: Box::new(self.stage_or_image(state, name, "COPY --from", span, events)?),
+                built: Box::new(self.stage_or_image(state, name, FromFlag::Copy, span, events)?),
                 name: name.clone(),
             },
             (None, None) => Sources::Context(

@@ -145,6 +145,18 @@ impl<'a> Executor<'a> {
         digest_sources(set, &mut self.memo)
     }
 
+    /// Whether the steps of `stage` may come from the cache: not with `--no-cache`, nor
+    /// for a stage `--no-cache-filter` names.
+    pub(super) fn uses_cache(&self, stage: &crate::dockerfile::Stage) -> bool {
+        !self.opts.no_cache
+            && !stage.name.as_ref().is_some_and(|n| {
+                self.opts
+                    .no_cache_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(n))
+            })
+    }
+
     /// Whether this build wrote the blob `digest` (rather than finding it cached).
     pub(super) fn wrote(&self, digest: &Digest) -> bool {
         self.pending.contains_key(digest)
@@ -159,11 +171,7 @@ impl<'a> Executor<'a> {
         inputs: KeyInputs<'_>,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Probe, BuildError> {
-        let args: BTreeMap<String, String> = state
-            .args
-            .run_env(&self.opts.build_args)
-            .into_iter()
-            .collect();
+        let args: BTreeMap<String, String> = state.args.step_args().into_iter().collect();
         let config = serde_json::to_vec(&state.built.config.config).unwrap_or_default();
         let args_json = serde_json::to_vec(&args).unwrap_or_default();
         let key = KeyBuilder::new(inputs.kind)
@@ -211,13 +219,7 @@ impl<'a> Executor<'a> {
             args,
             files: inputs.files,
         };
-        let use_cache = !self.opts.no_cache
-            && !state.stage.name.as_ref().is_some_and(|n| {
-                self.opts
-                    .no_cache_filter
-                    .iter()
-                    .any(|f| f.eq_ignore_ascii_case(n))
-            });
+        let use_cache = self.uses_cache(state.stage);
         let mut hit = if use_cache {
             self.lookup(&key)?
         } else {

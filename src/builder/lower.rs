@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::copy::{fetch, Chmod};
 use crate::digest::Digest;
-use crate::dockerfile::args::ArgScope;
+use crate::dockerfile::args::{self, ArgScope};
 use crate::dockerfile::mount::{self, MountRequest};
 use crate::dockerfile::{expand, ArgDecl, Instruction, Source, Span, Spanned, Stage};
 use crate::sandbox::Network;
@@ -148,8 +148,12 @@ pub(super) fn lower(
         }
         Instruction::Arg(decls) => {
             for ArgDecl { name, default } in decls {
+                // A `--build-arg` value wins without the default being expanded, so a
+                // default such as `${X:?required}` does not fail then (BuildKit's
+                // `dispatchArg`).
                 let default = default
                     .as_deref()
+                    .filter(|_| !cx.build_args.contains_key(name))
                     .map(|raw| state.expand(escape, raw, span))
                     .transpose()?;
                 state.args.declare(name, default, cx.build_args, cx.globals);
@@ -263,10 +267,16 @@ fn lower_run(
     let (args, stdin) = run_command(run, &state.shell());
     let config = &state.built.config.config;
     let mut env: Vec<String> = config.env.clone().unwrap_or_default();
-    for (k, v) in state.args.run_env(cx.build_args) {
+    for (k, v) in state.args.step_args() {
         if super::stage::env_get(config, &k).is_none() {
             env.push(format!("{k}={v}"));
         }
+    }
+    // The proxies replace what ENV or ARG set under their names, as BuildKit appends its
+    // `ProxyEnv` to the step's environment.
+    for (k, v) in args::proxy_env(cx.build_args) {
+        env.retain(|kv| kv.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
+        env.push(format!("{k}={v}"));
     }
     let mut network = cx.network;
     let mut mounts = Vec::new();
@@ -350,7 +360,7 @@ fn lower_copy(
         .iter()
         .map(|doc| {
             let body = if doc.expand {
-                expand(&doc.content)?
+                expand::heredoc(&doc.content, &|n| state.lookup(n)).map_err(|e| located(e.0))?
             } else {
                 doc.content.clone()
             };
@@ -484,7 +494,7 @@ mod tests {
     fn lower_all(text: &str) -> Result<(Vec<Step>, crate::image::ContainerConfig), BuildError> {
         let file = crate::dockerfile::parse(Path::new("Dockerfile"), text)?;
         let build_args = BTreeMap::new();
-        let globals = ArgScope::global(&file, &build_args);
+        let globals = ArgScope::global(&file, &build_args, "default")?;
         let cx = Lowering {
             escape: file.escape,
             build_args: &build_args,

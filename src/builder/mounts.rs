@@ -17,7 +17,7 @@
 //! Everything a resolved mount needs to stay valid (overlays, locks, temp dirs) lives in
 //! [`MountGuards`], which the step holds until the command has exited.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -161,6 +161,12 @@ pub struct Resolver<'a> {
     pub ssh: &'a BTreeMap<String, PathBuf>,
     /// The build's secret tmpfs.
     pub secret_dir: &'a mut SecretDir,
+    /// For a step that may not come from the cache (`--no-cache`, `--no-cache-filter`):
+    /// the cache ids this build already started fresh. The first such step of the build
+    /// to use an id discards what the cache held, as BuildKit prunes the cache mounts of
+    /// every exec op it must not take from the cache before it solves (`PruneCacheMounts`);
+    /// what this build writes there stays for later builds.
+    pub fresh: Option<&'a mut BTreeSet<String>>,
 }
 
 /// Hides `rel` of the overlay lower dir `lower` with a whiteout (a 0:0 character device)
@@ -321,7 +327,7 @@ impl Resolver<'_> {
     /// The cache dir for `req`, created (and seeded from `from=`) on first use, locked as
     /// its `sharing=` asks.
     fn cache_dir(
-        &self,
+        &mut self,
         req: &MountRequest,
         source: MountSource<'_>,
         guards: &mut MountGuards,
@@ -335,6 +341,21 @@ impl Resolver<'_> {
             .write(true)
             .open(base.join("lock"))
             .map_err(|e| format!("{}: {e}", base.display()))?;
+        if self
+            .fresh
+            .as_mut()
+            .is_some_and(|started| started.insert(req.id.clone()))
+        {
+            // Alone with it (other builds finish their steps first), the old content goes;
+            // the lock below then turns into the one `sharing=` asks for.
+            flock(&lock, libc::LOCK_EX).map_err(|e| format!("locking cache {:?}: {e}", req.id))?;
+            if data.exists() {
+                let old = base.join(format!("data.old-{}", std::process::id()));
+                std::fs::rename(&data, &old)
+                    .and_then(|()| std::fs::remove_dir_all(&old))
+                    .map_err(|e| format!("starting cache {:?} fresh: {e}", req.id))?;
+            }
+        }
         match req.sharing {
             Sharing::Locked => {
                 flock(&lock, libc::LOCK_EX)

@@ -15,7 +15,7 @@ use super::exec::KeyInputs;
 use super::lower::RunStep;
 use super::mounts::{MountGuards, MountSource, Resolver, SecretDir};
 use super::stage::{StageLayer, State};
-use super::stages::StageBuilder;
+use super::stages::{FromFlag, StageBuilder};
 use super::{copy_error, BuildError, Event};
 
 /// The overlay lower dirs (top-most first) a `--mount` reads, or `None` for the context.
@@ -45,7 +45,10 @@ impl StageBuilder<'_> {
         };
         let probe = self.exec.probe(state, number, inputs, events)?;
         let (store, opts, context) = (self.store, self.opts, self.context);
+        // A step that may not come from the cache starts its cache mounts fresh too.
+        let fresh = !self.exec.uses_cache(state.stage);
         let secret_dir = &mut self.secret_dir;
+        let started_fresh = &mut self.started_fresh;
         self.exec.execute(state, probe, |exec, state| {
             let RunStep {
                 args,
@@ -67,6 +70,7 @@ impl StageBuilder<'_> {
                         secrets: &opts.secrets,
                         ssh: &opts.ssh,
                         secret_dir,
+                        fresh: fresh.then_some(&mut *started_fresh),
                     };
                     // Only a bind mount shows the context, so only it needs the walk for
                     // what .dockerignore hides.
@@ -143,7 +147,10 @@ impl StageBuilder<'_> {
         for (request, flag_span) in mounts {
             let lower = match &request.from {
                 Some(from) => {
-                    let built = self.stage_or_image(state, from, "--from", *flag_span, events)?;
+                    let flag = FromFlag::Mount {
+                        target: &request.target,
+                    };
+                    let built = self.stage_or_image(state, from, flag, *flag_span, events)?;
                     mount_inputs = mount_inputs.field("from", built.key.0.as_str().as_bytes());
                     Some(built.lower_dirs())
                 }

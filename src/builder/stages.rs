@@ -2,12 +2,12 @@
 //! of the store or a registry), then its steps, each lowered ([`super::lower`]) and, when
 //! it changes files, executed through the step cache ([`super::exec`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
-use crate::dockerfile::args::ArgScope;
+use crate::dockerfile::args::{target_stage_name, ArgScope};
 use crate::dockerfile::{expand, Dockerfile, Instruction, Source, Span, Spanned, Stage};
 use crate::fsroot::DirSpec;
 use crate::image::{History, Image, Store, StoreError};
@@ -20,6 +20,18 @@ use super::lower::{instruction_display, instruction_text, lower, Lowering, Work}
 use super::mounts::SecretDir;
 use super::stage::{trigger_file, BuiltStage, StageLayer, State};
 use super::{io_err, BuildError, BuildOptions, Event};
+
+/// Which `--from` names a stage or image, for the errors of [`StageBuilder::stage_or_image`].
+#[derive(Clone, Copy)]
+pub(super) enum FromFlag<'t> {
+    /// `COPY --from`.
+    Copy,
+    /// `RUN --mount=from=...,target=TARGET`.
+    Mount {
+        /// The mount's target.
+        target: &'t str,
+    },
+}
 
 /// Builds stages on demand, each once, detecting cycles between them.
 pub(super) struct StageBuilder<'a> {
@@ -34,28 +46,33 @@ pub(super) struct StageBuilder<'a> {
     pub(super) exec: Executor<'a>,
     /// The tmpfs secrets are written to, made on the first RUN that mounts something.
     pub(super) secret_dir: Option<SecretDir>,
+    /// The cache mount ids this build has started fresh (see [`super::mounts::Resolver::fresh`]).
+    pub(super) started_fresh: BTreeSet<String>,
 }
 
 impl<'a> StageBuilder<'a> {
-    /// A builder for the stages of `dockerfile`, reading sources from `context`.
+    /// A builder for the stages of `dockerfile`, reading sources from `context`. Fails
+    /// when a global ARG's default does not expand (every one is evaluated).
     pub(super) fn new(
         store: &'a Store,
         dockerfile: &'a Dockerfile,
         context: &'a Context,
         opts: &'a BuildOptions,
         cache: StepCache,
-    ) -> Self {
-        StageBuilder {
+    ) -> Result<Self, BuildError> {
+        let target = target_stage_name(dockerfile, opts.target.as_deref());
+        Ok(StageBuilder {
             store,
             dockerfile,
             context,
             opts,
-            globals: ArgScope::global(dockerfile, &opts.build_args),
+            globals: ArgScope::global(dockerfile, &opts.build_args, &target)?,
             built: HashMap::new(),
             building: Vec::new(),
             exec: Executor::new(store, opts, cache),
             secret_dir: None,
-        }
+            started_fresh: BTreeSet::new(),
+        })
     }
 
     fn expand_global(&self, raw: &str, span: Span) -> Result<String, BuildError> {
@@ -222,20 +239,43 @@ impl<'a> StageBuilder<'a> {
     }
 
     /// The stage or image `name` of a `--from` (COPY, RUN --mount), built or loaded.
-    /// `what` names the flag in the error for a stage that refers to itself.
+    /// A stage must come before the current one: BuildKit dispatches stages in file
+    /// order, so naming a later stage is an error (with BuildKit's wording), not an image
+    /// to pull.
     pub(super) fn stage_or_image(
         &mut self,
         state: &State<'_>,
         name: &str,
-        what: &str,
+        flag: FromFlag<'_>,
         span: Span,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<BuiltStage, BuildError> {
+        let current = state.stage.index;
         match self.stage_named(name, usize::MAX) {
-            Some(index) if index == state.stage.index => Err(state
-                .source
-                .error(span, format!("{what}={name} refers to its own stage"))
-                .into()),
+            Some(index) if index == current => {
+                let what = match flag {
+                    FromFlag::Copy => "COPY --from",
+                    FromFlag::Mount { .. } => "--mount from",
+                };
+                Err(state
+                    .source
+                    .error(span, format!("{what}={name} refers to its own stage"))
+                    .into())
+            }
+            Some(index) if index > current => {
+                let message = match flag {
+                    FromFlag::Copy => {
+                        let stage = state
+                            .stage
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| format!("stage-{current}"));
+                        format!("cannot copy from stage {name:?}, it needs to be defined before current stage {stage:?}")
+                    }
+                    FromFlag::Mount { target } => format!("cannot mount from stage {name:?} to {target:?}, stage needs to be defined before current command"),
+                };
+                Err(state.source.error(span, message).into())
+            }
             Some(index) => self.build_stage(index, events),
             None => self.image_stage(name, state.source, span),
         }

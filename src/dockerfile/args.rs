@@ -2,17 +2,23 @@
 //!
 //! Global ARGs (before the first FROM) are visible to FROM lines only, and inside a stage
 //! only once re-declared there (taking the global value as their default). `--build-arg`
-//! values override defaults of declared ARGs. The proxy ARGs and BuildKit's platform ARGs
-//! are predefined: proxies are usable without a declaration when given with `--build-arg`,
-//! platform ARGs are visible globally and once declared in a stage.
+//! values override defaults of declared ARGs, whose defaults are then never expanded (so a
+//! `${X:?msg}` default does not fail). The proxy ARGs and BuildKit's predefined ARGs
+//! (platform ARGs, `TARGETSTAGE`) need no declaration: proxies given with `--build-arg`
+//! reach every RUN ([`proxy_env`]), the predefined ARGs are visible globally and once
+//! declared in a stage.
+//!
+//! Every global ARG is evaluated, used or not, as BuildKit's `buildMetaArgs` does: a
+//! default that fails to expand fails the build ([`ArgScope::global`]).
 
 use std::collections::BTreeMap;
 
 use crate::platform::Platform;
 
-use super::{expand, Dockerfile};
+use super::{expand, Dockerfile, DockerfileError};
 
-/// The proxy variables docker passes to RUN without an ARG declaration.
+/// The proxy variables BuildKit passes to RUN without an ARG declaration, upper-case
+/// spelling first.
 pub const PROXY_ARGS: [&str; 10] = [
     "HTTP_PROXY",
     "http_proxy",
@@ -48,6 +54,42 @@ fn host_platform_args() -> BTreeMap<String, String> {
     platform_args(&host, &host)
 }
 
+/// BuildKit's predefined `TARGETSTAGE`: the `--target` stage as given, else the last
+/// stage's name, else `default` (dockerfile2llb's `defaultArgs`).
+pub const TARGET_STAGE: &str = "TARGETSTAGE";
+
+/// The value of [`TARGET_STAGE`] for a build of `target` (`--target`, if given).
+pub fn target_stage_name(dockerfile: &Dockerfile, target: Option<&str>) -> String {
+    target
+        .map(str::to_owned)
+        .or_else(|| dockerfile.stages.last().and_then(|s| s.name.clone()))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// The proxy variables every RUN gets from `--build-arg`, declared or not, as BuildKit's
+/// `ProxyEnv` sets them: each of `http_proxy`, `https_proxy`, `ftp_proxy`, `no_proxy` and
+/// `all_proxy` given in either case is set in both cases (`http_proxy=X` gives
+/// `HTTP_PROXY=X` and `http_proxy=X`; of two spellings the upper-case one, sorted first,
+/// loses). They are not part of the step's cache key or history.
+pub fn proxy_env(build_args: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for pair in PROXY_ARGS.chunks(2) {
+        let (upper, lower) = (pair[0], pair[1]);
+        // BTreeMap order puts the upper-case spelling first; the later one wins.
+        let value = build_args
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(lower))
+            .map(|(_, v)| v)
+            .next_back();
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            env.push((upper.to_owned(), value.clone()));
+            env.push((lower.to_owned(), value.clone()));
+        }
+    }
+    env
+}
+
 /// The ARG values in scope at one point of a stage.
 #[derive(Clone, Debug, Default)]
 pub struct ArgScope {
@@ -55,24 +97,39 @@ pub struct ArgScope {
 }
 
 impl ArgScope {
-    /// The global scope FROM lines are expanded in: the predefined platform ARGs, then each
-    /// ARG before the first FROM with its `--build-arg` value or expanded default. A default
-    /// that fails to expand counts as absent here; the FROM that uses it reports the error.
-    pub fn global(dockerfile: &Dockerfile, build_args: &BTreeMap<String, String>) -> ArgScope {
-        let mut globals = ArgScope {
-            values: host_platform_args(),
-        };
-        for decl in &dockerfile.global_args {
-            let default = decl.value.default.as_deref().and_then(|raw| {
-                expand::word(raw, dockerfile.escape, &|n| {
-                    globals.get(n).map(str::to_owned)
-                })
-                .ok()
-            });
-            let before = globals.clone();
-            globals.declare(&decl.value.name, default, build_args, &before);
+    /// The global scope FROM lines are expanded in: the predefined ARGs (platform ARGs and
+    /// `TARGETSTAGE` = `target_stage`, each overridden by a `--build-arg` of its name), then
+    /// each ARG before the first FROM with its `--build-arg` value or expanded default.
+    /// Every default not overridden is expanded, used or not: one that fails
+    /// (`${X:?msg}`) is an error at its declaration.
+    pub fn global(
+        dockerfile: &Dockerfile,
+        build_args: &BTreeMap<String, String>,
+        target_stage: &str,
+    ) -> Result<ArgScope, DockerfileError> {
+        let mut values = host_platform_args();
+        values.insert(TARGET_STAGE.to_owned(), target_stage.to_owned());
+        for (name, value) in &mut values {
+            if let Some(given) = build_args.get(name) {
+                value.clone_from(given);
+            }
         }
-        globals
+        let mut globals = ArgScope { values };
+        for decl in &dockerfile.global_args {
+            let name = &decl.value.name;
+            let default = match (&decl.value.default, build_args.contains_key(name)) {
+                (Some(raw), false) => Some(
+                    expand::word(raw, dockerfile.escape, &|n| {
+                        globals.get(n).map(str::to_owned)
+                    })
+                    .map_err(|e| dockerfile.source.error(decl.span, e.0))?,
+                ),
+                _ => None,
+            };
+            let before = globals.clone();
+            globals.declare(name, default, build_args, &before);
+        }
+        Ok(globals)
     }
 
     /// Declares `name` with its expanded `default`: the `--build-arg` value wins, then the
@@ -111,24 +168,13 @@ impl ArgScope {
         self.values.insert(name.to_owned(), value);
     }
 
-    /// `NAME=value` pairs for the environment of a RUN step: every ARG in scope, plus the
-    /// proxy ARGs given with `--build-arg` even if undeclared.
-    pub fn run_env(&self, build_args: &BTreeMap<String, String>) -> Vec<(String, String)> {
-        let mut env: BTreeMap<String, String> = self.values.clone();
-        for proxy in PROXY_ARGS {
-            if let Some(v) = build_args.get(proxy) {
-                env.entry(proxy.to_owned()).or_insert_with(|| v.clone());
-            }
-        }
-        env.into_iter().collect()
-    }
-
-    /// The ARGs in scope that docker records in RUN history lines (`|N K=V ... cmd`):
-    /// all but the proxy ARGs, which may carry credentials.
-    pub fn history_args(&self) -> Vec<(String, String)> {
+    /// The ARGs in scope, which go into a RUN step's environment, cache key and history
+    /// line (`|N K=V ... cmd`). A proxy ARG is among them only when the stage declares it
+    /// (BuildKit treats `ARG http_proxy` like any ARG); undeclared ones reach RUN through
+    /// [`proxy_env`], outside the key and history.
+    pub fn step_args(&self) -> Vec<(String, String)> {
         self.values
             .iter()
-            .filter(|(k, _)| !PROXY_ARGS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -161,19 +207,43 @@ mod tests {
     }
 
     #[test]
-    fn proxies_reach_run_but_not_history() {
-        let given: BTreeMap<String, String> =
-            [("http_proxy".to_string(), "http://p:3128".to_string())].into();
+    fn only_declared_proxies_are_step_args() {
+        let given: BTreeMap<String, String> = [
+            ("http_proxy".to_string(), "http://p:3128".to_string()),
+            ("https_proxy".to_string(), "http://q:3128".to_string()),
+        ]
+        .into();
         let mut scope = ArgScope::default();
         scope.declare("A", Some("1".into()), &given, &ArgScope::default());
         scope.declare("http_proxy", None, &given, &ArgScope::default());
-        assert!(scope
-            .run_env(&given)
-            .contains(&("http_proxy".into(), "http://p:3128".into())));
         assert_eq!(
-            scope.history_args(),
-            vec![("A".to_string(), "1".to_string())]
+            scope.step_args(),
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("http_proxy".to_string(), "http://p:3128".to_string())
+            ]
         );
+    }
+
+    #[test]
+    fn proxy_env_sets_both_cases() {
+        let given: BTreeMap<String, String> = [
+            ("http_proxy".to_string(), "http://p:3128".to_string()),
+            ("NO_PROXY".to_string(), "localhost".to_string()),
+            ("FTP_PROXY".to_string(), "upper".to_string()),
+            ("ftp_proxy".to_string(), "lower".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ]
+        .into();
+        let env = proxy_env(&given);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("HTTP_PROXY"), Some("http://p:3128"));
+        assert_eq!(get("http_proxy"), Some("http://p:3128"));
+        assert_eq!(get("no_proxy"), Some("localhost"));
+        assert_eq!(get("NO_PROXY"), Some("localhost"));
+        assert_eq!(get("ftp_proxy"), Some("lower"));
+        assert_eq!(get("FTP_PROXY"), Some("lower"));
+        assert_eq!(env.len(), 6);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! `${V%pat}` (and their greedy `##`/`%%` forms), `${V/pat/repl}`, escaped `\$`,
 //! single quotes literal, double quotes expanding.
 //!
-//! [`word`] gives one string (spaces kept), [`words`] splits the result into words the way
+//! [`word`] gives one string (spaces kept), [`heredoc`] expands a `COPY <<EOF` body,
+//! [`words`] splits the result into words the way
 //! BuildKit's `ProcessWords` does: at unquoted whitespace, including whitespace that came
 //! out of an unquoted variable, while quoted text and escaped characters never split.
 
@@ -20,6 +21,17 @@ pub fn word(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ExpandError> {
     Ok(Lexer::new(raw, escape, lookup).run()?.0)
+}
+
+/// Expands the body of a heredoc whose delimiter is unquoted (`COPY <<EOF`), as BuildKit's
+/// `ExpandRaw` does: variables are substituted everywhere, inside single and double
+/// quotes too, and the quotes stay; `\` (whatever the escape directive says) escapes the
+/// next character and is removed, so `\$X` gives `$X` and a `\` ending a line joins it
+/// to the next.
+pub fn heredoc(raw: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(raw, '\\', lookup);
+    lexer.quotes = false;
+    Ok(lexer.run()?.0)
 }
 
 /// Expands a raw string and splits it into words at unquoted whitespace (after expansion,
@@ -84,6 +96,8 @@ struct Lexer<'a> {
     /// Keep escape characters in the output (pattern words of `${V#pat}` and friends,
     /// where the pattern matcher interprets them).
     raw_escapes: bool,
+    /// Whether quotes are syntax (removed, single quotes literal); off for heredoc bodies.
+    quotes: bool,
     lookup: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -94,6 +108,7 @@ impl<'a> Lexer<'a> {
             pos: 0,
             escape,
             raw_escapes: false,
+            quotes: true,
             lookup,
         }
     }
@@ -143,12 +158,12 @@ impl<'a> Lexer<'a> {
                     result.push_str(&value);
                     words.add_string(&value);
                 }
-                '\'' => {
+                '\'' if self.quotes => {
                     let value = self.single_quote()?;
                     result.push_str(&value);
                     words.add_raw_string(&value);
                 }
-                '"' => {
+                '"' if self.quotes => {
                     let value = self.double_quote()?;
                     result.push_str(&value);
                     words.add_raw_string(&value);
@@ -620,6 +635,20 @@ mod tests {
             err("\"abc"),
             "unexpected end of statement while looking for matching double-quote"
         );
+    }
+
+    #[test]
+    fn heredoc_bodies_keep_quotes_and_expand_inside_them() {
+        let h = |raw: &str| heredoc(raw, &env).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        // dockerfile_heredoc_test.go: testHeredocVarSubstitution, testCopyHeredocSpecialSymbols.
+        assert_eq!(h("Hello '${FOO}'!\n"), "Hello 'foo'!\n");
+        assert_eq!(h("Hello \"${FOO}\"!\n"), "Hello \"foo\"!\n");
+        assert_eq!(h("\"quotes in file\"\n"), "\"quotes in file\"\n");
+        assert_eq!(h("it's\n"), "it's\n");
+        assert_eq!(h("\\\n"), "\n");
+        assert_eq!(h("\\\\\n"), "\\\n");
+        assert_eq!(h("\\$\n"), "$\n");
+        assert_eq!(h("a\\tb $UNSET.\n"), "atb .\n");
     }
 
     #[test]

@@ -227,8 +227,8 @@ pub enum Instruction {
     /// HEALTHCHECK.
     Healthcheck(Healthcheck),
     /// ONBUILD: the trigger instruction's text (continuations removed), recorded in the
-    /// config. The trigger is parsed once to reject bad ones early; heredocs are not
-    /// read for triggers.
+    /// config; a trigger with heredocs carries their bodies and delimiters on the lines
+    /// after it. The trigger is parsed once to reject bad ones early.
     OnBuild(String),
     /// MAINTAINER (deprecated; becomes the `author` field).
     Maintainer(String),
@@ -533,6 +533,9 @@ struct Parser<'s> {
     syntax: Option<String>,
     /// Index of the next physical line to read.
     cursor: usize,
+    /// The delimiter and body as written (tabs kept, lines ending in `\n`) of every
+    /// heredoc read, in order, for an ONBUILD trigger to record.
+    heredoc_bodies: Vec<(String, String)>,
 }
 
 impl<'s> Parser<'s> {
@@ -557,6 +560,7 @@ impl<'s> Parser<'s> {
             escape: '\\',
             syntax: None,
             cursor: 0,
+            heredoc_bodies: Vec::new(),
         }
     }
 
@@ -843,6 +847,10 @@ impl<'s> Parser<'s> {
                 if matches!(&command, Command::Exec(v) if v.is_empty()) {
                     return Err(self.err(kw_span, "RUN requires a command"));
                 }
+                for flag in flags.iter().filter(|f| f.name == "mount") {
+                    mount::check_raw(flag.value.as_deref().unwrap_or_default())
+                        .map_err(|e| self.err(flag.span, e))?;
+                }
                 let flags = flags
                     .into_iter()
                     .map(|f| Flag {
@@ -878,6 +886,16 @@ impl<'s> Parser<'s> {
                     list.len() >= 2,
                     "at least two arguments: source(s) and destination",
                 )?;
+                // BuildKit resolves `--from` to a stage or image before any ARG is known:
+                // a value that expansion would change (a variable, quotes) is refused.
+                if let Some(flag) = flags.iter().find(|f| f.name == "from") {
+                    let raw = flag.value.as_deref().unwrap_or_default();
+                    if expand::word(raw, self.escape, &|_| None).as_deref() != Ok(raw) {
+                        return Err(self
+                            .err(flag.span, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround")
+                            .with_hint("FROM ${IMAGE} AS source (with ARG IMAGE before the first FROM), then COPY --from=source"));
+                    }
+                }
                 let dest = list.pop().unwrap_or_default();
                 let copy = Copy {
                     sources: list,
@@ -981,8 +999,18 @@ impl<'s> Parser<'s> {
                     };
                     return Err(self.err(arg_span(0), message));
                 }
-                self.instruction(line, rest_start, false)?;
-                Instruction::OnBuild(rest.to_owned())
+                // The trigger's heredocs are read here and recorded with it, each body
+                // followed by its delimiter, as BuildKit's `parseOnBuild` writes them: the
+                // child build parses the trigger, bodies included, again.
+                self.heredoc_bodies.clear();
+                self.instruction(line, rest_start, true)?;
+                let mut trigger = rest.to_owned();
+                for (name, body) in std::mem::take(&mut self.heredoc_bodies) {
+                    trigger.push('\n');
+                    trigger.push_str(&body);
+                    trigger.push_str(&name);
+                }
+                Instruction::OnBuild(trigger)
             }
             _ => unreachable!("every keyword of KEYWORDS has a branch"),
         };
@@ -1083,14 +1111,15 @@ impl<'s> Parser<'s> {
                 continue;
             };
             let mut content = String::new();
+            let mut raw = String::new();
             let mut closed = false;
             while self.cursor < self.lines.len() {
-                let body_line = self.line_text(self.cursor);
+                let written = self.line_text(self.cursor);
                 self.cursor += 1;
                 let body_line = if chomp {
-                    body_line.trim_start_matches('\t')
+                    written.trim_start_matches('\t')
                 } else {
-                    body_line
+                    written
                 };
                 if body_line == name {
                     closed = true;
@@ -1098,6 +1127,8 @@ impl<'s> Parser<'s> {
                 }
                 content.push_str(body_line);
                 content.push('\n');
+                raw.push_str(written);
+                raw.push('\n');
             }
             if !closed {
                 return Err(self
@@ -1109,6 +1140,7 @@ impl<'s> Parser<'s> {
                         "end the here-document with a line containing only {name}"
                     )));
             }
+            self.heredoc_bodies.push((name.clone(), raw));
             found.push((
                 index,
                 Heredoc {

@@ -61,6 +61,25 @@ pub struct MountRequest {
     pub required: bool,
 }
 
+/// Checks the raw (unexpanded) value of a `--mount` flag for what BuildKit rejects before
+/// any expansion: a `$` in `from=` (other than as its last character), since the stages a
+/// step needs are fixed before ARG values are known.
+pub fn check_raw(value: &str) -> Result<(), String> {
+    for field in split_csv(value)? {
+        if let Some((key, from)) = field.split_once('=') {
+            let dollar = from.find('$');
+            if key.trim().eq_ignore_ascii_case("from")
+                && dollar.is_some_and(|at| at + 1 != from.len())
+            {
+                return Err(
+                    "'from' doesn't support variable expansion, define alias stage instead".into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses the (already expanded) value of one `--mount` flag. Errors name the option.
 pub fn parse(value: &str) -> Result<MountRequest, String> {
     let mut fields: Vec<(String, Option<String>)> = Vec::new();

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::dockerfile::args::ArgScope;
+use crate::dockerfile::args::{target_stage_name, ArgScope};
 use crate::dockerfile::{expand, Dockerfile, Instruction, Span, Stage};
 
 use super::FamilyError;
@@ -62,7 +62,12 @@ pub(super) fn references(
     build_args: &BTreeMap<String, String>,
     target: Option<usize>,
 ) -> Result<(Vec<Reference>, RootBase), FamilyError> {
-    let globals = ArgScope::global(dockerfile, build_args);
+    let target_name = target.map(|i| {
+        let stage = &dockerfile.stages[i];
+        stage.name.clone().unwrap_or_else(|| i.to_string())
+    });
+    let stage_name = target_stage_name(dockerfile, target_name.as_deref());
+    let globals = ArgScope::global(dockerfile, build_args, &stage_name).map_err(located)?;
     let mut per_stage = Vec::with_capacity(dockerfile.stages.len());
     for stage in &dockerfile.stages {
         per_stage.push(stage_uses(dockerfile, stage, build_args, &globals)?);
@@ -274,16 +279,16 @@ mod tests {
     #[test]
     fn args_and_mounts() {
         let text = "ARG BASE=jre\nARG TAG\nFROM $BASE${TAG:+:$TAG} AS build\n\
-                    ARG TOOLS=tools\nRUN --mount=type=cache,target=/c,from=$TOOLS true\n\
+                    RUN --mount=type=cache,target=/c,from=tools true\n\
                     FROM base\nCOPY --from=build /a /a\nCOPY --from=alpine:3 /b /b\n";
         let (found, base) = refs(text, &[("TAG", "1")]);
         assert_eq!(
             found,
             [
                 ("jre:1".to_owned(), RefKind::From, 3),
-                ("tools".to_owned(), RefKind::MountFrom, 5),
-                ("base".to_owned(), RefKind::From, 6),
-                ("alpine:3".to_owned(), RefKind::CopyFrom, 8),
+                ("tools".to_owned(), RefKind::MountFrom, 4),
+                ("base".to_owned(), RefKind::From, 5),
+                ("alpine:3".to_owned(), RefKind::CopyFrom, 7),
             ]
         );
         assert_eq!(base, RootBase::Image("base".into()));

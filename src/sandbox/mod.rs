@@ -105,6 +105,15 @@ pub enum Mount {
     },
 }
 
+impl Mount {
+    /// The absolute path inside the image it is mounted at.
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
 /// How the command's output is handled.
 pub enum Output<'a> {
     /// Each line of stdout and stderr (merged in order, without its `\n`; lines over 64 KiB

@@ -41,6 +41,7 @@ use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, U
 use super::mounts;
 use super::namespace::make_private;
 use super::RunSpec;
+use crate::path::clean_abs;
 use crate::snapshot::mount_overlay;
 
 /// Directories of the skeleton lower dir (mountpoints, and `/etc` for the files).
@@ -124,7 +125,14 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
         }
     }
     if is_dir("/dev") {
-        mount_dev(devices)?;
+        // A `RUN --mount` at /dev/shm takes the place of the sandbox's own, as BuildKit
+        // drops a default mount whose destination a later one has (`dedupMounts`): one
+        // tmpfs there, with the size the step asked for.
+        let own_shm = !spec
+            .mounts
+            .iter()
+            .any(|m| clean_abs(m.target()) == "/dev/shm");
+        mount_dev(devices, own_shm)?;
     }
     if is_dir("/sys") {
         let flags =
@@ -239,8 +247,9 @@ fn pivot_into(root: &Path) -> Result<(), String> {
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
-/// A tmpfs `/dev` with the host's harmless device nodes, a private devpts and `/dev/shm`.
-fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>) -> Result<(), String> {
+/// A tmpfs `/dev` with the host's harmless device nodes, a private devpts and (with
+/// `shm`) `/dev/shm`.
+fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>, shm: bool) -> Result<(), String> {
     let dev = Path::new("/dev");
     mount(
         "tmpfs",
@@ -261,10 +270,12 @@ fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>) -> Result<(), String> {
         flags,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     )?;
-    let shm = dev.join("shm");
-    mkdir(&shm, 0o1777)?;
-    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    mount("tmpfs", &shm, flags, "mode=1777,size=65536k")?;
+    if shm {
+        let shm = dev.join("shm");
+        mkdir(&shm, 0o1777)?;
+        let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        mount("tmpfs", &shm, flags, "mode=1777,size=65536k")?;
+    }
     for (name, target) in DEV_LINKS {
         symlink(target, dev.join(name)).map_err(|e| format!("symlink /dev/{name}: {e}"))?;
     }

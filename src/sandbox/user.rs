@@ -1,7 +1,9 @@
 //! USER resolution through the image's `/etc/passwd` and `/etc/group`, with docker's rules
 //! (moby's `user.GetExecUser`): names must exist, numeric ids need not; a user without an
 //! explicit group takes its passwd entry's gid (or 0) plus, as supplementary groups, every
-//! group of `/etc/group` that lists the user's name.
+//! group of `/etc/group` that lists the user's name. The primary group is always among the
+//! supplementary ones, as BuildKit's executor makes sure (`ensureAdditionalGids`), so `id`
+//! in a RUN prints `groups=0(root),10(wheel)` for busybox's root.
 
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
@@ -15,7 +17,8 @@ pub struct ResolvedUser {
     pub uid: u32,
     /// Primary gid.
     pub gid: u32,
-    /// Supplementary gids (from /etc/group, when no group was given explicitly).
+    /// Supplementary gids: the primary gid first, then (when no group was given
+    /// explicitly) every group of /etc/group that lists the user.
     pub groups: Vec<u32>,
     /// Home directory from /etc/passwd (`/` if unknown), for HOME.
     pub home: String,
@@ -25,6 +28,16 @@ pub struct ResolvedUser {
 /// numeric ids need no passwd entry; names must exist; a uid without a group takes the
 /// passwd entry's gid, or 0.
 pub fn resolve_user(root: &Root, user: &str) -> Result<ResolvedUser, String> {
+    let mut resolved = resolve_ids(root, user)?;
+    if !resolved.groups.contains(&resolved.gid) {
+        resolved.groups.insert(0, resolved.gid);
+    }
+    Ok(resolved)
+}
+
+/// [`resolve_user`] without the primary gid among the supplementary ones: moby's
+/// `GetExecUser`.
+fn resolve_ids(root: &Root, user: &str) -> Result<ResolvedUser, String> {
     let (user_arg, group_arg) = match user.split_once(':') {
         Some((u, g)) => (u, g),
         None => (user, ""),
@@ -162,14 +175,17 @@ mod tests {
     #[test]
     fn root_by_default_and_by_name() {
         let (_tmp, root) = image();
-        assert_eq!(resolve_user(&root, "").unwrap(), user(0, 0, &[10], "/root"));
+        assert_eq!(
+            resolve_user(&root, "").unwrap(),
+            user(0, 0, &[0, 10], "/root")
+        );
         assert_eq!(
             resolve_user(&root, "root").unwrap(),
-            user(0, 0, &[10], "/root")
+            user(0, 0, &[0, 10], "/root")
         );
         assert_eq!(
             resolve_user(&root, "0").unwrap(),
-            user(0, 0, &[10], "/root")
+            user(0, 0, &[0, 10], "/root")
         );
     }
 
@@ -178,23 +194,23 @@ mod tests {
         let (_tmp, root) = image();
         assert_eq!(
             resolve_user(&root, "bob").unwrap(),
-            user(1000, 1000, &[10, 50], "/home/bob")
+            user(1000, 1000, &[1000, 10, 50], "/home/bob")
         );
         assert_eq!(
             resolve_user(&root, "1000").unwrap(),
-            user(1000, 1000, &[10, 50], "/home/bob")
+            user(1000, 1000, &[1000, 10, 50], "/home/bob")
         );
         assert_eq!(
             resolve_user(&root, "bob:other").unwrap(),
-            user(1000, 60, &[], "/home/bob")
+            user(1000, 60, &[60], "/home/bob")
         );
         assert_eq!(
             resolve_user(&root, "bob:77").unwrap(),
-            user(1000, 77, &[], "/home/bob")
+            user(1000, 77, &[77], "/home/bob")
         );
         assert_eq!(
             resolve_user(&root, "nohome").unwrap(),
-            user(1001, 1001, &[], "/")
+            user(1001, 1001, &[1001], "/")
         );
     }
 
@@ -203,15 +219,15 @@ mod tests {
         let (_tmp, root) = image();
         assert_eq!(
             resolve_user(&root, "4242").unwrap(),
-            user(4242, 0, &[], "/")
+            user(4242, 0, &[0], "/")
         );
         assert_eq!(
             resolve_user(&root, "4242:4343").unwrap(),
-            user(4242, 4343, &[], "/")
+            user(4242, 4343, &[4343], "/")
         );
         assert_eq!(
             resolve_user(&root, "4242:staff").unwrap(),
-            user(4242, 50, &[], "/")
+            user(4242, 50, &[50], "/")
         );
     }
 
@@ -232,10 +248,10 @@ mod tests {
     fn image_without_etc() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::open(tmp.path()).unwrap();
-        assert_eq!(resolve_user(&root, "").unwrap(), user(0, 0, &[], "/"));
+        assert_eq!(resolve_user(&root, "").unwrap(), user(0, 0, &[0], "/"));
         assert_eq!(
             resolve_user(&root, "1000:1000").unwrap(),
-            user(1000, 1000, &[], "/")
+            user(1000, 1000, &[1000], "/")
         );
         assert!(resolve_user(&root, "bob").is_err());
     }
