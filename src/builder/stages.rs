@@ -10,9 +10,9 @@ use crate::copy::Context;
 use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::{expand, Dockerfile, Instruction, Source, Span, Spanned, Stage};
 use crate::fsroot::DirSpec;
-use crate::image::{History, Image, Store, StoreError};
+use crate::image::{History, Image, Store};
 use crate::platform::Platform;
-use crate::registry::{Client, Reference};
+use crate::registry::{self, Client, Reference, RegistryError};
 use crate::sandbox;
 
 use super::exec::{Executor, KeyInputs, ParentReads};
@@ -170,42 +170,51 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<BuiltStage, BuildError> {
         let found = match self.opts.pinned.get(reference) {
             // A family parent: exactly the image its build just produced.
-            Some(digest) => self.store.image_by_digest(digest),
-            // A tag as written, else a registry image under the normalised name the
-            // pull below files it under (`docker.io/x` is `docker.io/library/x`).
-            None => match (self.store.image(reference), Reference::parse(reference)) {
-                (Err(StoreError::UnknownImage(_)), Ok(remote)) => {
-                    self.store.image(&remote.store_name())
-                }
-                (found, _) => found,
-            },
+            Some(digest) => self
+                .store
+                .image_by_digest(digest)
+                .map(Some)
+                .map_err(Into::into),
+            // A tag as written (a locally built `base:1`), else a registry image under the
+            // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
+            None => registry::stored(self.store, reference, &self.opts.registry),
         };
         // A family's "did you mean", for an image that cannot be found.
-        let hinted = |err: crate::dockerfile::DockerfileError| match self.opts.hints.get(reference)
-        {
-            Some(hint) => BuildError::from(err.with_hint(hint.clone())),
-            None => BuildError::from(err),
+        let hint = self.opts.hints.get(reference);
+        let located = |e: RegistryError| {
+            let hint = hint
+                .cloned()
+                .or_else(|| miette::Diagnostic::help(&e).map(|h| h.to_string()));
+            let err = source.error_with(span, format!("pulling {reference}"), e);
+            BuildError::from(match hint {
+                Some(hint) => err.with_hint(hint),
+                None => err,
+            })
         };
-        match found {
-            Ok(image) => BuiltStage::from_image(self.store, image, reference),
-            Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
-                let image = self.pull(reference).map_err(|e| {
-                    hinted(source.error_with(span, format!("pulling {reference}"), e))
-                })?;
+        match found.map_err(&located)? {
+            Some(image) => BuiltStage::from_image(self.store, image, reference),
+            None if Reference::parse(reference).is_ok() => {
+                let image = self.pull(reference).map_err(located)?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            Err(StoreError::UnknownImage(_)) => Err(hinted(source.error(
-                span,
-                format!(
-                    "image {reference:?} is neither a stage of this Dockerfile nor in the store"
-                ),
-            ))),
-            Err(e) => Err(e.into()),
+            None => {
+                let err = source.error(
+                    span,
+                    format!(
+                        "image {reference:?} is neither a stage of this Dockerfile nor in the store"
+                    ),
+                );
+                Err(BuildError::from(match hint {
+                    Some(hint) => err.with_hint(hint.clone()),
+                    None => err,
+                }))
+            }
         }
     }
 
-    /// Pulls `reference` (which names a registry) into the store.
-    fn pull(&self, reference: &str) -> Result<Image, BuildError> {
+    /// Pulls `reference` (a registry name; short names as docker reads them) into the
+    /// store.
+    fn pull(&self, reference: &str) -> Result<Image, RegistryError> {
         let parsed = Reference::parse(reference)?;
         let platform = self
             .opts
