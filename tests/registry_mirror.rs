@@ -355,7 +355,7 @@ fn a_bad_registries_conf_names_its_file_and_line() {
     fs::create_dir(&drop_ins).unwrap();
     fs::write(
         drop_ins.join("50-old.conf"),
-        "[registries.search]\nregistries = ['quay.io']\n",
+        "[registries.search]\nregistries = ['search.example.com']\n",
     )
     .unwrap();
     let err = fails(strata_with(&store, &good.path()).args(["pull", "debian:bookworm"]));

@@ -25,6 +25,7 @@
 //! `[[registry]]` with the longest matching prefix, then its `location`; the image keeps
 //! its logical name whichever served it.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -505,11 +506,7 @@ fn parse(path: &Path, text: &str, drop_in: bool) -> Result<Parsed, RegistryError
         path: path.to_owned(),
         text: text.into(),
     };
-    let fail = |span: std::ops::Range<usize>, message: String| {
-        RegistryError::Conf(Box::new(
-            source.error(source.span_at(span.start, span.len()), message),
-        ))
-    };
+    let fail = |span: Range<usize>, message: String| located(&source, span, message);
     let raw: RawFile = toml::from_str(text)
         .map_err(|e| fail(e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;
     if let Some(mode) = &raw.short_name_mode {
@@ -545,45 +542,7 @@ fn parse(path: &Path, text: &str, drop_in: bool) -> Result<Parsed, RegistryError
                 "v1's [registries.*] tables cannot be mixed with v2 settings ([[registry]], unqualified-search-registries)".into(),
             ));
         }
-        let span = v1.span();
-        let v1 = v1.into_inner();
-        let mut entries: Vec<RegistryEntry> = Vec::new();
-        for (list, blocked) in [
-            (&v1.block.registries, true),
-            (&v1.insecure.registries, false),
-        ] {
-            for location in list {
-                let location = clean_location(location)
-                    .and_then(|l| check_location(&l).map(|()| l))
-                    .map_err(|reason| fail(span.clone(), format!("{location:?}: {reason}")))?;
-                let at = entries.iter().position(|e| e.prefix == location);
-                let entry = match at {
-                    Some(i) => &mut entries[i],
-                    None => {
-                        entries.push(RegistryEntry {
-                            prefix: location.clone(),
-                            location: Endpoint {
-                                location,
-                                insecure: false,
-                                pull_from: PullFrom::All,
-                            },
-                            blocked: false,
-                            mirrors: Vec::new(),
-                            origin: origin(&source, span.start),
-                        });
-                        entries.last_mut().expect("just pushed")
-                    }
-                };
-                if blocked {
-                    entry.blocked = true;
-                } else {
-                    entry.location.insecure = true;
-                }
-            }
-        }
-        parsed.registries = entries;
-        parsed.search = Some(check_search(&v1.search.registries).map_err(|r| fail(span, r))?);
-        return Ok(parsed);
+        return from_v1(&source, v1);
     }
     let mut seen: Vec<RegistryEntry> = Vec::new();
     for table in raw.registry.unwrap_or_default() {
@@ -603,6 +562,65 @@ fn parse(path: &Path, text: &str, drop_in: bool) -> Result<Parsed, RegistryError
         parsed.search = Some(check_search(search.get_ref()).map_err(|r| fail(span, r))?);
     }
     Ok(parsed)
+}
+
+/// What a v1 file says, as containers/image converts it: `block` and `insecure` lists
+/// become `[[registry]]` tables of those locations, `search` the search list (none
+/// written: docker.io, as when nothing is configured).
+fn from_v1(source: &Source, v1: Spanned<RawV1>) -> Result<Parsed, RegistryError> {
+    let span = v1.span();
+    let fail = |reason: String| located(source, span.clone(), reason);
+    let v1 = v1.into_inner();
+    let mut entries: Vec<RegistryEntry> = Vec::new();
+    for (list, blocked) in [
+        (&v1.block.registries, true),
+        (&v1.insecure.registries, false),
+    ] {
+        for location in list {
+            let location = clean_location(location)
+                .and_then(|l| check_location(&l).map(|()| l))
+                .map_err(|reason| fail(format!("{location:?}: {reason}")))?;
+            let at = entries.iter().position(|e| e.prefix == location);
+            let entry = match at {
+                Some(i) => &mut entries[i],
+                None => {
+                    entries.push(RegistryEntry {
+                        prefix: location.clone(),
+                        location: Endpoint {
+                            location,
+                            insecure: false,
+                            pull_from: PullFrom::All,
+                        },
+                        blocked: false,
+                        mirrors: Vec::new(),
+                        origin: origin(source, span.start),
+                    });
+                    entries.last_mut().expect("just pushed")
+                }
+            };
+            if blocked {
+                entry.blocked = true;
+            } else {
+                entry.location.insecure = true;
+            }
+        }
+    }
+    let search = if v1.search.registries.is_empty() {
+        None
+    } else {
+        Some(check_search(&v1.search.registries).map_err(fail)?)
+    };
+    Ok(Parsed {
+        registries: entries,
+        search,
+    })
+}
+
+/// The error `message` at `span` of `source`.
+fn located(source: &Source, span: Range<usize>, message: String) -> RegistryError {
+    RegistryError::Conf(Box::new(
+        source.error(source.span_at(span.start, span.len()), message),
+    ))
 }
 
 /// `file:line` of byte `offset` of `source`.
@@ -628,7 +646,7 @@ fn clean_location(location: &str) -> Result<String, String> {
 fn registry_entry(
     source: &Source,
     table: Spanned<RawRegistry>,
-) -> Result<RegistryEntry, (std::ops::Range<usize>, String)> {
+) -> Result<RegistryEntry, (Range<usize>, String)> {
     let span = table.span();
     let raw = table.into_inner();
     let bad = |reason: String| (span.clone(), reason);
@@ -851,8 +869,8 @@ pull-from-mirror = "digest-only"
             format!("127.0.0.1:5001/hub/library/debian@{digest}")
         );
         assert_eq!(
-            sources(&conf, "quay.io/x:1"),
-            [("quay.io/x:1".to_owned(), false)]
+            sources(&conf, "search.example.com/x:1"),
+            [("search.example.com/x:1".to_owned(), false)]
         );
     }
 
@@ -884,20 +902,20 @@ pull-from-mirror = "tag-only"
     fn command_line_mirrors_come_first_and_only_for_docker_hub() {
         let mut conf = conf("[[registry]]\nprefix = \"docker.io\"\nlocation = \"127.0.0.1:9\"\n[[registry.mirror]]\nlocation = \"m.local\"\n");
         conf.docker_mirrors = vec![
-            docker_mirror("https://mirror.gcr.io/").unwrap(),
+            docker_mirror("https://mirror.example.com/").unwrap(),
             docker_mirror("http://10.0.0.1:5000/hub").unwrap(),
         ];
         assert_eq!(
             sources(&conf, "team/app:1"),
             [
-                ("mirror.gcr.io/team/app:1".to_owned(), true),
+                ("mirror.example.com/team/app:1".to_owned(), true),
                 ("10.0.0.1:5000/hub/team/app:1".to_owned(), true),
                 ("m.local/team/app:1".to_owned(), true),
                 ("127.0.0.1:9/team/app:1".to_owned(), false),
             ]
         );
-        assert_eq!(sources(&conf, "quay.io/a:1").len(), 1);
-        assert!(conf.insecure("10.0.0.1:5000") && !conf.insecure("mirror.gcr.io"));
+        assert_eq!(sources(&conf, "search.example.com/a:1").len(), 1);
+        assert!(conf.insecure("10.0.0.1:5000") && !conf.insecure("mirror.example.com"));
         for bad in ["mirror", "ftp://x.io", "x.io/Upper"] {
             assert!(docker_mirror(bad).is_err(), "{bad}");
         }
@@ -905,11 +923,12 @@ pull-from-mirror = "tag-only"
 
     #[test]
     fn unqualified_search_registries_are_tried_in_order() {
-        let conf = conf("unqualified-search-registries = [\"quay.io\", \"docker.io\"]\n");
+        let conf =
+            conf("unqualified-search-registries = [\"search.example.com\", \"docker.io\"]\n");
         assert_eq!(
             sources(&conf, "debian:bookworm"),
             [
-                ("quay.io/debian:bookworm".to_owned(), false),
+                ("search.example.com/debian:bookworm".to_owned(), false),
                 ("docker.io/library/debian:bookworm".to_owned(), false)
             ]
         );
@@ -979,9 +998,12 @@ pull-from-mirror = "tag-only"
 
     #[test]
     fn v1_files_are_converted_and_refused_as_drop_ins() {
-        let v1 = "[registries.search]\nregistries = ['quay.io']\n[registries.block]\nregistries = ['evil.io']\n[registries.insecure]\nregistries = ['plain.local:5000']\n";
+        let v1 = "[registries.search]\nregistries = ['search.example.com']\n[registries.block]\nregistries = ['evil.io']\n[registries.insecure]\nregistries = ['plain.local:5000']\n";
         let conf = conf(v1);
-        assert_eq!(conf.search.as_deref(), Some(&["quay.io".to_owned()][..]));
+        assert_eq!(
+            conf.search.as_deref(),
+            Some(&["search.example.com".to_owned()][..])
+        );
         assert!(conf
             .pull_sources(&Reference::parse("evil.io/x").unwrap())
             .is_err());
@@ -1007,7 +1029,7 @@ pull-from-mirror = "tag-only"
             ("[[registry]]\nlocation = \"x.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"sometimes\"\n", "bad.conf:3:", "sometimes"),
             ("[[registry]]\nlocation = \"x.io\"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"all\"\n", "bad.conf:4:", "choose one"),
             ("[[registry]]\nlocation = \"x.io\"\npull-from-mirror = \"all\"\n", "bad.conf:1:", "belongs"),
-            ("unqualified-search-registries = [\"quay.io/ns\"]\n", "bad.conf:1:", "quay.io/ns"),
+            ("unqualified-search-registries = [\"search.example.com/ns\"]\n", "bad.conf:1:", "search.example.com/ns"),
             ("short-name-mode = \"loud\"\n", "bad.conf:1:", "loud"),
             ("[[registry]]\nprefix = \"a.io\"\nlocation = \"x.io\"\n\n[[registry]]\nprefix = \"b.io\"\nlocation = \"x.io\"\ninsecure = true\n", "bad.conf:5:", "insecure"),
         ];
@@ -1016,7 +1038,7 @@ pull-from-mirror = "tag-only"
             assert!(err.starts_with(at) && err.contains(what), "{text:?}: {err}");
         }
         // Keys strata does not use are ignored, as containers/image ignores them.
-        let conf = conf("credential-helpers = [\"pass\"]\n[aliases]\n\"fedora\" = \"registry.fedoraproject.org/fedora\"\n");
+        let conf = conf("credential-helpers = [\"pass\"]\n[aliases]\n\"fedora\" = \"registry.example.com/fedora\"\n");
         assert_eq!(sources(&conf, "fedora").len(), 1);
     }
 

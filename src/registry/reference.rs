@@ -91,8 +91,8 @@ impl Reference {
         }
     }
 
-    /// This short name qualified with `registry` (`debian` in `quay.io` is
-    /// `quay.io/debian`, in docker.io `docker.io/library/debian`): a candidate of the
+    /// This short name qualified with `registry` (`debian` in `search.example.com` is
+    /// `search.example.com/debian`, in docker.io `docker.io/library/debian`): a candidate of the
     /// unqualified search. A qualified name is returned as it is.
     pub fn qualified_in(&self, registry: &str) -> Reference {
         match &self.short {
@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(r.short.as_deref(), Some("alpine"));
         let r = Reference::parse("team/app:1").unwrap();
         assert_eq!(r.store_name(), "docker.io/team/app:1");
-        assert_eq!(r.qualified_in("quay.io").store_name(), "quay.io/team/app:1");
+        assert_eq!(
+            r.qualified_in("search.example.com").store_name(),
+            "search.example.com/team/app:1"
+        );
         let r = Reference::parse("debian:bookworm").unwrap();
         assert_eq!(
             r.qualified_in("127.0.0.1:5000").to_string(),
