@@ -8,7 +8,9 @@ use std::path::Path;
 use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
 use crate::dockerfile::args::ArgScope;
-use crate::dockerfile::{expand, Dockerfile, Instruction, Source, Span, Spanned, Stage};
+use crate::dockerfile::{
+    expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
+};
 use crate::fsroot::DirSpec;
 use crate::image::{History, Image, Store};
 use crate::platform::Platform;
@@ -179,17 +181,24 @@ impl<'a> StageBuilder<'a> {
             // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
             None => registry::stored(self.store, reference, &self.opts.registry),
         };
-        // A family's "did you mean", for an image that cannot be found.
-        let hint = self.opts.hints.get(reference);
+        // A family's "did you mean" for an image that cannot be found, else the
+        // registry's hint (how to configure a mirror).
+        let hinted = |err: DockerfileError, fallback: Option<String>| match self
+            .opts
+            .hints
+            .get(reference)
+            .cloned()
+            .or(fallback)
+        {
+            Some(hint) => BuildError::from(err.with_hint(hint)),
+            None => BuildError::from(err),
+        };
         let located = |e: RegistryError| {
-            let hint = hint
-                .cloned()
-                .or_else(|| miette::Diagnostic::help(&e).map(|h| h.to_string()));
-            let err = source.error_with(span, format!("pulling {reference}"), e);
-            BuildError::from(match hint {
-                Some(hint) => err.with_hint(hint),
-                None => err,
-            })
+            let fallback = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            hinted(
+                source.error_with(span, format!("pulling {reference}"), e),
+                fallback,
+            )
         };
         match found.map_err(&located)? {
             Some(image) => BuiltStage::from_image(self.store, image, reference),
@@ -197,18 +206,15 @@ impl<'a> StageBuilder<'a> {
                 let image = self.pull(reference).map_err(located)?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            None => {
-                let err = source.error(
+            None => Err(hinted(
+                source.error(
                     span,
                     format!(
                         "image {reference:?} is neither a stage of this Dockerfile nor in the store"
                     ),
-                );
-                Err(BuildError::from(match hint {
-                    Some(hint) => err.with_hint(hint.clone()),
-                    None => err,
-                }))
-            }
+                ),
+                None,
+            )),
         }
     }
 
