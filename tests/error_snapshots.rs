@@ -1,7 +1,8 @@
 //! What a failing `strata` prints: the real binary's stderr, snapshotted with insta, so
 //! a change to the error printer (`error:` line, source excerpt, one `Caused by:` line per
 //! cause, `hint:` lines) or to a message shows up in review. Temp paths and digests are
-//! replaced by placeholders first.
+//! replaced by placeholders first. A FROM of an image not in the store is pulled from
+//! docker.io, which the tests' registries.conf sends to a closed port.
 //!
 //! Builds need root (the binary enters a private mount namespace first), hence `make test`;
 //! family, lint and store errors do not.
@@ -59,7 +60,11 @@ fn build_stderr(dockerfile: &str, flags: &[&str]) -> String {
             .args(["build", "-q", "-t", "bad:1"])
             .args(flags)
             .arg(ctx.path()),
-        &[(ctx.path(), "[CTX]"), (store.path(), "[STORE]")],
+        &[
+            (ctx.path(), "[CTX]"),
+            (store.path(), "[STORE]"),
+            (common::hermetic_registries_conf(), "[REGISTRIES_CONF]"),
+        ],
     )
 }
 

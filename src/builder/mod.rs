@@ -176,8 +176,9 @@ pub enum BuildError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A registry failed (pull, push, login).
+    /// A registry failed (pull, push, login), or registries.conf is bad.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     /// A `--platform` value is malformed.
     #[error(transparent)]

@@ -81,19 +81,33 @@ pub fn pin_bases<'a>(
     Ok(pinned)
 }
 
-/// What `reference` names now: its registry's manifest for `platform`, or (no registry
-/// in the name, or none reachable) the store's image of that name. `None`: neither.
+/// What `reference` names now: a local image (a short name the store has as written,
+/// like a locally built `base:1`, which a build would not pull either), else its
+/// registry's manifest for `platform`, else (none reachable) the store's image of that
+/// name. `None`: neither.
 fn current(store: &Store, client: &Client, reference: &str, platform: &Platform) -> Option<Digest> {
-    let remote = Reference::parse(reference).ok();
-    if let Some(remote) = &remote {
-        if let Ok(digest) = client.resolve(remote, Some(platform)) {
+    if let Some(local) = local_image(store, reference) {
+        return Some(local);
+    }
+    if let Ok(remote) = Reference::parse(reference) {
+        if let Ok(digest) = client.resolve(&remote, Some(platform)) {
             return Some(digest);
         }
     }
-    match store.image(reference) {
-        Ok(image) => Some(image.digest),
-        Err(_) => remote.and_then(|r| store.image(&r.store_name()).ok().map(|i| i.digest)),
+    crate::registry::stored(store, reference, client.options())
+        .ok()
+        .flatten()
+        .map(|i| i.digest)
+}
+
+/// The store image of a reference that is no registry name, or a short name the store
+/// has as written: what it names is the store's business, not a registry's.
+fn local_image(store: &Store, reference: &str) -> Option<Digest> {
+    let remote = Reference::parse(reference).ok();
+    if remote.is_some_and(|r| r.short.is_none()) {
+        return None;
     }
+    store.image(reference).ok().map(|i| i.digest)
 }
 
 /// The store image of `reference` pinned to `pin`: already there (by digest), or pulled
@@ -163,11 +177,15 @@ pub fn drift(
             continue;
         }
         let platform = Platform::parse(&pin.platform)?;
-        let current = match Reference::parse(&pin.reference) {
-            Ok(remote) => client
+        let current = match (
+            local_image(store, &pin.reference),
+            Reference::parse(&pin.reference),
+        ) {
+            (Some(local), _) => Ok(local),
+            (None, Ok(remote)) => client
                 .resolve(&remote, Some(&platform))
                 .map_err(|e| e.to_string()),
-            Err(_) => store
+            (None, Err(_)) => store
                 .image(&pin.reference)
                 .map(|i| i.digest)
                 .map_err(|e| e.to_string()),

@@ -8,11 +8,13 @@ use std::path::Path;
 use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
 use crate::dockerfile::args::{target_stage_name, ArgScope};
-use crate::dockerfile::{expand, Dockerfile, Instruction, Source, Span, Spanned, Stage};
+use crate::dockerfile::{
+    expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
+};
 use crate::fsroot::DirSpec;
-use crate::image::{History, Image, Store, StoreError};
+use crate::image::{History, Image, Store};
 use crate::platform::Platform;
-use crate::registry::{Client, Reference};
+use crate::registry::{self, Client, Reference, RegistryError};
 use crate::sandbox;
 
 use super::exec::{Executor, KeyInputs, ParentReads};
@@ -187,42 +189,55 @@ impl<'a> StageBuilder<'a> {
     ) -> Result<BuiltStage, BuildError> {
         let found = match self.opts.pinned.get(reference) {
             // A family parent: exactly the image its build just produced.
-            Some(digest) => self.store.image_by_digest(digest),
-            // A tag as written, else a registry image under the normalised name the
-            // pull below files it under (`docker.io/x` is `docker.io/library/x`).
-            None => match (self.store.image(reference), Reference::parse(reference)) {
-                (Err(StoreError::UnknownImage(_)), Ok(remote)) => {
-                    self.store.image(&remote.store_name())
-                }
-                (found, _) => found,
-            },
+            Some(digest) => self
+                .store
+                .image_by_digest(digest)
+                .map(Some)
+                .map_err(Into::into),
+            // A tag as written (a locally built `base:1`), else a registry image under the
+            // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
+            None => registry::stored(self.store, reference, &self.opts.registry),
         };
-        // A family's "did you mean", for an image that cannot be found.
-        let hinted = |err: crate::dockerfile::DockerfileError| match self.opts.hints.get(reference)
+        // A family's "did you mean" for an image that cannot be found, else the
+        // registry's hint (how to configure a mirror).
+        let hinted = |err: DockerfileError, fallback: Option<String>| match self
+            .opts
+            .hints
+            .get(reference)
+            .cloned()
+            .or(fallback)
         {
-            Some(hint) => BuildError::from(err.with_hint(hint.clone())),
+            Some(hint) => BuildError::from(err.with_hint(hint)),
             None => BuildError::from(err),
         };
-        match found {
-            Ok(image) => BuiltStage::from_image(self.store, image, reference),
-            Err(StoreError::UnknownImage(_)) if Reference::parse(reference).is_ok() => {
-                let image = self.pull(reference).map_err(|e| {
-                    hinted(source.error_with(span, format!("pulling {reference}"), e))
-                })?;
+        let located = |e: RegistryError| {
+            let fallback = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            hinted(
+                source.error_with(span, format!("pulling {reference}"), e),
+                fallback,
+            )
+        };
+        match found.map_err(&located)? {
+            Some(image) => BuiltStage::from_image(self.store, image, reference),
+            None if Reference::parse(reference).is_ok() => {
+                let image = self.pull(reference).map_err(located)?;
                 BuiltStage::from_image(self.store, image, reference)
             }
-            Err(StoreError::UnknownImage(_)) => Err(hinted(source.error(
-                span,
-                format!(
-                    "image {reference:?} is neither a stage of this Dockerfile nor in the store"
+            None => Err(hinted(
+                source.error(
+                    span,
+                    format!(
+                        "image {reference:?} is neither a stage of this Dockerfile nor in the store"
+                    ),
                 ),
-            ))),
-            Err(e) => Err(e.into()),
+                None,
+            )),
         }
     }
 
-    /// Pulls `reference` (which names a registry) into the store.
-    fn pull(&self, reference: &str) -> Result<Image, BuildError> {
+    /// Pulls `reference` (a registry name; short names as docker reads them) into the
+    /// store.
+    fn pull(&self, reference: &str) -> Result<Image, RegistryError> {
         let parsed = Reference::parse(reference)?;
         let platform = self
             .opts

@@ -49,8 +49,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Family(#[from] FamilyError),
-    /// A registry failed (pull, push, login, cache import and export).
+    /// A registry failed (pull, push, login, cache import and export), or
+    /// registries.conf is bad (its excerpt kept).
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Registry(#[from] RegistryError),
     /// The store failed.
     #[error(transparent)]

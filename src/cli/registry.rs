@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::image::Store;
 use crate::platform::Platform;
 use crate::registry::{
-    BlobOutcome, Client, Direction, Progress, PushOptions, Reference, RegistryOptions,
+    BlobOutcome, Client, ConfFiles, Direction, Progress, PushOptions, Reference, RegistryOptions,
 };
 
 use super::progress::{human_size, PushTotals};
@@ -33,6 +33,25 @@ pub struct RegistryFlags {
     /// Allow plain HTTP to registries other than localhost.
     #[arg(long, global = true)]
     plain_http: bool,
+    /// The registries.conf to read (with its FILE.d/*.conf drop-ins) instead of
+    /// $XDG_CONFIG_HOME/containers/registries.conf or /etc/containers/registries.conf.
+    #[arg(
+        long,
+        global = true,
+        env = "CONTAINERS_REGISTRIES_CONF",
+        value_name = "FILE"
+    )]
+    registries_conf: Option<PathBuf>,
+    /// A mirror of docker.io, tried before it (and before registries.conf's mirrors), as
+    /// dockerd's registry-mirrors; repeat for several (`http://HOST`: plain HTTP).
+    #[arg(
+        long = "registry-mirror",
+        global = true,
+        env = "STRATA_REGISTRY_MIRROR",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT][/PATH]"
+    )]
+    registry_mirrors: Vec<String>,
 }
 
 impl RegistryFlags {
@@ -43,6 +62,11 @@ impl RegistryFlags {
             ca_file: self.ca_file.clone(),
             insecure: self.plain_http,
             auth_file: self.authfile.clone(),
+            registries_conf: match &self.registries_conf {
+                Some(file) if !file.as_os_str().is_empty() => ConfFiles::File(file.clone()),
+                _ => ConfFiles::System,
+            },
+            docker_mirrors: self.registry_mirrors.clone(),
             ..RegistryOptions::default()
         }
     }
@@ -51,7 +75,7 @@ impl RegistryFlags {
 /// `strata pull REF`.
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
-    /// `host[:port]/repo[:tag][@digest]`.
+    /// `[host[:port]/]repo[:tag][@digest]` (`debian` is `docker.io/library/debian`).
     reference: String,
     /// The platform to pick from a multi-platform image (`os/arch[/variant]`).
     #[arg(long)]
@@ -63,7 +87,8 @@ pub struct PullArgs {
 pub struct PushArgs {
     /// The image in the store.
     image: String,
-    /// Where to push it: `host[:port]/repo[:tag]` [default: the image's name].
+    /// Where to push it: `[host[:port]/]repo[:tag]` [default: the image's name]; a name
+    /// without a host goes to docker.io, as docker pushes it.
     destination: Option<String>,
 }
 
@@ -99,9 +124,22 @@ pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32,
     let reference = Reference::parse(&args.reference)?;
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
     let pulled = client(flags)?.pull(store, &reference, platform.as_ref())?;
+    let filed = if pulled.name == args.reference {
+        String::new()
+    } else {
+        format!(" ({})", pulled.name)
+    };
+    let served = &pulled.source.reference.registry;
+    let from = if pulled.source.mirror {
+        format!(" from mirror {served}")
+    } else if pulled.name.starts_with(&format!("{served}/")) {
+        String::new()
+    } else {
+        format!(" from {served}")
+    };
     eprintln!(
-        "pulled {} as {}: {} blobs downloaded, {} already here",
-        args.reference, pulled.name, pulled.downloaded, pulled.skipped
+        "pulled {}{filed}{from}: {} blobs downloaded, {} already here",
+        args.reference, pulled.downloaded, pulled.skipped
     );
     if pulled.registry_digest != pulled.digest {
         eprintln!(

@@ -28,7 +28,14 @@ fn key(reference: &str) -> Option<(String, String)> {
         Some(colon) => (&reference[..slash + colon], &reference[slash + colon + 1..]),
         None => (reference, "latest"),
     };
+    // As docker normalises names: no registry host written means docker.io, whose
+    // one-component names live under `library/` (`library/debian` is `debian`).
+    let first = repository.split('/').next().unwrap_or_default();
+    let has_host = repository.contains('/') && (first.contains(['.', ':']) || first == "localhost");
     let mut repository = repository;
+    if !has_host {
+        repository = repository.strip_prefix("library/").unwrap_or(repository);
+    }
     for hub in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] {
         if let Some(rest) = repository.strip_prefix(hub) {
             repository = rest.strip_prefix("library/").unwrap_or(rest);
@@ -178,6 +185,10 @@ mod tests {
         assert_eq!(names.image("buildpack-deps:bookworm-curl"), Some("curl"));
         assert_eq!(
             names.image("docker.io/library/buildpack-deps:bookworm-scm"),
+            Some("scm")
+        );
+        assert_eq!(
+            names.image("library/buildpack-deps:bookworm-scm"),
             Some("scm")
         );
         assert_eq!(names.image("localhost:5000/acme/jre:1.4"), Some("jre"));

@@ -91,7 +91,7 @@ pub fn import(
     let reference = Reference::parse(source)?;
     let pulled = match client.pull(store, &reference, None) {
         Ok(pulled) => pulled,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(0),
+        Err(e) if e.is_not_found() => return Ok(0),
         Err(e) => return Err(e),
     };
     let image = store.image_by_digest(&pulled.digest)?;

@@ -1,5 +1,6 @@
 //! [`Client`], the one entry point of the registry module: a [`Transport`] for the
-//! requests and the push [`Session`] its clones share. Its pull and push methods live
+//! requests, the registries.conf it was made with, and the push [`Session`] its clones
+//! share. Its pull and push methods live
 //! with their direction (`pull.rs`, `push.rs`); here are construction, options, and
 //! login/logout.
 
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::auth::{self, Credentials};
+use super::conf::RegistriesConf;
 use super::error::RegistryError;
 use super::options::RegistryOptions;
 use super::progress::Progress;
@@ -22,15 +24,28 @@ pub struct Client {
     pub(super) transport: Transport,
     /// The blobs pushed so far, shared by every push of this client and its clones.
     pub(super) session: Arc<Session>,
+    /// Where names are pulled from (registries.conf and `--registry-mirror`).
+    pub(super) conf: Arc<RegistriesConf>,
 }
 
 impl Client {
-    /// A client with `options`. Fails only on an unreadable CA file.
+    /// A client with `options`, reading the registries.conf they name. Fails on an
+    /// unreadable CA file, a bad registries.conf or a bad mirror.
     pub fn new(options: RegistryOptions) -> Result<Client, RegistryError> {
+        let conf = Arc::new(RegistriesConf::load(
+            &options.registries_conf,
+            &options.docker_mirrors,
+        )?);
         Ok(Client {
-            transport: Transport::new(options)?,
+            transport: Transport::new(options, Arc::clone(&conf))?,
             session: Arc::default(),
+            conf,
         })
+    }
+
+    /// The registries configuration the client was made with.
+    pub fn registries(&self) -> &RegistriesConf {
+        &self.conf
     }
 
     /// The same client reporting transfers to `progress`.

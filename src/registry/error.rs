@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use crate::image::StoreError;
 
 /// Errors of registry operations, each naming the URL, file or reference involved.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     /// A reference that is not `host[:port]/repo[:tag][@digest]`.
     #[error("invalid image reference {reference:?}: {reason}")]
@@ -132,6 +132,60 @@ pub enum RegistryError {
     /// A store operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A registries.conf (or drop-in directory) that cannot be read.
+    #[error("cannot read registries configuration {}", path.display())]
+    ConfRead {
+        /// The file or directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A registries.conf that does not parse or breaks its rules, at its line.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Conf(Box<crate::dockerfile::DockerfileError>),
+    /// A `--registry-mirror` that is not `[http[s]://]host[:port][/path]`.
+    #[error("--registry-mirror {mirror:?}: {reason}")]
+    BadMirror {
+        /// The value given.
+        mirror: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A name registries.conf blocks.
+    #[error(
+        "{reference} is blocked: the [[registry]] of {prefix:?} at {origin} says blocked = true"
+    )]
+    Blocked {
+        /// The name.
+        reference: String,
+        /// The prefix of the table that blocks it.
+        prefix: String,
+        /// `file:line` of that table.
+        origin: String,
+    },
+    /// A short name, with an empty `unqualified-search-registries`.
+    #[error(
+        "{reference} names no registry, and unqualified-search-registries is empty in {files}"
+    )]
+    NoSearchRegistries {
+        /// The name as written.
+        reference: String,
+        /// The registries.conf files read.
+        files: String,
+    },
+    /// Every source of a pull failed: each name and endpoint tried, and why.
+    #[error("cannot pull {reference}; tried:{}", fmt_failures(.failures))]
+    NotPulled {
+        /// The name as written.
+        reference: String,
+        /// Each attempt, in order.
+        failures: Vec<Failure>,
+        /// How to configure a mirror.
+        #[help]
+        hint: String,
+    },
     /// Several images of a [`Client::push_many`](super::Client::push_many) failed; each error names its image.
     #[error("pushing {image}")]
     Image {
@@ -141,6 +195,45 @@ pub enum RegistryError {
         #[source]
         source: Box<RegistryError>,
     },
+}
+
+/// One failed attempt of a pull: the reference asked, at which endpoint, and why.
+#[derive(Debug)]
+pub struct Failure {
+    /// The reference asked for there (`127.0.0.1:5000/library/debian:bookworm`).
+    pub tried: String,
+    /// What that endpoint is to the name (`mirror of docker.io`), empty for the name's
+    /// own registry.
+    pub role: String,
+    /// Why it failed.
+    pub error: RegistryError,
+}
+
+impl RegistryError {
+    /// Whether the image does not exist (HTTP 404) wherever it was looked for.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            RegistryError::Status { status: 404, .. } => true,
+            RegistryError::NotPulled { failures, .. } => {
+                !failures.is_empty() && failures.iter().all(|f| f.error.is_not_found())
+            }
+            _ => false,
+        }
+    }
+}
+
+fn fmt_failures(failures: &[Failure]) -> String {
+    failures
+        .iter()
+        .map(|f| {
+            let role = if f.role.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", f.role)
+            };
+            format!("\n    {}{role}: {}", f.tried, f.error)
+        })
+        .collect()
 }
 
 fn fmt_detail(detail: &str) -> String {

@@ -8,7 +8,11 @@
 //! with [`Client::push_many`] uploads a shared base layer once and cross-repository mounts
 //! it everywhere else.
 //!
-//! - [`reference`]: `host[:port]/repo[:tag][@digest]` and platforms.
+//! - [`reference`]: `[host[:port]/]repo[:tag][@digest]`, short names normalised as docker
+//!   does.
+//! - `conf`: registries.conf and `--registry-mirror`: which endpoints a name is pulled
+//!   from (mirrors, location rewrites), blocked and insecure registries, the search of
+//!   short names.
 //! - [`auth`]: docker config / `REGISTRY_AUTH_FILE` credentials, helpers, login files.
 //! - `client`: [`Client`] itself, login and logout.
 //! - `transport`: requests with auth, retries and backoff.
@@ -26,6 +30,7 @@
 pub mod auth;
 pub mod cache;
 mod client;
+mod conf;
 mod error;
 mod locations;
 mod options;
@@ -38,9 +43,10 @@ mod transport;
 
 pub use auth::Credentials;
 pub use client::Client;
-pub use error::RegistryError;
-pub use options::RegistryOptions;
+pub use conf::{PullSource, RegistriesConf};
+pub use error::{Failure, RegistryError};
+pub use options::{ConfFiles, RegistryOptions};
 pub use progress::{BlobOutcome, Direction, NoProgress, Progress};
-pub use pull::Pulled;
+pub use pull::{stored, Pulled};
 pub use push::{PushOptions, Pushed};
 pub use reference::Reference;

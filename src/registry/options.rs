@@ -1,5 +1,5 @@
 //! [`RegistryOptions`]: how a client reaches registries (TLS, plain HTTP, auth file,
-//! retries, chunk size, timeouts).
+//! retries, chunk size, timeouts, which registries.conf and mirrors).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +28,28 @@ pub struct RegistryOptions {
     pub chunk_size: u64,
     /// The longest wait for a response (headers) and for a connection.
     pub timeout: Duration,
+    /// Which registries.conf files say where names are pulled from.
+    pub registries_conf: ConfFiles,
+    /// Mirrors of docker.io tried before it (and before registries.conf's mirrors), as
+    /// dockerd's `registry-mirrors`: `[http[s]://]host[:port][/path]` (`http://`: this
+    /// mirror may be plain HTTP without TLS verification).
+    pub docker_mirrors: Vec<String>,
+}
+
+/// Which registries.conf (containers-registries.conf(5)) a client reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ConfFiles {
+    /// None: short names are docker.io's, no mirrors, nothing blocked. The library's
+    /// default, so that a program embedding strata reads no machine configuration unless
+    /// it asks to.
+    #[default]
+    Builtin,
+    /// What podman reads without `CONTAINERS_REGISTRIES_CONF`: the user's
+    /// `$XDG_CONFIG_HOME/containers/registries.conf` (default `~/.config/...`) if it
+    /// exists, else `/etc/containers/registries.conf`, each with its drop-ins.
+    System,
+    /// This file (which must exist) and the `*.conf` drop-ins of `FILE.d/`.
+    File(PathBuf),
 }
 
 impl Default for RegistryOptions {
@@ -42,6 +64,8 @@ impl Default for RegistryOptions {
             jitter_seed: 0x5eed,
             chunk_size: 8 << 20,
             timeout: Duration::from_secs(60),
+            registries_conf: ConfFiles::Builtin,
+            docker_mirrors: Vec::new(),
         }
     }
 }

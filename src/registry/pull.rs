@@ -4,24 +4,33 @@
 //! The store is an OCI image layout that skopeo and umoci read, and they read only OCI
 //! manifests. So a Docker schema-2 manifest is rewritten with the OCI media types for the
 //! same blobs, as `skopeo copy docker://… oci:…` does: the blobs keep their digests, the
-//! manifest gets a new one. The image is filed under the name it was pulled by
-//! ([`Reference::store_name`]); a digest reference is filed under that digest, so a
-//! `FROM host/repo@sha256:…` finds it again without asking the registry.
+//! manifest gets a new one. The image is filed under the logical name it was pulled by
+//! ([`Reference::store_name`]: `docker.io/library/debian:bookworm` for `debian:bookworm`),
+//! whichever mirror or location served it; a digest reference is filed under that
+//! digest, so a `FROM host/repo@sha256:…` finds it again without asking the registry.
+//!
+//! The endpoints are tried in registries.conf's order ([`RegistriesConf::pull_sources`],
+//! each unqualified-search registry in turn for a short name) until one serves the
+//! manifest; the blobs then come from that one. [`stored`] looks a name up in the store
+//! in the order a build uses.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{
-    Descriptor, Manifest, Store, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+    Descriptor, Image, Manifest, Store, StoreError, CONFIG_MEDIA_TYPE, INDEX_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPE,
 };
 
 use crate::platform::Platform;
 
 use super::client::Client;
-use super::error::RegistryError;
+use super::conf::{PullSource, RegistriesConf};
+use super::error::{Failure, RegistryError};
+use super::options::RegistryOptions;
 use super::progress::{BlobOutcome, Direction};
-use super::reference::Reference;
+use super::reference::{Reference, DOCKER_HUB};
 use super::transport::{Auth, Request};
 
 /// Docker schema-2 image manifest.
@@ -74,8 +83,11 @@ pub struct Pulled {
     pub registry_digest: Digest,
     /// Its descriptor in the store.
     pub descriptor: Descriptor,
-    /// The name it is filed under in the store ([`Reference::store_name`]).
+    /// The name it is filed under in the store ([`Reference::store_name`] of the logical
+    /// name: for a short name, of the search registry that had it).
     pub name: String,
+    /// The endpoint that served it (a mirror, a rewritten location, or the name itself).
+    pub source: PullSource,
     /// Blobs downloaded.
     pub downloaded: usize,
     /// Blobs the store already had.
@@ -93,12 +105,15 @@ impl Client {
         reference: &Reference,
         platform: Option<&Platform>,
     ) -> Result<Pulled, RegistryError> {
-        let host = reference.api_host();
-        let repo = &reference.repository;
-        let (bytes, media_type) = self.platform_manifest(reference, platform)?;
+        let (logical, source, (bytes, media_type)) = self.first_source(reference, |physical| {
+            self.platform_manifest(physical, platform)
+        })?;
+        let physical = &source.reference;
+        let host = physical.api_host();
+        let repo = &physical.repository;
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
-                url: format!("{host}/v2/{repo}/manifests/{}", reference.manifest_ref()),
+                url: format!("{host}/v2/{repo}/manifests/{}", physical.manifest_ref()),
                 reason: format!("bad manifest: {e}"),
             })?;
         let (mut downloaded, mut skipped) = (0, 0);
@@ -110,7 +125,7 @@ impl Client {
                     .blob_finished(&blob.digest, BlobOutcome::Skipped);
                 continue;
             }
-            self.download_blob(store, reference, blob)?;
+            self.download_blob(store, physical, blob)?;
             downloaded += 1;
         }
         let registry_digest = Digest::of(&bytes);
@@ -120,28 +135,83 @@ impl Client {
         } else {
             store.put_blob(&media_type, &bytes)?
         };
-        let name = reference.store_name();
+        let name = logical.store_name();
         store.tag(&name, &descriptor)?;
         Ok(Pulled {
             digest: descriptor.digest.clone(),
             registry_digest,
             descriptor,
             name,
+            source,
             downloaded,
             skipped,
         })
     }
 
     /// The digest of the image manifest `reference` names for `platform` (default: this
-    /// host's) as the registry serves it, without downloading the image: what a pull
-    /// would get now, for comparing with a pin (`strata outdated`).
+    /// host's) as the registry (or its first mirror that has it) serves it, without
+    /// downloading the image: what a pull would get now, for comparing with a pin
+    /// (`strata outdated`).
     pub fn resolve(
         &self,
         reference: &Reference,
         platform: Option<&Platform>,
     ) -> Result<Digest, RegistryError> {
-        let (bytes, _) = self.platform_manifest(reference, platform)?;
+        let (_, _, (bytes, _)) = self.first_source(reference, |physical| {
+            self.platform_manifest(physical, platform)
+        })?;
         Ok(Digest::of(&bytes))
+    }
+
+    /// Runs `attempt` on each source of each candidate name of `reference`, in order,
+    /// until one works: then the candidate (the logical name), the source and the value.
+    /// A 404 or an unreachable mirror is only a reason to try the next. When all fail:
+    /// a single attempt's own error (a qualified name outside docker.io, no mirrors), else
+    /// [`RegistryError::NotPulled`] naming each attempt, with a hint on mirrors.
+    fn first_source<T>(
+        &self,
+        reference: &Reference,
+        mut attempt: impl FnMut(&Reference) -> Result<T, RegistryError>,
+    ) -> Result<(Reference, PullSource, T), RegistryError> {
+        let candidates = self.conf.candidates(reference);
+        if candidates.is_empty() {
+            return Err(RegistryError::NoSearchRegistries {
+                reference: reference.written(),
+                files: files_list(&self.conf),
+            });
+        }
+        let mut failures = Vec::new();
+        for candidate in candidates {
+            let sources = match self.conf.pull_sources(&candidate) {
+                Ok(sources) => sources,
+                Err(error) => {
+                    failures.push(Failure {
+                        tried: candidate.to_string(),
+                        role: String::new(),
+                        error,
+                    });
+                    continue;
+                }
+            };
+            for source in sources {
+                match attempt(&source.reference) {
+                    Ok(value) => return Ok((candidate, source, value)),
+                    Err(error) => failures.push(Failure {
+                        tried: source.reference.to_string(),
+                        role: role(&candidate, &source),
+                        error,
+                    }),
+                }
+            }
+        }
+        if failures.len() == 1 && reference.registry != DOCKER_HUB {
+            return Err(failures.remove(0).error);
+        }
+        Err(RegistryError::NotPulled {
+            reference: reference.written(),
+            failures,
+            hint: self.conf.mirror_hint(&reference.registry),
+        })
     }
 
     /// The image manifest `reference` names (from an index: the one for `platform`,
@@ -368,6 +438,61 @@ impl DownloadError {
             DownloadError::Registry(e) => e,
         }
     }
+}
+
+/// What `source` is to the name `logical`, for the list of failed attempts.
+fn role(logical: &Reference, source: &PullSource) -> String {
+    if source.mirror {
+        format!("mirror of {}", logical.registry)
+    } else if source.reference.registry != logical.registry {
+        format!("location of {}", logical.registry)
+    } else {
+        String::new()
+    }
+}
+
+/// The registries.conf files of `conf`, for messages.
+fn files_list(conf: &RegistriesConf) -> String {
+    conf.files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The image `name` (as a Dockerfile or a command line writes it) means in `store`, in
+/// the order a build looks: the tag as written (a locally built `base:1` wins), then the
+/// names a pull files it under (`docker.io/library/base:1`; for a short name, each
+/// unqualified-search registry's, so registries.conf is read only then). `None`: not in
+/// the store (or not a name at all).
+pub fn stored(
+    store: &Store,
+    name: &str,
+    options: &RegistryOptions,
+) -> Result<Option<Image>, RegistryError> {
+    let found = |name: &str| match store.image(name) {
+        Ok(image) => Ok(Some(image)),
+        Err(StoreError::UnknownImage(_)) => Ok(None),
+        Err(e) => Err(RegistryError::Store(e)),
+    };
+    if let Some(image) = found(name)? {
+        return Ok(Some(image));
+    }
+    let Ok(reference) = Reference::parse(name) else {
+        return Ok(None);
+    };
+    let candidates = if reference.short.is_some() {
+        RegistriesConf::load(&options.registries_conf, &options.docker_mirrors)?
+            .candidates(&reference)
+    } else {
+        vec![reference]
+    };
+    for candidate in candidates {
+        if let Some(image) = found(&candidate.store_name())? {
+            return Ok(Some(image));
+        }
+    }
+    Ok(None)
 }
 
 /// The pull scope of `reference`'s repository.

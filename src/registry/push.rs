@@ -48,7 +48,9 @@ pub struct Pushed {
 
 impl Client {
     /// Pushes the store's image `image` (`NAME[:TAG]`) to `dest`: blobs first, then the
-    /// manifest under `dest`'s tag (or digest, which must be the image's).
+    /// manifest under `dest`'s tag (or digest, which must be the image's). The push goes
+    /// to `dest` as written (a short name to docker.io, as docker pushes it): mirrors and
+    /// registries.conf's `location` serve pulls only, but a `blocked` name is refused.
     pub fn push(
         &self,
         store: &Store,
@@ -56,6 +58,7 @@ impl Client {
         dest: &Reference,
         options: &PushOptions,
     ) -> Result<Pushed, RegistryError> {
+        self.conf.check_push(dest)?;
         let local = store.image(image)?;
         let host = dest.api_host();
         let repo = &dest.repository;

@@ -15,6 +15,7 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::{Body, SendBody};
 
 use super::auth::{self, Challenge, Credentials};
+use super::conf::RegistriesConf;
 use super::error::RegistryError;
 use super::options::RegistryOptions;
 use super::progress::{no_progress, Progress};
@@ -38,7 +39,10 @@ pub(super) struct Transport {
 /// What clones of a [`Transport`] share.
 struct Shared {
     agent: ureq::Agent,
+    /// The agent for hosts registries.conf calls `insecure`: TLS unverified.
+    insecure_agent: Option<ureq::Agent>,
     options: RegistryOptions,
+    conf: Arc<RegistriesConf>,
     hosts: Mutex<HashMap<String, HostState>>,
     rng: Mutex<u64>,
 }
@@ -126,29 +130,37 @@ impl<'a> Request<'a> {
 }
 
 impl Transport {
-    /// A transport with `options`, reporting nothing. Fails only on an unreadable CA file.
-    pub(super) fn new(options: RegistryOptions) -> Result<Transport, RegistryError> {
-        let mut tls = TlsConfig::builder().disable_verification(!options.tls_verify);
-        if let Some(path) = &options.ca_file {
-            tls = tls.root_certs(read_ca_file(path)?);
-        }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(options.timeout))
-            .timeout_recv_response(Some(options.timeout))
-            .build()
-            .new_agent();
+    /// A transport with `options` and the `insecure` hosts of `conf`, reporting
+    /// nothing. Fails only on an unreadable CA file.
+    pub(super) fn new(
+        options: RegistryOptions,
+        conf: Arc<RegistriesConf>,
+    ) -> Result<Transport, RegistryError> {
+        let agent = new_agent(&options, options.tls_verify)?;
+        let insecure_agent = if conf.any_insecure() {
+            Some(new_agent(&options, false)?)
+        } else {
+            None
+        };
         Ok(Transport {
             shared: Arc::new(Shared {
                 agent,
+                insecure_agent,
                 rng: Mutex::new(options.jitter_seed | 1),
                 options,
+                conf,
                 hosts: Mutex::new(HashMap::new()),
             }),
             progress: no_progress(),
         })
+    }
+
+    /// The agent for requests to `host`: an unverifying one for an insecure host.
+    fn agent(&self, host: &str) -> &ureq::Agent {
+        match &self.shared.insecure_agent {
+            Some(agent) if self.shared.conf.insecure(host) => agent,
+            _ => &self.shared.agent,
+        }
     }
 
     /// The options the transport was made with.
@@ -259,9 +271,10 @@ impl Transport {
         if let Some(authorization) = authorization {
             builder = builder.header("authorization", authorization);
         }
+        let agent = self.agent(request.host);
         match &request.body {
-            ReqBody::None => self.shared.agent.run(builder.body(())?),
-            ReqBody::Bytes(bytes) => self.shared.agent.run(builder.body(*bytes)?),
+            ReqBody::None => agent.run(builder.body(())?),
+            ReqBody::Bytes(bytes) => agent.run(builder.body(*bytes)?),
             ReqBody::File {
                 path,
                 offset,
@@ -279,9 +292,7 @@ impl Transport {
                 let builder = builder
                     .header("content-length", len.to_string())
                     .header("content-type", "application/octet-stream");
-                self.shared
-                    .agent
-                    .run(builder.body(SendBody::from_owned_reader(reader))?)
+                agent.run(builder.body(SendBody::from_owned_reader(reader))?)
             }
         }
     }
@@ -301,9 +312,10 @@ impl Transport {
         if let Some(base) = self.lock_hosts().get(host).and_then(|h| h.base.clone()) {
             return Ok(base);
         }
-        let plain_allowed = self.options().insecure || is_loopback(host);
+        let plain_allowed =
+            self.options().insecure || is_loopback(host) || self.shared.conf.insecure(host);
         let https = format!("https://{host}");
-        let err = match self.ping(&https) {
+        let err = match self.ping(host, &https) {
             Ok(()) => return self.set_base(host, https),
             Err(e) => e,
         };
@@ -311,7 +323,7 @@ impl Transport {
         let certificate_problem = describe(&err).to_lowercase().contains("certificate");
         if plain_allowed && !certificate_problem {
             let http = format!("http://{host}");
-            if self.ping(&http).is_ok() {
+            if self.ping(host, &http).is_ok() {
                 return self.set_base(host, http);
             }
         }
@@ -334,10 +346,10 @@ impl Transport {
 
     /// `GET base/v2/`: any HTTP answer means the scheme works. Refused connections are
     /// not retried here, so a registry that is down fails fast.
-    fn ping(&self, base: &str) -> Result<(), ureq::Error> {
+    fn ping(&self, host: &str, base: &str) -> Result<(), ureq::Error> {
         let mut attempt = 0;
         loop {
-            match self.shared.agent.get(format!("{base}/v2/")).call() {
+            match self.agent(host).get(format!("{base}/v2/")).call() {
                 Ok(response) if retryable_status(response.status().as_u16()) => {}
                 // Any other answer of a registry: 200, or 401 asking for credentials.
                 // (An HTTPS server asked in plain HTTP answers 400.)
@@ -566,6 +578,22 @@ impl Transport {
     }
 }
 
+/// An HTTP agent with `options`' timeouts and CA file, verifying TLS when `verify`.
+fn new_agent(options: &RegistryOptions, verify: bool) -> Result<ureq::Agent, RegistryError> {
+    let mut tls = TlsConfig::builder().disable_verification(!verify);
+    if let Some(path) = &options.ca_file {
+        tls = tls.root_certs(read_ca_file(path)?);
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(options.timeout))
+        .timeout_recv_response(Some(options.timeout))
+        .build()
+        .new_agent())
+}
+
 /// Counts bytes read for the progress callback.
 struct ProgressReader<R> {
     inner: R,
@@ -723,7 +751,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
-        let transport = Transport::new(RegistryOptions::default()).unwrap();
+        let transport = Transport::new(RegistryOptions::default(), Arc::default()).unwrap();
         let base = transport.options().backoff;
         for attempt in 1..=12 {
             let delay = transport.backoff(attempt, None);

@@ -164,6 +164,29 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// The closed loopback port docker.io is sent to in tests.
+pub const CLOSED_PORT: u16 = 9;
+
+/// A registries.conf that sends docker.io to [`CLOSED_PORT`] on 127.0.0.1, so that no
+/// test contacts Docker Hub: a short name that is not in the store fails at once, the
+/// same way on every machine. One file for all test processes, renamed into place.
+pub fn hermetic_registries_conf() -> &'static Path {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join("strata-test-registries.conf");
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        fs::write(
+            &tmp,
+            format!(
+                "[[registry]]\nprefix = \"docker.io\"\nlocation = \"127.0.0.1:{CLOSED_PORT}\"\n"
+            ),
+        )
+        .unwrap();
+        fs::rename(&tmp, &path).unwrap();
+        path
+    })
+}
+
 /// A fresh, empty strata store in a temporary directory.
 pub struct Store {
     dir: TempDir,
@@ -182,10 +205,13 @@ impl Store {
         self.dir.path()
     }
 
-    /// A `strata --store STORE` command, ready for a subcommand.
+    /// A `strata --store STORE` command, ready for a subcommand, with the registries.conf
+    /// of [`hermetic_registries_conf`] and no mirror from the environment.
     pub fn strata(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
         cmd.arg("--store").arg(self.path());
+        cmd.env("CONTAINERS_REGISTRIES_CONF", hermetic_registries_conf())
+            .env_remove("STRATA_REGISTRY_MIRROR");
         cmd
     }
 

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::fsroot::Root;
-use crate::image::{Descriptor, ImageConfig, Store, StoreError};
+use crate::image::{Descriptor, ImageConfig, Store};
 use crate::image::{BASE_DIGEST, BASE_NAME};
 use crate::registry::{Client, Reference, RegistryOptions};
 use crate::sandbox;
@@ -146,9 +146,9 @@ pub fn rebase(
             "{image} was built on {old_digest}, which is not in the store: pull or build that parent first"
         ))
     })?;
-    let new = match store.image(onto) {
-        Ok(found) => found,
-        Err(StoreError::UnknownImage(_)) if Reference::parse(onto).is_ok() => {
+    let new = match crate::registry::stored(store, onto, &opts.registry)? {
+        Some(found) => found,
+        None => {
             // From an index, the manifest of the image's own platform.
             let pulled = Client::new(opts.registry.clone())?.pull(
                 store,
@@ -157,7 +157,6 @@ pub fn rebase(
             )?;
             store.image_by_digest(&pulled.digest)?
         }
-        Err(e) => return Err(e.into()),
     };
     let (was, is) = (child.config.platform(), new.config.platform());
     if was != is {
