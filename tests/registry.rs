@@ -458,6 +458,8 @@ fn a_registry_that_is_down_is_a_clear_error_and_the_store_is_untouched() {
         "{message}"
     );
     assert_eq!(std::fs::read(dir.path().join("index.json")).unwrap(), index);
+    // Nothing is left in tmp/ once the store's own area goes with it.
+    drop(store);
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         0
