@@ -27,22 +27,19 @@ fn strata(store: &Store) -> Command {
 /// Commits everything in `dir` at `seconds`, as author and committer.
 fn commit_at(dir: &Path, seconds: u64, message: &str) {
     let date = format!("@{seconds} +0000");
-    run_ok(
-        Command::new("git")
-            .current_dir(dir)
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-            .args(["add", "-A"]),
-    );
-    run_ok(
-        Command::new("git")
-            .current_dir(dir)
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-            .args(["commit", "-q", "--allow-empty", "-m", message]),
-    );
+    for args in [
+        &["add", "-A"][..],
+        &["commit", "-q", "--allow-empty", "-m", message],
+    ] {
+        run_ok(
+            Command::new("git")
+                .current_dir(dir)
+                .env("GIT_AUTHOR_DATE", &date)
+                .env("GIT_COMMITTER_DATE", &date)
+                .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+                .args(args),
+        );
+    }
 }
 
 /// The config's `created` and those of the history entries the build added (the ones
