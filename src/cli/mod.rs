@@ -547,13 +547,16 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Commands::Tag { source, target } => {
             let image = store.image(&source)?;
-            let descriptor = store
+            // An image loaded without a tag is named by its digest and has no entry yet.
+            let descriptor = match store
                 .tags()?
                 .into_iter()
-                .find(|t| t.descriptor.digest == image.digest);
-            let descriptor = descriptor
-                .ok_or_else(|| CliError::Usage(format!("image {source:?} is not tagged")))?;
-            store.tag(&target, &descriptor.descriptor)?;
+                .find(|t| t.descriptor.digest == image.digest)
+            {
+                Some(tag) => tag.descriptor,
+                None => store.manifest_descriptor(&image)?,
+            };
+            store.tag(&target, &descriptor)?;
             Ok(0)
         }
     }

@@ -25,10 +25,7 @@ use crate::layer::Compression;
 
 use super::reference::ImageName;
 use super::store::{compression_of, io_error};
-use super::{Descriptor, Image, Index, Store, StoreError, MANIFEST_MEDIA_TYPE, REF_NAME};
-
-/// The annotation containerd and `docker load` read for an image's full name.
-const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+use super::{Descriptor, Image, Index, Store, StoreError, CONTAINERD_IMAGE_NAME, REF_NAME};
 
 /// The archive formats of `strata export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,16 +214,12 @@ fn layer_tar(
 }
 
 /// The layer tar inside the blob at `blob`.
-fn decompressed(blob: &Path, compression: Compression) -> Result<Box<dyn Read>, StoreError> {
+pub(super) fn decompressed(
+    blob: &Path,
+    compression: Compression,
+) -> Result<Box<dyn Read>, StoreError> {
     let file = BufReader::with_capacity(1 << 20, File::open(blob).map_err(io_error(blob))?);
-    Ok(match compression {
-        // Multi-member: parallel compressors (pigz, libdeflate) write one member per chunk.
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(io_error(blob))?)
-        }
-        Compression::None => Box::new(file),
-    })
+    crate::layer::decoder(compression, file).map_err(io_error(blob))
 }
 
 fn write_oci(
@@ -244,23 +237,11 @@ fn write_oci(
             tar.blob(store, desc, &format!("blobs/sha256/{}", desc.digest.hex()))?;
         }
     }
-    let manifest_blob = store.blob_path(&image.digest);
-    let manifest = Descriptor {
-        media_type: image
-            .manifest
-            .media_type
-            .clone()
-            .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into()),
-        digest: image.digest.clone(),
-        size: std::fs::metadata(&manifest_blob)
-            .map_err(io_error(&manifest_blob))?
-            .len(),
-        annotations: BTreeMap::from([
-            (REF_NAME.to_owned(), name.tag.clone()),
-            (CONTAINERD_IMAGE_NAME.to_owned(), name.to_string()),
-        ]),
-        platform: None,
-    };
+    let mut manifest = store.manifest_descriptor(image)?;
+    manifest.annotations = BTreeMap::from([
+        (REF_NAME.to_owned(), name.tag.clone()),
+        (CONTAINERD_IMAGE_NAME.to_owned(), name.to_string()),
+    ]);
     tar.blob(
         store,
         &manifest,

@@ -24,6 +24,9 @@ pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// The annotation that names a tag in an OCI layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd and `docker load` read for an image's full name (`NAME:TAG`),
+/// beside [`REF_NAME`], which in an archive may hold the tag alone.
+pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 /// The annotation that holds a creation time (RFC 3339); on index entries of the store,
 /// when the tag was set.
 pub const CREATED: &str = "org.opencontainers.image.created";

@@ -298,8 +298,16 @@ impl Store {
         Ok(found)
     }
 
-    /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image.
+    /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image. A
+    /// manifest digest (`sha256:<hex>`) names an image whether or not it is tagged, as an
+    /// image ID does for docker (`strata load` prints it for an image loaded without a tag).
     pub fn image(&self, name: &str) -> Result<Image, StoreError> {
+        if let Ok(digest) = name.parse::<Digest>() {
+            if !self.blob_path(&digest).is_file() {
+                return Err(StoreError::UnknownImage(name.to_owned()));
+            }
+            return self.image_by_digest(&digest);
+        }
         let name = store_key(name)?;
         let index = self.read_index()?;
         let descriptor = index
@@ -325,6 +333,24 @@ impl Store {
             digest: digest.clone(),
             manifest,
             config,
+        })
+    }
+
+    /// A descriptor of `image`'s manifest, to tag it with: its media type, digest and
+    /// size, no annotations.
+    pub fn manifest_descriptor(&self, image: &Image) -> Result<Descriptor, StoreError> {
+        let blob = self.blob_path(&image.digest);
+        let size = fs::metadata(&blob).map_err(io_error(&blob))?.len();
+        Ok(Descriptor {
+            media_type: image
+                .manifest
+                .media_type
+                .clone()
+                .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into()),
+            digest: image.digest.clone(),
+            size,
+            annotations: BTreeMap::new(),
+            platform: None,
         })
     }
 
@@ -425,10 +451,22 @@ impl Store {
             path: "image config".into(),
             source,
         })?;
+        let config = self.put_blob(CONFIG_MEDIA_TYPE, &config_json)?;
+        self.put_manifest(config, layers, annotations)
+    }
+
+    /// Writes the manifest of the stored config `config` over `layers`, returning its
+    /// descriptor (not yet tagged). `annotations` go on the manifest.
+    pub fn put_manifest(
+        &self,
+        config: Descriptor,
+        layers: &[Descriptor],
+        annotations: std::collections::BTreeMap<String, String>,
+    ) -> Result<Descriptor, StoreError> {
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(MANIFEST_MEDIA_TYPE.into()),
-            config: self.put_blob(CONFIG_MEDIA_TYPE, &config_json)?,
+            config,
             layers: layers.to_vec(),
             annotations,
         };

@@ -125,16 +125,14 @@ pub fn extract_archive(
     let mut magic = [0u8; 6];
     let n = read_full(&mut file, &mut magic).map_err(|e| io_error(archive, e))?;
     file.rewind().map_err(|e| io_error(archive, e))?;
-    let mut stream: Box<dyn Read> = match &magic[..n] {
-        [0x1f, 0x8b, ..] => decoder(Compression::Gzip, file),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => decoder(Compression::Zstd, file),
-        [b'B', b'Z', b'h', ..] => {
+    let mut stream: Box<dyn Read> = match (Compression::sniff(&magic[..n]), &magic[..n]) {
+        (Compression::None, [b'B', b'Z', b'h', ..]) => {
             ToolReader::spawn("bzip2", file).map(|r| Box::new(r) as Box<dyn Read>)
         }
-        [0xfd, b'7', b'z', b'X', b'Z', 0] => {
+        (Compression::None, [0xfd, b'7', b'z', b'X', b'Z', 0]) => {
             ToolReader::spawn("xz", file).map(|r| Box::new(r) as Box<dyn Read>)
         }
-        _ => Ok(Box::new(file) as Box<dyn Read>),
+        (compression, _) => decoder(compression, file),
     }
     .map_err(|e| io_error(archive, e))?;
     // Like docker, a file is an archive if its (decompressed) start reads as a tar header;
@@ -150,7 +148,10 @@ pub fn extract_archive(
 }
 
 /// A decompressing reader for `compression`.
-fn decoder<'a>(compression: Compression, blob: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decoder<'a>(
+    compression: Compression,
+    blob: impl Read + 'a,
+) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         // Multi-member: parallel gzip writers emit several members in one blob.
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(blob))),

@@ -10,7 +10,7 @@
 mod extract;
 mod write;
 
-pub use extract::{extract, extract_archive, missing_from_snapshot};
+pub use extract::{decoder, extract, extract_archive, missing_from_snapshot};
 pub use write::write;
 
 use crate::digest::Digest;
@@ -50,6 +50,16 @@ impl Compression {
             "application/vnd.oci.image.layer.v1.tar"
             | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
             _ => None,
+        }
+    }
+
+    /// The compression a stream's first bytes show: gzip's and zstd's magic numbers,
+    /// anything else read as uncompressed (a tar has no magic at its start).
+    pub fn sniff(magic: &[u8]) -> Compression {
+        match magic {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            _ => Compression::None,
         }
     }
 }
