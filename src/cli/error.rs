@@ -25,6 +25,7 @@ use crate::audit::AuditError;
 use crate::builder::BuildError;
 use crate::container::RunError;
 use crate::family::FamilyError;
+use crate::image::load::LoadError;
 use crate::image::StoreError;
 use crate::lint::LintError;
 use crate::platform::PlatformError;
@@ -57,6 +58,9 @@ pub enum CliError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `strata load` could not read an archive or store its images.
+    #[error(transparent)]
+    Load(#[from] LoadError),
     /// `strata run` could not run its command.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -92,6 +92,9 @@ enum Commands {
     Run(RunArgs),
     /// Write an image as a docker-archive or oci-archive file.
     Export(ExportArgs),
+    /// Load images from a docker-archive or oci-archive (a file, standard input, or an
+    /// OCI layout directory), as `docker load` does.
+    Load(store::LoadArgs),
     /// Print an image's config (or manifest) as JSON.
     Inspect(InspectArgs),
     /// Remove what no tag needs (unreferenced blobs, snapshots, temp files); print what was freed.
@@ -430,6 +433,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Commands::Rmi(args) => store::rmi(&store, args),
         Commands::History(args) => store::history(&store, args),
         Commands::Df => store::df(&store),
+        Commands::Load(args) => store::load(&store, args),
         Commands::Version | Commands::Completions(_) | Commands::Man(_) => {
             unreachable!("answered before the store is opened")
         }

@@ -1,9 +1,12 @@
-//! The commands that read or tidy the local store: `images`, `rmi`, `history`, `df`.
+//! The commands that read, fill or tidy the local store: `images`, `load`, `rmi`,
+//! `history`, `df`.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::image::load::{self, Input};
 use crate::image::Store;
 
 use super::progress::human_size;
@@ -15,6 +18,15 @@ pub struct RmiArgs {
     /// The tags to remove (`NAME` means `NAME:latest`).
     #[arg(required = true)]
     tags: Vec<String>,
+}
+
+/// `strata load [-i FILE|DIR|-]`.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// The archive: a docker-archive or oci-archive file (plain, gzip or zstd), an OCI
+    /// layout directory, or `-` for standard input [default: standard input].
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    input: Option<PathBuf>,
 }
 
 /// `strata history NAME[:TAG]`.
@@ -53,6 +65,33 @@ pub fn images(store: &Store) -> Result<i32, CliError> {
             human_size(size),
             tag.created.as_deref().unwrap_or("-")
         );
+    }
+    Ok(0)
+}
+
+/// Loads the images of an archive and prints what it tagged, as `docker load` does:
+/// `Loaded image: NAME:TAG` per tag, `Loaded image ID: DIGEST` for an image without one
+/// (a manifest digest, which names the image in `strata tag`, `run` and `history`).
+pub fn load(store: &Store, args: LoadArgs) -> Result<i32, CliError> {
+    let input = match &args.input {
+        Some(path) if path.as_os_str() != "-" => Input::Path(path),
+        _ => Input::Stdin,
+    };
+    if matches!(input, Input::Stdin) && std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "no archive to load: give `-i FILE`, or pipe one in (`docker save IMAGE | strata load`)"
+                .into(),
+        ));
+    }
+    // Keeps `prune` from removing blobs between their commit and their tag.
+    let _in_use = store.in_use()?;
+    for image in load::load(store, input)? {
+        if image.names.is_empty() {
+            println!("Loaded image ID: {}", image.digest);
+        }
+        for name in &image.names {
+            println!("Loaded image: {name}");
+        }
     }
     Ok(0)
 }

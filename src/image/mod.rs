@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod load;
 pub mod reference;
 mod scratch;
 pub mod store;
