@@ -2,12 +2,13 @@
 //! against a throw-away store, the reference tools (buildah, umoci, skopeo, runc, git),
 //! build contexts made from `tests/corpus/<case>/`, and a comparable snapshot of an
 //! unpacked root filesystem. [`registry`] starts a real `docker-registry` and a
-//! fault-injecting proxy.
+//! fault-injecting proxy; [`docker`] a private docker daemon.
 //!
 //! Every test binary includes this module and uses a different subset of it, hence the
 //! `dead_code` allowance below.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod registry;
 
 use std::collections::{BTreeMap, HashMap};
