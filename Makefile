@@ -6,7 +6,7 @@ STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io openssl git bc
+TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
 .PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts

@@ -1,10 +1,11 @@
 //! `strata load` against real docker 20.10 (a private daemon, `common::docker`): what
-//! `docker save` writes (from a file, a pipe, gzipped, several images with a symlinked
-//! layer, an image saved by ID) loads, runs, shows docker's history, reads in skopeo and
-//! umoci, pushes to a registry docker pulls from, and exports back into docker with its
-//! image ID; OCI archives (strata's, skopeo's) and OCI layout dirs load with their
-//! manifest digests; `rmi` and `prune` free what a load stored; truncated and tampered
-//! archives fail naming file and entry, leaving no tag, blob or temp file.
+//! `docker save` writes (from a file, a pipe, gzip or zstd compressed, several images
+//! with a symlinked layer, an image saved by ID) loads, runs, shows docker's history,
+//! reads in skopeo and umoci, pushes to a registry docker pulls from, and exports back
+//! into docker with its image ID; OCI archives (strata's, skopeo's, docker 25+'s
+//! layout) and OCI layout dirs load, keeping their manifests; `rmi` and `prune` free
+//! what a load stored; truncated and tampered archives fail naming file and entry,
+//! leaving no tag, blob or temp file.
 
 mod common;
 
@@ -245,17 +246,23 @@ fn pipes_gzip_several_images_and_untagged_ones_load() {
     assert_eq!(stdout(store.strata().args(["run", APP])), OUTPUT);
     skopeo_validate(store.path(), "load/two:latest");
 
-    // gzip'd, from a file and from `-i -`.
-    let gz = dir.path().join("both.tar.gz");
-    run_ok(
-        Command::new("gzip")
-            .args(["-k", "-c"])
-            .arg(&both)
-            .stdout(fs::File::create(&gz).unwrap()),
-    );
+    // gzip'd and zstd'd, from a file and from `-i -`.
+    let compressed = |tool: &str, name: &str| {
+        let file = dir.path().join(name);
+        run_ok(
+            Command::new(tool)
+                .args(["-c", "-q"])
+                .arg(&both)
+                .stdout(fs::File::create(&file).unwrap()),
+        );
+        file
+    };
+    let gz = compressed("gzip", "both.tar.gz");
+    let zst = compressed("zstd", "both.tar.zst");
     for (args, input) in [
         (vec!["-i", gz.to_str().unwrap()], None),
         (vec!["-i", "-"], Some(gz.as_path())),
+        (vec!["-i", zst.to_str().unwrap()], None),
     ] {
         let store = Store::new();
         let out = loaded(&store, &args, input);
@@ -310,6 +317,49 @@ fn oci_archives_and_layouts_load_with_their_digests() {
         &format!("oci-archive:{}:{APP}", from_docker.display()),
     ]));
     loads_and_runs(&from_docker, APP, OUTPUT);
+
+    // docker 25+'s layout: an OCI layout whose manifest.json names the blobs, layers
+    // gzipped as in containerd's store. manifest.json decides; diff_ids are checked on
+    // the decompressed tars, and the layers keep their compression.
+    let tree = dir.path().join("new-style");
+    fs::create_dir(&tree).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&tree),
+    );
+    let manifest: Value = serde_json::from_str(&stdout(built.strata().args([
+        "inspect",
+        "--manifest",
+        "built:1",
+    ])))
+    .unwrap();
+    let blob = |d: &Value| format!("blobs/sha256/{}", &d["digest"].as_str().unwrap()[7..]);
+    let docker_manifest = serde_json::json!([{
+        "Config": blob(&manifest["config"]),
+        "RepoTags": ["new/style:1"],
+        "Layers": manifest["layers"].as_array().unwrap().iter().map(blob).collect::<Vec<_>>(),
+    }]);
+    fs::write(tree.join("manifest.json"), docker_manifest.to_string()).unwrap();
+    let new_style = dir.path().join("new-style.tar");
+    run_ok(
+        Command::new("tar")
+            .arg("cf")
+            .arg(&new_style)
+            .arg("-C")
+            .arg(&tree)
+            .arg("."),
+    );
+    let store = loads_and_runs(&new_style, "new/style:1", "built\n");
+    let loaded: Value = serde_json::from_str(&stdout(store.strata().args([
+        "inspect",
+        "--manifest",
+        "new/style:1",
+    ])))
+    .unwrap();
+    assert_eq!(loaded["layers"], manifest["layers"]);
 
     // An OCI layout directory.
     let layout = dir.path().join("layout");
