@@ -365,7 +365,7 @@ fn dispatch(cli: Cli) -> CliResult {
                 FormatArg::DockerArchive => ArchiveFormat::Docker,
                 FormatArg::OciArchive => ArchiveFormat::Oci,
             };
-            archive::export(&store, &image, &args.image, format, &args.output)?;
+            archive::export(&store, &image, Some(&args.image), format, &args.output)?;
             Ok(0)
         }
         Commands::Inspect(args) => {
