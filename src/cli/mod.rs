@@ -18,11 +18,13 @@ use crate::image::Store;
 use crate::sandbox::{self, Network};
 
 mod build;
+mod buildx;
 mod checks;
 mod error;
 mod freshness;
 mod generate;
 mod progress;
+mod rawjson;
 mod registry;
 mod store;
 
