@@ -93,8 +93,14 @@ fn a_local_cache_in_min_and_max_mode_serves_a_fresh_store() {
     );
     assert_eq!(steps_run(&log), 5, "{log}");
     // min: tools' two steps, the final COPY and RUN; max adds the builder's RUN.
-    assert!(log.contains("exported 4 cache entries (mode=min)"), "{log}");
-    assert!(log.contains("exported 5 cache entries (mode=max)"), "{log}");
+    assert!(
+        log.contains("exported 4 cache entries to ") && log.contains("(mode=min,"),
+        "{log}"
+    );
+    assert!(
+        log.contains("exported 5 cache entries to ") && log.contains("(mode=max,"),
+        "{log}"
+    );
     // Each is an OCI layout skopeo reads, tagged `latest` as BuildKit's local cache is.
     for dir in [&min, &max] {
         let inspected = skopeo_inspect(&format!("oci:{}:latest", dir.display()), false);
@@ -162,7 +168,10 @@ fn registry_cache_forms_outputs_and_metadata_agree_with_the_registry() {
         ],
         ctx.path(),
     );
-    assert!(log.contains("exported 5 cache entries (mode=max)"), "{log}");
+    assert!(
+        log.contains("exported 5 cache entries to ") && log.contains("(mode=max,"),
+        "{log}"
+    );
     let pushed = skopeo_inspect(&format!("docker://{app}"), false);
     assert_eq!(pushed["Digest"], digest.as_str(), "{pushed}");
     // buildx's keys, each agreeing with the registry and the store.
@@ -688,7 +697,7 @@ fn malformed_values_are_usage_errors_that_name_the_flag() {
         ),
         (
             &["--platform", "linux", "--annotation", "a=b"],
-            "--platform \"linux\"",
+            "--platform: invalid platform \"linux\"",
         ),
     ];
     for (flags, says) in cases {

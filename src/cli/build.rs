@@ -462,8 +462,9 @@ impl Flags {
             contexts.insert(name, context);
         }
         let platform = match &args.platform {
-            Some(text) => Platform::parse(text)
-                .map_err(|e| CliError::Usage(format!("--platform {text:?}: {e}")))?,
+            Some(text) => {
+                Platform::parse(text).map_err(|e| CliError::Usage(format!("--platform: {e}")))?
+            }
             None => Platform::host(),
         };
         let mut annotations = BTreeMap::new();
@@ -626,7 +627,7 @@ fn export_caches<'r>(
         let mode = if destination.max { "max" } else { "min" };
         match exported {
             Ok(how) => eprintln!(
-                "exported {} cache entries (mode={mode}) to {} ({how})",
+                "exported {} cache entries to {} (mode={mode}, {how})",
                 entries.len(),
                 destination.location
             ),
