@@ -101,6 +101,7 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, RunError
         stdin: None,
         mounts: Vec::new(),
         tty: opts.tty.then(TtySize::of_user_terminal),
+        options: sandbox::SandboxOptions::default(),
     };
     // Keystrokes go to the command's terminal as they are typed; its line discipline
     // echoes them and turns ^C into SIGINT.

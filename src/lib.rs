@@ -16,7 +16,7 @@
 //!             RUN --mount grammar; .dockerignore
 //! family      strata.toml + FROM lines -> Family (images, parents, tiers) -> Plan (waves)
 //! layer       upper dir -> OCI tar (whiteouts) -> gzip/zstd -> Layer; tar -> snapshot dir
-//! image       Config / Manifest values; the store (an OCI layout); archives
+//! image       Config / Manifest values; the store (an OCI layout); archives, layout dirs
 //! cache       step cache keys -> the layers they produced
 //! fsck        the store's invariants checked from its files, and repaired
 //! copy        COPY/ADD sources (context, stage root, heredocs, URLs) -> digest | files

@@ -273,7 +273,7 @@ fn docker_archive_is_read_by_skopeo() {
     export(
         &f.store,
         &image,
-        "registry.local/app:1",
+        Some("registry.local/app:1"),
         ArchiveFormat::Docker,
         &archive,
     )
@@ -330,7 +330,14 @@ fn oci_archive_is_read_by_skopeo() {
     let f = fixture("app:1");
     let image = f.store.image("app:1").unwrap();
     let archive = f.work.join("app-oci.tar");
-    export(&f.store, &image, "app:1", ArchiveFormat::Oci, &archive).unwrap();
+    export(
+        &f.store,
+        &image,
+        Some("app:1"),
+        ArchiveFormat::Oci,
+        &archive,
+    )
+    .unwrap();
     let file = path_str(&archive);
 
     for source in [

@@ -55,6 +55,7 @@ impl Sandbox {
             stdin: None,
             mounts: Vec::new(),
             tty: None,
+            options: Default::default(),
         }
     }
 

@@ -409,7 +409,9 @@ impl<'a> Executor<'a> {
         };
         state.built.key = key.clone();
         state.built.free = free;
-        self.used.push((key, cached_step(layer.as_ref())));
+        let entry = (key, cached_step(layer.as_ref()));
+        state.built.steps.push(entry.clone());
+        self.used.push(entry);
         Ok(layer)
     }
 

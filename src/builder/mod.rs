@@ -9,6 +9,7 @@
 //! The builder prints nothing: it reports [`Event`]s to the caller.
 
 mod command;
+pub mod contexts;
 mod copy;
 mod exec;
 pub mod family;
@@ -32,7 +33,7 @@ use crate::dockerfile::{self, Dockerfile, DockerfileError};
 use crate::epoch::Epoch;
 use crate::image::{Descriptor, Image, Store, StoreError};
 use crate::layer::{Compression, LayerError};
-use crate::sandbox::{Network, SandboxError};
+use crate::sandbox::{Network, SandboxError, SandboxOptions};
 
 pub use stage::BuiltStage;
 
@@ -79,6 +80,16 @@ pub struct BuildOptions {
     /// The times written into the image (`SOURCE_DATE_EPOCH`, else the git commit time;
     /// see [`crate::epoch`]).
     pub epoch: Epoch,
+    /// `--pull`: resolve every FROM image that names a registry again, even when the
+    /// store holds it, as `docker build --pull` does.
+    pub pull: bool,
+    /// `--build-context NAME=...`: what `FROM NAME`, `COPY --from=NAME` and
+    /// `RUN --mount=from=NAME` read instead of the stage or image called NAME.
+    pub contexts: BTreeMap<String, contexts::NamedContext>,
+    /// `--annotation`: annotations of the result's manifest.
+    pub annotations: BTreeMap<String, String>,
+    /// `--add-host`, `--shm-size`, `--ulimit`: the sandbox of every RUN.
+    pub sandbox: SandboxOptions,
 }
 
 /// A finished build.
@@ -88,9 +99,12 @@ pub struct BuildResult {
     pub descriptor: Descriptor,
     /// The image.
     pub image: Image,
-    /// The cache key and result of every step that wrote files, run or cached: what
-    /// `--cache-to` exports.
+    /// The cache key and result of every step that wrote files, run or cached, in every
+    /// stage: what `--cache-to mode=max` exports.
     pub cache_entries: Vec<(crate::cache::CacheKey, crate::cache::CachedStep)>,
+    /// The same for the steps of the result's own stages (the target and the stages it
+    /// is built FROM): what `--cache-to mode=min` exports.
+    pub image_entries: Vec<(crate::cache::CacheKey, crate::cache::CachedStep)>,
 }
 
 /// Progress the builder reports; the CLI decides how to show it.
@@ -292,8 +306,15 @@ pub fn build(
     let cache = StepCache::open(store.root()).map_err(io_err(store.root()))?;
     let mut builder = stages::StageBuilder::new(store, &dockerfile, &context, opts, cache)?;
     let mut built = builder.build_stage(target, events)?;
+    if built.local.is_some() {
+        return Err(BuildError::Usage(format!(
+            "the target stage is replaced by a local directory --build-context, which is no image: build another target, or use the context through COPY --from in {}",
+            dockerfile.source.path.display()
+        )));
+    }
     builder.publish()?;
     built.add_labels(&opts.labels);
+    built.add_annotations(&opts.annotations);
     let (descriptor, image) = built.commit(store, opts.epoch)?;
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;
@@ -306,6 +327,7 @@ pub fn build(
         descriptor,
         image,
         cache_entries: builder.used_entries(),
+        image_entries: built.steps,
     })
 }
 

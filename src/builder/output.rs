@@ -1,11 +1,18 @@
-//! `strata build --output`: the built image's root filesystem written out of the store, as
-//! `docker build -o` does for CI jobs that build artifacts rather than images.
+//! `strata build --output`: what happens to the result besides the store, in buildx's
+//! forms (`type=TYPE[,KEY=VALUE...]`, quoted as CSV).
 //!
-//! - `type=local,dest=DIR` (or just `DIR`): the files, with their modes, owners, links and
-//!   special files, copied into `DIR`;
-//! - `type=tar,dest=FILE` (or `-` for standard output): one uncompressed tar of them,
-//!   written the way layers are (sorted, normalised headers).
+//! - `type=local,dest=DIR` (or just `DIR`): the image's root filesystem, with its modes,
+//!   owners, links and special files, copied into `DIR`;
+//! - `type=tar,dest=FILE` (or `-` for standard output): one uncompressed tar of it,
+//!   written the way layers are (sorted, normalised headers);
+//! - `type=oci,dest=FILE` / `type=docker,dest=FILE`: the image as an oci-archive or a
+//!   docker-archive (`-`: standard output);
+//! - `type=image[,name=A,B][,push=true]`, `type=registry` (= `push=true`), and
+//!   `type=docker` without `dest`: the image in the store, tagged with the names, and
+//!   pushed when asked. (buildx loads `type=docker` into docker; strata's store is where
+//!   every build lands already.) The caller tags and pushes: [`Output::Image`].
 //!
+//! `compression=gzip|zstd` on the image outputs sets the compression of the new layers.
 //! The filesystem is the image's layers stacked in a read-only overlay, so whiteouts and
 //! opaque directories have already done their work.
 
@@ -14,52 +21,222 @@ use std::path::{Path, PathBuf};
 use super::{io_err, BuildError};
 use crate::copy::{self, SourceSet};
 use crate::dockerfile::ignore::Ignore;
+use crate::dockerfile::mount::split_csv;
 use crate::fsroot::Root;
+use crate::image::archive::{self, ArchiveFormat};
 use crate::image::{Image, Store};
 use crate::layer::{self, Compression};
 use crate::snapshot::{lower_stack, StepDirs};
 
-/// Where `--output` sends the filesystem.
+/// Where `--output` sends the result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// A directory, created if missing.
+    /// The filesystem in a directory, created if missing.
     Local(PathBuf),
-    /// A tar file; `-` is standard output.
+    /// The filesystem as a tar file; `-` is standard output.
     Tar(PathBuf),
+    /// The image as an archive file; `-` is standard output.
+    Archive {
+        /// docker-archive or oci-archive.
+        format: ArchiveFormat,
+        /// The file.
+        dest: PathBuf,
+        /// The names the archive gives the image (the first one counts; none: `-t`'s).
+        names: Vec<String>,
+    },
+    /// The image in the store under these names (none: `-t`'s), pushed if `push`.
+    Image {
+        /// `name=`, split at commas.
+        names: Vec<String>,
+        /// `push=true` (always for `type=registry`).
+        push: bool,
+    },
+}
+
+/// One parsed `--output` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFlag {
+    /// What to do.
+    pub output: Output,
+    /// `compression=`: the compression of the new layers, if given.
+    pub compression: Option<Compression>,
 }
 
 impl Output {
-    /// Parses docker's forms: `DIR`, `-`, `type=local,dest=DIR`, `type=tar,dest=FILE`.
-    pub fn parse(spec: &str) -> Result<Output, String> {
+    /// Parses buildx's forms: `DIR`, `-`, `type=TYPE[,dest=...][,name=...][,push=...]
+    /// [,compression=...]`. A name list may be quoted (`"name=a,b"`, as buildx wants) or
+    /// not (`name=a,b`: a field without `=` after `name=` is one more name).
+    pub fn parse(spec: &str) -> Result<OutputFlag, String> {
+        let fail = |why: String| format!("--output {spec:?}: {why}");
         if !spec.contains('=') {
-            return Ok(if spec == "-" {
+            let output = if spec == "-" {
                 Output::Tar(spec.into())
+            } else if spec.is_empty() {
+                return Err(fail("empty".into()));
             } else {
                 Output::Local(spec.into())
+            };
+            return Ok(OutputFlag {
+                output,
+                compression: None,
             });
         }
-        let (mut kind, mut dest) = (None, None);
-        for pair in spec.split(',') {
-            match pair.split_once('=') {
-                Some(("type", v)) => kind = Some(v),
+        let (mut kind, mut dest, mut names, mut push, mut compression) =
+            (None, None, None::<Vec<String>>, None, None);
+        let mut last_was_name = false;
+        for field in split_csv(spec).map_err(fail)? {
+            let pair = field.split_once('=');
+            if pair.is_none() && last_was_name {
+                names.get_or_insert_with(Vec::new).push(field);
+                continue;
+            }
+            last_was_name = false;
+            match pair {
+                Some(("type", v)) => kind = Some(v.to_owned()),
                 Some(("dest", v)) => dest = Some(PathBuf::from(v)),
-                _ => return Err(format!("--output {spec:?}: unknown part {pair:?}")),
+                Some(("name", v)) => {
+                    let list = names.get_or_insert_with(Vec::new);
+                    list.extend(v.split(',').filter(|n| !n.is_empty()).map(str::to_owned));
+                    last_was_name = true;
+                }
+                Some(("push", v)) => {
+                    push = Some(
+                        parse_bool(v)
+                            .ok_or_else(|| fail(format!("push={v}: expected true or false")))?,
+                    )
+                }
+                Some(("compression", "gzip")) => compression = Some(Compression::Gzip),
+                Some(("compression", "zstd")) => compression = Some(Compression::Zstd),
+                Some(("compression", v)) => {
+                    return Err(fail(format!(
+                        "compression={v}: strata writes gzip or zstd layers"
+                    )))
+                }
+                Some(("oci-mediatypes", "true")) => {}
+                Some(("oci-mediatypes", v)) => {
+                    return Err(fail(format!(
+                        "oci-mediatypes={v}: strata writes OCI media types only"
+                    )))
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "unknown part {field:?} (strata reads type, dest, name, push, compression)"
+                    )))
+                }
             }
         }
-        let dest = dest.ok_or_else(|| format!("--output {spec:?}: dest= is missing"))?;
-        match kind {
-            Some("local") => Ok(Output::Local(dest)),
-            Some("tar") => Ok(Output::Tar(dest)),
-            other => Err(format!(
-                "--output {spec:?}: type {} is not local or tar",
-                other.unwrap_or("(none)")
-            )),
+        let kind = kind.ok_or_else(|| fail("type= is missing".into()))?;
+        let needs_dest =
+            |dest: Option<PathBuf>| dest.ok_or_else(|| fail(format!("type={kind} needs dest=")));
+        let only_dest = names.is_none() && push.is_none() && compression.is_none();
+        let output = match kind.as_str() {
+            "local" | "tar" if !only_dest => {
+                return Err(fail(format!("type={kind} takes dest= only")))
+            }
+            "local" => Output::Local(needs_dest(dest)?),
+            "tar" => Output::Tar(needs_dest(dest)?),
+            "oci" | "docker" if push == Some(true) => {
+                return Err(fail(format!(
+                    "type={kind} writes a file and cannot push: use type=registry"
+                )))
+            }
+            "oci" => Output::Archive {
+                format: ArchiveFormat::Oci,
+                dest: needs_dest(dest)?,
+                names: names.unwrap_or_default(),
+            },
+            "docker" => match dest {
+                Some(dest) => Output::Archive {
+                    format: ArchiveFormat::Docker,
+                    dest,
+                    names: names.unwrap_or_default(),
+                },
+                None => Output::Image {
+                    names: names.unwrap_or_default(),
+                    push: false,
+                },
+            },
+            "image" | "registry" if dest.is_some() => {
+                return Err(fail(format!(
+                    "type={kind} takes no dest= (use type=oci or type=docker for a file)"
+                )))
+            }
+            "image" => Output::Image {
+                names: names.unwrap_or_default(),
+                push: push.unwrap_or(false),
+            },
+            "registry" if push == Some(false) => {
+                return Err(fail(
+                    "type=registry always pushes: use type=image for push=false".into(),
+                ))
+            }
+            "registry" => Output::Image {
+                names: names.unwrap_or_default(),
+                push: true,
+            },
+            other => {
+                return Err(fail(format!(
+                    "type {other:?} is not local, tar, oci, docker, image or registry"
+                )))
+            }
+        };
+        Ok(OutputFlag {
+            output,
+            compression,
+        })
+    }
+
+    /// Whether the output goes to standard output (so the digest must not).
+    pub fn to_stdout(&self) -> bool {
+        match self {
+            Output::Tar(dest) | Output::Archive { dest, .. } => dest.as_os_str() == "-",
+            Output::Local(_) | Output::Image { .. } => false,
         }
     }
 }
 
-/// Writes the root filesystem of `image` to `output`.
-pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildError> {
+/// buildx's booleans (Go's `strconv.ParseBool`, the common spellings).
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "true" | "1" | "t" | "TRUE" | "True" => Some(true),
+        "false" | "0" | "f" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Writes `image` to the file outputs (`Local`, `Tar`, `Archive`); `Image` outputs are
+/// the caller's (tags and pushes). `tags` name the image in an archive without `name=`.
+pub fn write(
+    store: &Store,
+    image: &Image,
+    output: &Output,
+    tags: &[String],
+) -> Result<(), BuildError> {
+    match output {
+        Output::Local(_) | Output::Tar(_) => write_filesystem(store, image, output),
+        Output::Archive {
+            format,
+            dest,
+            names,
+        } => {
+            let name = names.first().or(tags.first()).map(String::as_str);
+            if dest.as_os_str() != "-" {
+                return Ok(archive::export(store, image, name, *format, dest)?);
+            }
+            let temp = store.temp_dir()?;
+            let file = temp.path().join("image.tar");
+            archive::export(store, image, name, *format, &file)?;
+            let mut from = fs_err::File::open(&file).map_err(io_err(&file))?;
+            std::io::copy(&mut from, &mut std::io::stdout().lock())
+                .map_err(io_err(Path::new("<stdout>")))?;
+            Ok(())
+        }
+        Output::Image { .. } => Ok(()),
+    }
+}
+
+/// Writes the root filesystem of `image` to `output` (`Local` or `Tar`).
+fn write_filesystem(store: &Store, image: &Image, output: &Output) -> Result<(), BuildError> {
     let snapshots = store.snapshots(image)?;
     let dirs = StepDirs::new(store)?;
     let overlay = dirs.mount(&lower_stack(snapshots.into_iter()))?;
@@ -86,6 +263,7 @@ pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildE
         Output::Tar(dest) => {
             layer::write(view, Compression::None, 0, dest)?;
         }
+        Output::Archive { .. } | Output::Image { .. } => {}
     }
     Ok(())
 }
@@ -94,19 +272,54 @@ pub fn write(store: &Store, image: &Image, output: &Output) -> Result<(), BuildE
 mod tests {
     use super::*;
 
+    fn parsed(spec: &str) -> Output {
+        Output::parse(spec).unwrap().output
+    }
+
     #[test]
-    fn docker_forms_parse() {
-        assert_eq!(Output::parse("out").unwrap(), Output::Local("out".into()));
-        assert_eq!(Output::parse("-").unwrap(), Output::Tar("-".into()));
+    fn buildx_forms_parse() {
+        assert_eq!(parsed("out"), Output::Local("out".into()));
+        assert_eq!(parsed("-"), Output::Tar("-".into()));
+        assert_eq!(parsed("type=local,dest=a/b"), Output::Local("a/b".into()));
+        assert_eq!(parsed("type=tar,dest=x.tar"), Output::Tar("x.tar".into()));
         assert_eq!(
-            Output::parse("type=local,dest=a/b").unwrap(),
-            Output::Local("a/b".into())
+            parsed("type=oci,dest=x.tar"),
+            Output::Archive {
+                format: ArchiveFormat::Oci,
+                dest: "x.tar".into(),
+                names: vec![]
+            }
         );
         assert_eq!(
-            Output::parse("type=tar,dest=x.tar").unwrap(),
-            Output::Tar("x.tar".into())
+            parsed("type=docker"),
+            Output::Image {
+                names: vec![],
+                push: false
+            }
         );
-        assert!(Output::parse("type=registry,dest=x").is_err());
-        assert!(Output::parse("type=local").is_err());
+        let both = Output::Image {
+            names: vec!["a:1".into(), "b:2".into()],
+            push: true,
+        };
+        assert_eq!(parsed("type=image,name=a:1,b:2,push=true"), both);
+        assert_eq!(parsed(r#"type=image,"name=a:1,b:2",push=true"#), both);
+        assert_eq!(parsed("type=registry,name=a:1,b:2"), both);
+        let zstd = Output::parse("type=image,compression=zstd").unwrap();
+        assert_eq!(zstd.compression, Some(Compression::Zstd));
+        for bad in [
+            "type=local",
+            "type=oci",
+            "type=gcs,dest=x",
+            "type=local,dest=x,push=true",
+            "type=image,dest=x",
+            "type=registry,push=false",
+            "type=image,push=maybe",
+            "type=image,compression=lz4",
+            "type=image,frobnicate=1",
+            "dest=x",
+        ] {
+            let e = Output::parse(bad).unwrap_err();
+            assert!(e.starts_with(&format!("--output {bad:?}")), "{e}");
+        }
     }
 }

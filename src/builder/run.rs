@@ -8,7 +8,7 @@ use crate::cache::KeyBuilder;
 use crate::dockerfile::ignore::Ignore;
 use crate::dockerfile::mount::{MountRequest, MountType};
 use crate::dockerfile::Span;
-use crate::sandbox::{self, RunSpec};
+use crate::sandbox::{self, RunSpec, SandboxOptions};
 use crate::snapshot::StepDirs;
 
 use super::exec::KeyInputs;
@@ -32,10 +32,16 @@ impl StageBuilder<'_> {
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Option<StageLayer>, BuildError> {
         let (sources, mount_inputs) = self.mount_sources(state, &step.mounts, events)?;
-        let content = mount_inputs
+        let mut content = mount_inputs
             .field("args", &serde_json::to_vec(&step.args).unwrap_or_default())
-            .field("stdin", step.stdin.as_deref().unwrap_or_default())
-            .finish();
+            .field("stdin", step.stdin.as_deref().unwrap_or_default());
+        // As BuildKit's exec op, a RUN's key covers its extra hosts, /dev/shm size and
+        // ulimits; without any, the key is what it was before these flags existed.
+        if self.opts.sandbox != SandboxOptions::default() {
+            let settings = serde_json::to_vec(&self.opts.sandbox).unwrap_or_default();
+            content = content.field("sandbox", &settings);
+        }
+        let content = content.finish();
         let inputs = KeyInputs {
             kind: "RUN",
             text: step.text.clone(),
@@ -109,6 +115,7 @@ impl StageBuilder<'_> {
                 stdin,
                 mounts: sandbox_mounts,
                 tty: None,
+                options: opts.sandbox.clone(),
             };
             let label = state.label.clone();
             let mut on_line = |line: &[u8]| {

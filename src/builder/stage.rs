@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::cache::{CacheKey, KeyBuilder};
+use crate::cache::{CacheKey, CachedStep, KeyBuilder};
 use crate::digest::Digest;
 use crate::dockerfile::args::ArgScope;
 use crate::dockerfile::{expand, Dockerfile, Source, Span, Stage};
@@ -42,6 +42,12 @@ pub struct BuiltStage {
     /// base, while none of them read the base's files (a RUN does; then `None`). A step
     /// with a parent-free key may be rebased onto another base (see `Executor::probe`).
     pub(super) free: Option<CacheKey>,
+    /// The key and result of every layer step of this stage and the stages it is built
+    /// FROM: what `--cache-to mode=min` exports for the image it becomes.
+    pub(super) steps: Vec<(CacheKey, CachedStep)>,
+    /// A local directory context (`--build-context NAME=DIR`): its files are the root,
+    /// read in place; the stage has no layers of its own.
+    pub(super) local: Option<PathBuf>,
 }
 
 impl BuiltStage {
@@ -69,6 +75,8 @@ impl BuiltStage {
             key,
             // Nothing to rebase from: the step cache alone serves scratch.
             free: None,
+            steps: Vec::new(),
+            local: None,
         }
     }
 
@@ -142,12 +150,26 @@ impl BuiltStage {
             annotations,
             key,
             free: Some(free),
+            steps: Vec::new(),
+            local: None,
         })
+    }
+
+    /// A local directory as a stage's root (see [`BuiltStage::local`]), keyed `key`.
+    pub(super) fn from_dir(dir: PathBuf, key: CacheKey) -> BuiltStage {
+        BuiltStage {
+            local: Some(dir),
+            key,
+            ..BuiltStage::scratch()
+        }
     }
 
     /// Overlay lower dirs, top-most first.
     pub(super) fn lower_dirs(&self) -> Vec<PathBuf> {
-        lower_stack(self.layers.iter().map(|l| l.snapshot.clone()))
+        match &self.local {
+            Some(dir) => vec![dir.clone()],
+            None => lower_stack(self.layers.iter().map(|l| l.snapshot.clone())),
+        }
     }
 
     /// Adds `labels` to the config (`build --label`), over those the Dockerfile set.
@@ -156,6 +178,13 @@ impl BuiltStage {
             let own = self.config.config.labels.get_or_insert_with(BTreeMap::new);
             own.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+    }
+
+    /// Adds `annotations` to the manifest's (`build --annotation`), over the base image
+    /// annotations.
+    pub fn add_annotations(&mut self, annotations: &BTreeMap<String, String>) {
+        self.annotations
+            .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
     /// Writes config and manifest to the store.

@@ -2,11 +2,13 @@
 //! of the store or a registry), then its steps, each lowered ([`super::lower`]) and, when
 //! it changes files, executed through the step cache ([`super::exec`]).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
+use crate::digest::Digest;
 use crate::dockerfile::args::{target_stage_name, ArgScope};
 use crate::dockerfile::{
     expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
@@ -50,6 +52,9 @@ pub(super) struct StageBuilder<'a> {
     pub(super) secret_dir: Option<SecretDir>,
     /// The cache mount ids this build has started fresh (see [`super::mounts::Resolver::fresh`]).
     pub(super) started_fresh: BTreeSet<String>,
+    /// With `--pull`: what each reference was pulled as in this build, so two stages
+    /// FROM one base pull it once and build on the same image.
+    pulled: RefCell<HashMap<String, Digest>>,
 }
 
 impl<'a> StageBuilder<'a> {
@@ -74,6 +79,7 @@ impl<'a> StageBuilder<'a> {
             exec: Executor::new(store, opts, cache),
             secret_dir: None,
             started_fresh: BTreeSet::new(),
+            pulled: RefCell::new(HashMap::new()),
         })
     }
 
@@ -94,6 +100,14 @@ impl<'a> StageBuilder<'a> {
             return Ok(built.clone());
         }
         let stage = &self.dockerfile.stages[index];
+        // A named context replaces the stage of that name.
+        if let Some(name) = &stage.name {
+            if let Some(context) = self.named_context(name, &self.dockerfile.source, stage.span) {
+                let built = context?;
+                self.built.insert(index, built.clone());
+                return Ok(built);
+            }
+        }
         if self.building.contains(&index) {
             return Err(self
                 .dockerfile
@@ -170,34 +184,41 @@ impl<'a> StageBuilder<'a> {
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<BuiltStage, BuildError> {
         let base = self.expand_global(&stage.base, stage.span)?;
-        if let Some(parent) = self.stage_named(&base, stage.index) {
-            return self.build_stage(parent, events);
-        }
-        if base.eq_ignore_ascii_case("scratch") {
+        let built = if let Some(parent) = self.stage_named(&base, stage.index) {
+            self.build_stage(parent, events)?
+        } else if base.eq_ignore_ascii_case("scratch") {
             return Ok(BuiltStage::scratch());
+        } else if let Some(context) = self.named_context(&base, &self.dockerfile.source, stage.span)
+        {
+            context?
+        } else {
+            self.image_stage(&base, &self.dockerfile.source, stage.span)?
+        };
+        if built.local.is_some() {
+            return Err(self
+                .dockerfile
+                .source
+                .error(
+                    stage.span,
+                    format!("FROM {base}: the build context {base:?} is a local directory, which has no layers to build on; read it with COPY --from={base}"),
+                )
+                .into());
         }
-        self.image_stage(&base, &self.dockerfile.source, stage.span)
+        Ok(built)
     }
 
     /// An image of the store as a stage, or a located error if it is not there.
     /// `source` is the text `span` points into (the Dockerfile or ONBUILD triggers).
-    fn image_stage(
+    /// With `--pull`, an image that names a registry is pulled again first.
+    pub(super) fn image_stage(
         &self,
         reference: &str,
         source: &Source,
         span: Span,
     ) -> Result<BuiltStage, BuildError> {
-        let found = match self.opts.pinned.get(reference) {
-            // A family parent: exactly the image its build just produced.
-            Some(digest) => self
-                .store
-                .image_by_digest(digest)
-                .map(Some)
-                .map_err(Into::into),
-            // A tag as written (a locally built `base:1`), else a registry image under the
-            // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
-            None => registry::stored(self.store, reference, &self.opts.registry),
-        };
+        let pull_again = self.opts.pull
+            && !self.opts.pinned.contains_key(reference)
+            && Reference::parse(reference).is_ok();
         // A family's "did you mean" for an image that cannot be found, else the
         // registry's hint (how to configure a mirror).
         let hinted = |err: DockerfileError, fallback: Option<String>| match self
@@ -216,6 +237,31 @@ impl<'a> StageBuilder<'a> {
                 source.error_with(span, format!("pulling {reference}"), e),
                 fallback,
             )
+        };
+        if pull_again {
+            let known = self.pulled.borrow().get(reference).cloned();
+            let image = match known {
+                Some(digest) => self.store.image_by_digest(&digest)?,
+                None => {
+                    let image = self.pull(reference).map_err(&located)?;
+                    self.pulled
+                        .borrow_mut()
+                        .insert(reference.to_owned(), image.digest.clone());
+                    image
+                }
+            };
+            return BuiltStage::from_image(self.store, image, reference);
+        }
+        let found = match self.opts.pinned.get(reference) {
+            // A family parent: exactly the image its build just produced.
+            Some(digest) => self
+                .store
+                .image_by_digest(digest)
+                .map(Some)
+                .map_err(Into::into),
+            // A tag as written (a locally built `base:1`), else a registry image under the
+            // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
+            None => registry::stored(self.store, reference, &self.opts.registry),
         };
         match found.map_err(&located)? {
             Some(image) => BuiltStage::from_image(self.store, image, reference),
@@ -292,7 +338,10 @@ impl<'a> StageBuilder<'a> {
                 Err(state.source.error(span, message).into())
             }
             Some(index) => self.build_stage(index, events),
-            None => self.image_stage(name, state.source, span),
+            None => match self.named_context(name, state.source, span) {
+                Some(context) => context,
+                None => self.image_stage(name, state.source, span),
+            },
         }
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::rawjson::RawJson;
 use crate::builder::Event;
 
 /// How progress is printed.
@@ -38,6 +39,8 @@ pub struct Progress {
     seen: BTreeMap<String, Seen>,
     /// The live view's running steps, by image, stage and number, until they are listed.
     running: HashMap<(String, String, usize), Running>,
+    /// `--progress rawjson`: every event also goes out as a JSON line (see [`RawJson`]).
+    raw: Option<RawJson>,
 }
 
 /// A step of the live view between its start and its line in the finished list.
@@ -104,11 +107,24 @@ impl Progress {
             summary: Summary::default(),
             seen: BTreeMap::new(),
             running: HashMap::new(),
+            raw: None,
+        }
+    }
+
+    /// A quiet printer that writes every event as a JSON line instead (`--progress
+    /// rawjson`).
+    pub fn raw_json(explain: bool) -> Progress {
+        Progress {
+            raw: Some(RawJson::default()),
+            ..Progress::new(Style::Quiet, explain)
         }
     }
 
     /// Shows one event of the build of `image` (`""` for a lone Dockerfile).
     pub fn event(&mut self, image: &str, event: &Event<'_>) {
+        if let Some(raw) = &mut self.raw {
+            raw.event(image, event);
+        }
         let prefix = if image.is_empty() {
             String::new()
         } else {

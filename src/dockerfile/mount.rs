@@ -283,8 +283,9 @@ fn type_name(kind: MountType) -> &'static str {
     }
 }
 
-/// Splits a CSV record as BuildKit reads `--mount` values: commas separate fields,
-/// double quotes protect commas and `""` is a literal quote.
+/// Splits a CSV record as BuildKit reads `--mount` values (and buildx its `--output`,
+/// `--cache-to`, `--secret` values): commas separate fields, double quotes protect
+/// commas and `""` is a literal quote.
 pub(crate) fn split_csv(value: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut field = String::new();
@@ -302,14 +303,15 @@ pub(crate) fn split_csv(value: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err(format!("unterminated quote in mount options {value:?}"));
+        return Err(format!("unterminated quote in {value:?}"));
     }
     fields.push(field);
     Ok(fields.into_iter().filter(|f| !f.is_empty()).collect())
 }
 
-/// `64m`, `1g`, `4096`: a size in bytes (binary units, as docker's RAMInBytes).
-fn parse_size(text: &str) -> Result<u64, String> {
+/// `64m`, `1g`, `4096`: a size in bytes (binary units, as docker's RAMInBytes); the
+/// error names no option, for the caller to add.
+pub(crate) fn size_in_bytes(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase();
     let trimmed = lower.trim_end_matches('b').trim_end_matches('i');
     let (digits, scale) = match trimmed.chars().last() {
@@ -325,7 +327,12 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok()
         .filter(|n| *n >= 0.0)
         .map(|n| (n * scale as f64) as u64)
-        .ok_or_else(|| format!("mount option size={text}: expected a size such as 64m"))
+        .ok_or_else(|| format!("{text:?} is not a size such as 64m"))
+}
+
+/// A `--mount` size option.
+fn parse_size(text: &str) -> Result<u64, String> {
+    size_in_bytes(text).map_err(|e| format!("mount option size={text}: {e}"))
 }
 
 #[cfg(test)]

@@ -36,16 +36,18 @@ pub enum ArchiveFormat {
     Oci,
 }
 
-/// Writes `image`, tagged `name`, from `store` to the file `out` (atomically: a temp file
-/// renamed into place), streaming the blobs.
+/// Writes `image`, tagged `name` (or untagged, as `docker save IMAGE_ID` writes one), from
+/// `store` to the file `out` (atomically: a temp file renamed into place), streaming the
+/// blobs.
 pub fn export(
     store: &Store,
     image: &Image,
-    name: &str,
+    name: Option<&str>,
     format: ArchiveFormat,
     out: &Path,
 ) -> Result<(), StoreError> {
-    let name = ImageName::parse(name)?;
+    let name = name.map(ImageName::parse).transpose()?;
+    let name = name.as_ref();
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -59,8 +61,8 @@ pub fn export(
         out,
     };
     match format {
-        ArchiveFormat::Docker => write_docker(&mut tar, store, image, &name)?,
-        ArchiveFormat::Oci => write_oci(&mut tar, store, image, &name)?,
+        ArchiveFormat::Docker => write_docker(&mut tar, store, image, name)?,
+        ArchiveFormat::Oci => write_oci(&mut tar, store, image, name)?,
     }
     let temp = tar
         .builder
@@ -148,7 +150,7 @@ fn write_docker(
     tar: &mut Tar,
     store: &Store,
     image: &Image,
-    name: &ImageName,
+    name: Option<&ImageName>,
 ) -> Result<(), StoreError> {
     let diff_ids = &image.config.rootfs.diff_ids;
     let manifest_path = store.blob_path(&image.digest);
@@ -179,12 +181,12 @@ fn write_docker(
 
     let manifest = serde_json::json!([{
         "Config": config_path,
-        "RepoTags": [name.to_string()],
+        "RepoTags": name.map(ImageName::to_string).into_iter().collect::<Vec<_>>(),
         "Layers": layer_paths,
     }]);
     tar.bytes("manifest.json", manifest.to_string().as_bytes())?;
     // The legacy v1 map of repository -> tag -> top layer id, still read by old clients.
-    if let Some(top) = diff_ids.last() {
+    if let (Some(top), Some(name)) = (diff_ids.last(), name) {
         let repositories = serde_json::json!({ &name.repository: { &name.tag: top.hex() } });
         tar.bytes("repositories", repositories.to_string().as_bytes())?;
     }
@@ -226,7 +228,7 @@ fn write_oci(
     tar: &mut Tar,
     store: &Store,
     image: &Image,
-    name: &ImageName,
+    name: Option<&ImageName>,
 ) -> Result<(), StoreError> {
     tar.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     tar.dir("blobs/")?;
@@ -238,10 +240,14 @@ fn write_oci(
         }
     }
     let mut manifest = store.manifest_descriptor(image)?;
-    manifest.annotations = BTreeMap::from([
-        (REF_NAME.to_owned(), name.tag.clone()),
-        (CONTAINERD_IMAGE_NAME.to_owned(), name.to_string()),
-    ]);
+    manifest.annotations = name
+        .map(|name| {
+            BTreeMap::from([
+                (REF_NAME.to_owned(), name.tag.clone()),
+                (CONTAINERD_IMAGE_NAME.to_owned(), name.to_string()),
+            ])
+        })
+        .unwrap_or_default();
     tar.blob(
         store,
         &manifest,

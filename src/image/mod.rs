@@ -1,9 +1,11 @@
 //! Images as values: the config (docker's schema, which OCI's extends), the manifest and
 //! the index; the [`store::Store`] that keeps them as an OCI image layout; and
-//! [`archive`] sinks (docker-archive, oci-archive) for the same values.
+//! [`archive`] sinks (docker-archive, oci-archive) and [`layout`] directories for the same
+//! values.
 
 pub mod archive;
 pub mod config;
+pub mod layout;
 pub mod load;
 pub mod reference;
 mod scratch;

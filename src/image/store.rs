@@ -107,6 +107,20 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_
     }
 }
 
+/// The whole (small) file at `path`, checked against `digest`: a blob of the store or
+/// of another OCI layout.
+pub(crate) fn read_verified(path: &Path, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+    let bytes = fs::read(path).map_err(io_error(path))?;
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
+        return Err(StoreError::DigestMismatch {
+            expected: digest.clone(),
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
 /// What [`Store::prune`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -239,16 +253,7 @@ impl Store {
     /// Reads a whole (small) blob: manifests, configs, indexes. The content is checked
     /// against the digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(io_error(&path))?;
-        let actual = Digest::of(&bytes);
-        if actual != *digest {
-            return Err(StoreError::DigestMismatch {
-                expected: digest.clone(),
-                actual,
-            });
-        }
-        Ok(bytes)
+        read_verified(&self.blob_path(digest), digest)
     }
 
     /// Points `name` (`NAME:TAG`; `NAME` means `NAME:latest`) at the manifest `manifest`,

@@ -1,5 +1,7 @@
 //! The step cache shared through a registry (`strata build --cache-to REF` and
-//! `--cache-from REF`), so a second machine builds without running cached steps.
+//! `--cache-from REF`) or an OCI layout directory (`--cache-to type=local,dest=DIR`,
+//! `--cache-from type=local,src=DIR`), so a second machine builds without running cached
+//! steps.
 //!
 //! # Artifact format
 //!
@@ -14,16 +16,20 @@
 //!
 //! A key is the digest of a step's inputs (see [`crate::cache`]): it names no path of the
 //! machine that built it, so another checkout of the same sources finds the same keys.
-//! Export tags the artifact in the local store under its destination reference, then
-//! pushes it; import pulls it (layers land in the store's blobs) and adds the entries the
-//! local cache lacks.
+//! Export to a registry tags the artifact in the local store under its destination
+//! reference, then pushes it; import pulls it (layers land in the store's blobs) and adds
+//! the entries the local cache lacks. A local cache is the same artifact in an OCI layout
+//! directory, named by a tag in its `index.json` (`latest` unless told), as BuildKit's
+//! local cache names its own.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::cache::{CacheKey, CachedStep, StepCache};
-use crate::image::{Descriptor, ImageConfig, RootFs, Store};
+use crate::image::layout::{self, Selector};
+use crate::image::{Descriptor, Image, ImageConfig, RootFs, Store, StoreError};
 use crate::platform::Platform;
 
 use super::client::Client;
@@ -42,6 +48,26 @@ pub fn export(
     destination: &str,
 ) -> Result<Pushed, RegistryError> {
     let reference = Reference::parse(destination)?;
+    let manifest = artifact(store, entries)?;
+    store.tag(destination, &manifest)?;
+    client.push(store, destination, &reference, &PushOptions::default())
+}
+
+/// Writes `entries` as a cache artifact into the OCI layout `dir` under `tag`.
+pub fn export_local(
+    store: &Store,
+    entries: &[(CacheKey, CachedStep)],
+    dir: &Path,
+    tag: &str,
+) -> Result<Descriptor, StoreError> {
+    let manifest = artifact(store, entries)?;
+    let image = store.image_by_digest(&manifest.digest)?;
+    layout::export(store, &image, dir, tag)
+}
+
+/// Puts the cache artifact of `entries` into the store (untagged) and returns its
+/// manifest descriptor.
+fn artifact(store: &Store, entries: &[(CacheKey, CachedStep)]) -> Result<Descriptor, StoreError> {
     let mut layers: Vec<Descriptor> = Vec::new();
     let mut diff_ids = Vec::new();
     let mut table = serde_json::Map::new();
@@ -75,9 +101,7 @@ pub fn export(
         "org.opencontainers.image.title".to_owned(),
         "strata build cache".to_owned(),
     )]);
-    let manifest = store.put_image(&config, &layers, annotations)?;
-    store.tag(destination, &manifest)?;
-    client.push(store, destination, &reference, &PushOptions::default())
+    store.put_image(&config, &layers, annotations)
 }
 
 /// Pulls the cache artifact at `source` and adds its entries to `cache`; returns how many
@@ -95,6 +119,29 @@ pub fn import(
         Err(e) => return Err(e),
     };
     let image = store.image_by_digest(&pulled.digest)?;
+    add_entries(cache, &image, source)
+}
+
+/// Adds the entries of the cache artifact in the OCI layout `dir` (under `tag`) to
+/// `cache`; returns how many were new. A layout that does not exist yet (the first build)
+/// is not an error: `Ok(0)`.
+pub fn import_local(
+    store: &Store,
+    cache: &StepCache,
+    dir: &Path,
+    tag: &str,
+) -> Result<usize, RegistryError> {
+    if !dir.join("index.json").is_file() {
+        return Ok(0);
+    }
+    let selector = Selector::Tag(tag.to_owned());
+    let image = layout::import(store, dir, &selector, &Platform::host())?;
+    add_entries(cache, &image, &dir.display().to_string())
+}
+
+/// Adds the entries of the cache artifact `image` (read from `source`) that `cache`
+/// lacks; returns how many.
+fn add_entries(cache: &StepCache, image: &Image, source: &str) -> Result<usize, RegistryError> {
     let Some(Value::Object(table)) = image.config.extra.get(ENTRIES_FIELD) else {
         return Err(RegistryError::Protocol {
             url: source.to_owned(),

@@ -199,6 +199,12 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
     if let Err(e) = nix::unistd::chdir(if cwd.is_empty() { "/" } else { cwd.as_str() }) {
         return (format!("chdir {cwd}: {e}"), 126);
     }
+    // Before dropping privileges: raising a hard limit needs them.
+    for ulimit in &spec.options.ulimits {
+        if let Err(reason) = ulimit.apply() {
+            return (reason, 126);
+        }
+    }
     if let Err(e) = restrict_capabilities() {
         return (e, 126);
     }

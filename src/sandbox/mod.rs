@@ -1,8 +1,9 @@
 //! The sandbox for one RUN (and for `strata run`): an overlay of the image's snapshot dirs
 //! with a fresh upper dir, entered through new mount, pid, ipc, uts (and, with
 //! `--network none`, net) namespaces and `pivot_root`; `/proc`, a minimal `/dev`, `/sys`
-//! and a tmpfs `/run` mounted; the host's resolv.conf and hosts bind-mounted read-only
-//! over files that never reach the upper dir.
+//! and a tmpfs `/run` mounted; the host's resolv.conf and hosts (with the `--add-host`
+//! lines of [`SandboxOptions`] appended) bind-mounted read-only over files that never
+//! reach the upper dir.
 //!
 //! The namespaces are entered by a fresh, single-threaded copy of the strata binary
 //! (`strata __sandbox`, see [`child_main`]) because `unshare` and `fork` do not mix with
@@ -15,15 +16,19 @@
 //! - `namespace`: the private mount namespace every strata process works in.
 //! - `tty`: the pseudo-terminal of `strata run -t`.
 //! - `user`: [`resolve_user`], USER as docker reads it.
+//! - `rlimit`: [`SandboxOptions`], the build-wide extras of a sandbox (`/etc/hosts` lines,
+//!   `/dev/shm` size, resource limits).
 
 mod child;
 mod mounts;
 mod namespace;
+mod rlimit;
 mod rootfs;
 mod tty;
 mod user;
 
 pub use namespace::enter_private_mount_namespace;
+pub use rlimit::{HostEntry, SandboxOptions, Ulimit};
 pub use tty::{RawMode, TtySize};
 pub use user::{resolve_user, ResolvedUser};
 
@@ -82,6 +87,9 @@ pub struct RunSpec {
     /// own devpts; `None`: the command's stdio are the ones [`Output`] says.
     #[serde(default)]
     pub tty: Option<TtySize>,
+    /// Extra `/etc/hosts` lines, the `/dev/shm` size and resource limits.
+    #[serde(default)]
+    pub options: SandboxOptions,
 }
 
 /// One extra mount of a sandbox.

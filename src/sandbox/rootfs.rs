@@ -100,8 +100,18 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
         upper,
         created: Vec::new(),
     };
-    let host_files = clone_host_mounts(HOST_FILES.iter().map(PathBuf::from))?;
-    let devices = clone_host_mounts(DEVICES.iter().map(|d| Path::new("/dev").join(d)))?;
+    let hosts = hosts_file(spec, scratch)?;
+    let host_files = clone_host_mounts(HOST_FILES.iter().map(|file| {
+        let source = match &hosts {
+            Some(hosts) if *file == "/etc/hosts" => hosts.clone(),
+            _ => PathBuf::from(file),
+        };
+        (source, PathBuf::from(file))
+    }))?;
+    let devices = clone_host_mounts(DEVICES.iter().map(|d| {
+        let path = Path::new("/dev").join(d);
+        (path.clone(), path)
+    }))?;
     pivot_into(&root)?;
 
     // Files first: until /proc is mounted, no symlink can lead out of the image.
@@ -132,7 +142,10 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
             .mounts
             .iter()
             .any(|m| clean_abs(m.target()) == "/dev/shm");
-        mount_dev(devices, own_shm)?;
+        mount_dev(
+            devices,
+            own_shm.then(|| spec.options.shm_size.unwrap_or(SHM_SIZE)),
+        )?;
     }
     if is_dir("/sys") {
         let flags =
@@ -247,9 +260,31 @@ fn pivot_into(root: &Path) -> Result<(), String> {
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
+/// The `/etc/hosts` of a sandbox with `--add-host` entries: the host's lines, then one
+/// line per entry, written to the sandbox's scratch tmpfs; `None` without entries (the
+/// host's file is mounted as it is).
+fn hosts_file(spec: &RunSpec, scratch: &Path) -> Result<Option<PathBuf>, String> {
+    if spec.options.extra_hosts.is_empty() {
+        return Ok(None);
+    }
+    let mut text = fs::read_to_string("/etc/hosts").unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for entry in &spec.options.extra_hosts {
+        text.push_str(&format!("{}\t{}\n", entry.ip, entry.name));
+    }
+    let path = scratch.join("etc-hosts");
+    fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Default size of `/dev/shm`, as docker's.
+const SHM_SIZE: u64 = 64 << 20;
+
 /// A tmpfs `/dev` with the host's harmless device nodes, a private devpts and (with
-/// `shm`) `/dev/shm`.
-fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>, shm: bool) -> Result<(), String> {
+/// `shm`) a `/dev/shm` of that many bytes.
+fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>, shm: Option<u64>) -> Result<(), String> {
     let dev = Path::new("/dev");
     mount(
         "tmpfs",
@@ -270,11 +305,11 @@ fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>, shm: bool) -> Result<(), String> 
         flags,
         "newinstance,ptmxmode=0666,mode=0620,gid=5",
     )?;
-    if shm {
+    if let Some(size) = shm {
         let shm = dev.join("shm");
         mkdir(&shm, 0o1777)?;
         let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        mount("tmpfs", &shm, flags, "mode=1777,size=65536k")?;
+        mount("tmpfs", &shm, flags, &format!("mode=1777,size={size}"))?;
     }
     for (name, target) in DEV_LINKS {
         symlink(target, dev.join(name)).map_err(|e| format!("symlink /dev/{name}: {e}"))?;
@@ -282,21 +317,21 @@ fn mount_dev(devices: Vec<(PathBuf, OwnedFd)>, shm: bool) -> Result<(), String> 
     Ok(())
 }
 
-/// Detached copies of the host mounts at `paths` (missing ones skipped), to attach in the
-/// new root.
+/// Detached copies of the host mounts at each source path (missing ones skipped), with
+/// the target path to attach them at in the new root.
 fn clone_host_mounts(
-    paths: impl Iterator<Item = PathBuf>,
+    paths: impl Iterator<Item = (PathBuf, PathBuf)>,
 ) -> Result<Vec<(PathBuf, OwnedFd)>, String> {
     let mut trees = Vec::new();
-    for path in paths {
+    for (source, target) in paths {
         match rmount::open_tree(
             CWD,
-            &path,
+            &source,
             OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
         ) {
-            Ok(tree) => trees.push((path, tree)),
+            Ok(tree) => trees.push((target, tree)),
             Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(format!("cloning host {}: {e}", path.display())),
+            Err(e) => return Err(format!("cloning host {}: {e}", source.display())),
         }
     }
     Ok(trees)
