@@ -12,16 +12,6 @@ mod common;
 
 use common::{context_with, image_config, require_environment, run_ok, Store, BASE};
 
-/// `strata run IMAGE -- sh -c SCRIPT` in `store`; its stdout.
-fn run_in(store: &Store, image: &str, script: &str) -> String {
-    let out = run_ok(
-        store
-            .strata()
-            .args(["run", image, "--", "sh", "-c", script]),
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `strata build -t TAG FLAGS CONTEXT` of a context holding `dockerfile`.
 fn build(store: &Store, dockerfile: &str, tag: &str, flags: &[&str]) -> String {
     let ctx = context_with(dockerfile);
@@ -105,7 +95,7 @@ fn proxy_args_reach_run_in_both_cases_outside_key_and_history() {
     let ctx = context_with(&dockerfile);
     store.build(ctx.path(), "proxy:1", &proxy("http://one.invalid:3128"));
     assert_eq!(
-        run_in(&store, "proxy:1", "cat /proxies"),
+        store.sh("proxy:1", "cat /proxies"),
         "HTTP_PROXY=http://one.invalid:3128\nNO_PROXY=localhost\n\
          http_proxy=http://one.invalid:3128\nno_proxy=localhost\n"
     );
@@ -148,7 +138,7 @@ fn onbuild_triggers_carry_their_heredocs() {
     );
     build(&store, "FROM parent:1\n", "child:1", &[]);
     assert_eq!(
-        run_in(&store, "child:1", "cat /dest /copied"),
+        store.sh("child:1", "cat /dest /copied"),
         "hello world\nfrom parent\n"
     );
 }
@@ -166,16 +156,16 @@ fn no_cache_starts_cache_mounts_fresh_and_keeps_what_it_wrote() {
     );
     let arg = |v: &str| format!("FOO={v}");
     build(&store, &dockerfile, "c:1", &["--build-arg", &arg("abc")]);
-    assert_eq!(run_in(&store, "c:1", "cat /out"), "abc\n");
+    assert_eq!(store.sh("c:1", "cat /out"), "abc\n");
     build(
         &store,
         &dockerfile,
         "c:2",
         &["--no-cache", "--build-arg", &arg("def")],
     );
-    assert_eq!(run_in(&store, "c:2", "cat /out"), "def\n");
+    assert_eq!(store.sh("c:2", "cat /out"), "def\n");
     build(&store, &dockerfile, "c:3", &["--build-arg", &arg("ghi")]);
-    assert_eq!(run_in(&store, "c:3", "cat /out"), "def\nghi\n");
+    assert_eq!(store.sh("c:3", "cat /out"), "def\nghi\n");
     // --no-cache-filter does the same for the stages it names only.
     build(
         &store,
@@ -183,7 +173,7 @@ fn no_cache_starts_cache_mounts_fresh_and_keeps_what_it_wrote() {
         "c:4",
         &["--no-cache-filter", "other", "--build-arg", &arg("jkl")],
     );
-    assert_eq!(run_in(&store, "c:4", "cat /out"), "def\nghi\njkl\n");
+    assert_eq!(store.sh("c:4", "cat /out"), "def\nghi\njkl\n");
 }
 
 /// `/etc/passwd` and `/etc/group` with a root in `wheel` and `app` in `wheel` and `staff`.
@@ -218,27 +208,24 @@ fn run_gets_default_capabilities_and_supplementary_groups() {
     build(&store, &dockerfile, "users:1", &[]);
     let app = "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff),1000(app)\n";
     assert_eq!(
-        run_in(&store, "users:1", "cat /out/root"),
+        store.sh("users:1", "cat /out/root"),
         format!("uid=0(root) gid=0(root) groups=0(root),10(wheel)\n{ROOT_CAPS}")
     );
     assert_eq!(
-        run_in(&store, "users:1", "cat /out/app"),
+        store.sh("users:1", "cat /out/app"),
         format!("{app}{USER_CAPS}")
     );
-    assert_eq!(run_in(&store, "users:1", "cat /out/uid"), app);
+    assert_eq!(store.sh("users:1", "cat /out/uid"), app);
     assert_eq!(
-        run_in(&store, "users:1", "cat /out/app-staff"),
+        store.sh("users:1", "cat /out/app-staff"),
         "uid=1000(app) gid=50(staff) groups=50(staff)\n"
     );
     assert_eq!(
-        run_in(&store, "users:1", "cat /out/ids"),
+        store.sh("users:1", "cat /out/ids"),
         "uid=1000(app) gid=1000(app) groups=1000(app)\n"
     );
     // `strata run` gets the same process.
-    assert_eq!(
-        run_in(&store, "users:1", PROCESS),
-        format!("{app}{USER_CAPS}")
-    );
+    assert_eq!(store.sh("users:1", PROCESS), format!("{app}{USER_CAPS}"));
     let out = run_ok(
         store
             .strata()
@@ -263,6 +250,6 @@ fn a_tmpfs_mount_on_dev_shm_replaces_the_sandboxs() {
          RUN --mount=type=tmpfs,target=/dev/shm,size=1m N=mounted; {shm}\n"
     );
     build(&store, &dockerfile, "shm:1", &[]);
-    assert_eq!(run_in(&store, "shm:1", "cat /out/default"), "1\n65536\n");
-    assert_eq!(run_in(&store, "shm:1", "cat /out/mounted"), "1\n1024\n");
+    assert_eq!(store.sh("shm:1", "cat /out/default"), "1\n65536\n");
+    assert_eq!(store.sh("shm:1", "cat /out/mounted"), "1\n1024\n");
 }

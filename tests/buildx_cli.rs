@@ -62,16 +62,6 @@ fn skopeo_inspect(target: &str, raw: bool) -> Value {
     serde_json::from_str(&run("skopeo", &args)).unwrap()
 }
 
-/// `strata run IMAGE -- sh -c SCRIPT`; its stdout.
-fn run_in(store: &Store, image: &str, script: &str) -> String {
-    let out = run_ok(
-        store
-            .strata()
-            .args(["run", image, "--", "sh", "-c", script]),
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 #[ignore = "needs root: make test"]
 fn a_local_cache_in_min_and_max_mode_serves_a_fresh_store() {
@@ -321,14 +311,14 @@ fn pull_resolves_a_moved_tag_again_and_without_it_the_store_copy_serves() {
     let app = context_with(&format!("FROM {base}\nRUN cat /version > /seen\n"));
     let (_, log) = build(&store, &["-t", "app:1"], app.path());
     assert!(!log.contains("error"), "{log}");
-    assert_eq!(run_in(&store, "app:1", "cat /seen"), "v1\n");
+    assert_eq!(store.sh("app:1", "cat /seen"), "v1\n");
 
     let v2 = push_base("v2");
     assert_ne!(v1, v2);
     let (_, log) = build(&store, &["-t", "app:2"], app.path());
-    assert_eq!(run_in(&store, "app:2", "cat /seen"), "v1\n", "{log}");
+    assert_eq!(store.sh("app:2", "cat /seen"), "v1\n", "{log}");
     let (_, log) = build(&store, &["-t", "app:3", "--pull"], app.path());
-    assert_eq!(run_in(&store, "app:3", "cat /seen"), "v2\n", "{log}");
+    assert_eq!(store.sh("app:3", "cat /seen"), "v2\n", "{log}");
     let manifest = skopeo_inspect(&format!("oci:{}:app:3", store.path().display()), true);
     assert_eq!(
         manifest["annotations"]["org.opencontainers.image.base.digest"],
@@ -336,7 +326,7 @@ fn pull_resolves_a_moved_tag_again_and_without_it_the_store_copy_serves() {
     );
     // The pull also moved the store's copy of the tag.
     let (_, _) = build(&store, &["-t", "app:4"], app.path());
-    assert_eq!(run_in(&store, "app:4", "cat /seen"), "v2\n");
+    assert_eq!(store.sh("app:4", "cat /seen"), "v2\n");
 }
 
 #[test]
@@ -389,7 +379,7 @@ fn named_contexts_replace_stages_images_and_feed_copy_and_mounts() {
             ctx.path(),
         );
         assert_eq!(
-            run_in(&store, "named:1", "cat /origin /copied.txt /mounted.txt"),
+            store.sh("named:1", "cat /origin /copied.txt /mounted.txt"),
             "from-tools\nside file\nside file\n",
             "{toolbox}: {log}"
         );
@@ -417,7 +407,7 @@ fn named_contexts_replace_stages_images_and_feed_copy_and_mounts() {
         ctx.path(),
     );
     assert_eq!(
-        run_in(&store, "named:2", "cat /copied.txt /mounted.txt"),
+        store.sh("named:2", "cat /copied.txt /mounted.txt"),
         "changed\nchanged\n"
     );
     // A directory has no layers to build on.
@@ -460,21 +450,18 @@ fn sandbox_flags_reach_every_run_and_its_cache_key() {
         ctx.path(),
     );
     assert_eq!(
-        run_in(&store, "sandboxed:1", "cat /hosts.txt"),
+        store.sh("sandboxed:1", "cat /hosts.txt"),
         "10.9.8.7\tdb.internal\n2001:db8::5\tv6.internal\n"
     );
-    assert_eq!(run_in(&store, "sandboxed:1", "cat /shm.txt"), "131072\n");
-    assert_eq!(
-        run_in(&store, "sandboxed:1", "cat /nofile.txt"),
-        "1024\n2048\n"
-    );
-    assert_eq!(run_in(&store, "sandboxed:1", "cat /nproc.txt"), "300\n");
+    assert_eq!(store.sh("sandboxed:1", "cat /shm.txt"), "131072\n");
+    assert_eq!(store.sh("sandboxed:1", "cat /nofile.txt"), "1024\n2048\n");
+    assert_eq!(store.sh("sandboxed:1", "cat /nproc.txt"), "300\n");
     // Without the flags both RUNs are other steps (BuildKit keys them too; the COPY is
     // not) and see the defaults: 64 MiB of /dev/shm, no extra hosts.
     let (_, log) = build(&store, &["-t", "plain:1"], ctx.path());
     assert_eq!(steps_run(&log), 2, "{log}");
-    assert_eq!(run_in(&store, "plain:1", "cat /shm.txt"), "65536\n");
-    assert_eq!(run_in(&store, "plain:1", "cat /hosts.txt"), "");
+    assert_eq!(store.sh("plain:1", "cat /shm.txt"), "65536\n");
+    assert_eq!(store.sh("plain:1", "cat /hosts.txt"), "");
 }
 
 #[test]

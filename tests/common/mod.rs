@@ -276,6 +276,12 @@ impl Store {
             .to_owned()
     }
 
+    /// `strata run IMAGE -- sh -c SCRIPT` in this store, which must succeed; its stdout.
+    pub fn sh(&self, image: &str, script: &str) -> String {
+        let out = run_ok(self.strata().args(["run", image, "--", "sh", "-c", script]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `layout:reference` for umoci.
     pub fn image(&self, reference: &str) -> String {
         format!("{}:{reference}", self.path().display())
