@@ -482,9 +482,10 @@ fn source_digest_follows_content_not_mtime() {
     // One memo across the calls, as across builds: a changed file must not be taken
     // from it.
     let cache_dir = tempfile::tempdir().unwrap();
-    let mut memo = strata::cache::StepCache::open(cache_dir.path())
-        .unwrap()
-        .file_digests();
+    let mut memo =
+        strata::cache::StepCache::open(&strata::image::Store::open(cache_dir.path()).unwrap())
+            .unwrap()
+            .file_digests();
     let mut digest = || {
         digest_sources(
             &ctx.select(&["src".into(), "file1".into()], &Ignore::default(), false)

@@ -303,7 +303,7 @@ pub fn build(
     }
 
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
-    let cache = StepCache::open(store.root()).map_err(io_err(store.root()))?;
+    let cache = StepCache::open(store).map_err(io_err(store.root()))?;
     let mut builder = stages::StageBuilder::new(store, &dockerfile, &context, opts, cache)?;
     let mut built = builder.build_stage(target, events)?;
     if built.local.is_some() {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::image::Descriptor;
+use crate::image::{Descriptor, Store};
 
 /// The cache key of a build step.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,16 +148,23 @@ impl StepInputs {
 #[derive(Clone, Debug)]
 pub struct StepCache {
     dir: PathBuf,
+    /// Whose temp area new entries are written in before they are renamed into place, so
+    /// a writer killed half-way leaves its bytes where the next store opener reclaims
+    /// them rather than a stray file among the entries.
+    store: Store,
 }
 
 impl StepCache {
-    /// The cache in `store_root/cache`, created if missing.
-    pub fn open(store_root: &Path) -> std::io::Result<StepCache> {
-        let dir = store_root.join("cache");
+    /// The cache of `store` (in its `cache/`), created if missing.
+    pub fn open(store: &Store) -> std::io::Result<StepCache> {
+        let dir = store.root().join("cache");
         for sub in ["steps", "inputs", "rebase"] {
             fs_err::create_dir_all(dir.join(sub))?;
         }
-        Ok(StepCache { dir })
+        Ok(StepCache {
+            dir,
+            store: store.clone(),
+        })
     }
 
     /// The entry of `key`, if any.
@@ -167,7 +174,7 @@ impl StepCache {
 
     /// Records what `key` produced.
     pub fn put(&self, key: &CacheKey, step: &CachedStep) -> std::io::Result<()> {
-        write_json(&self.dir.join("steps").join(key.0.hex()), step)
+        write_json(&self.store, &self.dir.join("steps").join(key.0.hex()), step)
     }
 
     /// The layer last made by a step with the parent-free key `key`, if any.
@@ -177,7 +184,11 @@ impl StepCache {
 
     /// Records the layer a step with the parent-free key `key` made, and over what.
     pub fn put_rebasable(&self, key: &CacheKey, entry: &Rebasable) -> std::io::Result<()> {
-        write_json(&self.dir.join("rebase").join(key.0.hex()), entry)
+        write_json(
+            &self.store,
+            &self.dir.join("rebase").join(key.0.hex()),
+            entry,
+        )
     }
 
     /// What the step called `identity` last ran with.
@@ -187,7 +198,11 @@ impl StepCache {
 
     /// Remembers what the step called `identity` ran with.
     pub fn record_inputs(&self, identity: &Digest, inputs: &StepInputs) -> std::io::Result<()> {
-        write_json(&self.dir.join("inputs").join(identity.hex()), inputs)
+        write_json(
+            &self.store,
+            &self.dir.join("inputs").join(identity.hex()),
+            inputs,
+        )
     }
 
     /// Every cached layer, for `prune` (which keeps the blobs they name).
@@ -245,6 +260,7 @@ impl StepCache {
         let known = read_json(&path).unwrap_or_default();
         FileDigests {
             path,
+            store: self.store.clone(),
             known,
             used: BTreeMap::new(),
         }
@@ -256,6 +272,7 @@ impl StepCache {
 /// left the context drop out.
 pub struct FileDigests {
     path: PathBuf,
+    store: Store,
     known: BTreeMap<String, String>,
     used: BTreeMap<String, String>,
 }
@@ -311,7 +328,7 @@ impl FileDigests {
                 })
                 .collect();
         merged.extend(self.used.iter().map(|(k, v)| (k.clone(), v.clone())));
-        write_json(&self.path, &merged)
+        write_json(&self.store, &self.path, &merged)
     }
 }
 
@@ -320,13 +337,18 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Writes `value` as JSON to a temp file beside `path` and renames it into place.
-fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// Writes `value` as JSON to a file in `store`'s temp area (same file system) and
+/// renames it to `path`.
+fn write_json<T: Serialize>(store: &Store, path: &Path, value: &T) -> std::io::Result<()> {
+    let tmp = store.temp_path();
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -335,9 +357,9 @@ mod tests {
 
     #[test]
     fn file_digests_of_one_build_keep_those_of_another() {
-        let store = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
         let files = tempfile::tempdir().unwrap();
-        let cache = StepCache::open(store.path()).unwrap();
+        let cache = StepCache::open(&Store::open(root.path()).unwrap()).unwrap();
         let (a, b) = (files.path().join("a"), files.path().join("b"));
         std::fs::write(&a, "a").unwrap();
         std::fs::write(&b, "b").unwrap();
@@ -365,7 +387,7 @@ mod tests {
         fourth.digest(&a, &stat(&a), hash).unwrap();
         fourth.save().unwrap();
         let saved: BTreeMap<String, String> =
-            read_json(&store.path().join("cache/files.json")).unwrap();
+            read_json(&root.path().join("cache/files.json")).unwrap();
         assert_eq!(saved.len(), 1, "{saved:?}");
     }
 
@@ -401,7 +423,7 @@ mod tests {
     #[test]
     fn entries_round_trip_and_clear() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = StepCache::open(tmp.path()).unwrap();
+        let cache = StepCache::open(&Store::open(tmp.path()).unwrap()).unwrap();
         let key = KeyBuilder::new("x").finish();
         assert!(cache.get(&key).is_none());
         cache.put(&key, &CachedStep { layer: None }).unwrap();

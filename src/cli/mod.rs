@@ -455,7 +455,7 @@ fn dispatch(cli: Cli) -> CliResult {
 
 /// The store's step cache, for `--cache-from` and `prune`.
 fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
-    StepCache::open(store.root()).map_err(CliError::io(format!(
+    StepCache::open(store).map_err(CliError::io(format!(
         "opening the step cache in {}",
         store.root().display()
     )))
