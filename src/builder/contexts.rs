@@ -100,10 +100,11 @@ impl NamedContext {
 
 impl StageBuilder<'_> {
     /// The `--build-context` called `name` (as FROM or `--from` write it; `NAME:latest`
-    /// is NAME), as a stage; `None` when no context has that name.
+    /// is NAME), as a stage for `platform`; `None` when no context has that name.
     pub(super) fn named_context(
         &mut self,
         name: &str,
+        platform: &Platform,
         source: &Source,
         span: Span,
     ) -> Option<Result<BuiltStage, BuildError>> {
@@ -114,15 +115,12 @@ impl StageBuilder<'_> {
             .or_else(|| self.opts.contexts.get(name.strip_suffix(":latest")?))?
             .clone();
         Some(match context {
-            NamedContext::Dir(dir) => self.dir_stage(&dir, source, span),
-            NamedContext::Image(reference) => self.image_stage(&reference, source, span),
+            NamedContext::Dir(dir) => self.dir_stage(&dir, platform, source, span),
+            NamedContext::Image(reference) => {
+                self.image_stage(&reference, platform, source, span)
+            }
             NamedContext::Layout { dir, selector } => {
-                let platform = match self.opts.platform.as_deref().map(Platform::parse) {
-                    Some(Ok(platform)) => platform,
-                    Some(Err(e)) => return Some(Err(e.into())),
-                    None => Platform::host(),
-                };
-                layout::import(self.store, &dir, &selector, &platform)
+                layout::import(self.store, &dir, &selector, platform)
                     .map_err(|e| {
                         BuildError::from(source.error_with(
                             span,
@@ -146,6 +144,7 @@ impl StageBuilder<'_> {
     fn dir_stage(
         &mut self,
         dir: &std::path::Path,
+        platform: &Platform,
         source: &Source,
         span: Span,
     ) -> Result<BuiltStage, BuildError> {
@@ -159,7 +158,7 @@ impl StageBuilder<'_> {
         let key = KeyBuilder::new("context")
             .field("content", digest.as_str().as_bytes())
             .finish();
-        Ok(BuiltStage::from_dir(dir.to_owned(), key))
+        Ok(BuiltStage::from_dir(dir.to_owned(), key, platform))
     }
 }
 

@@ -14,9 +14,15 @@
 //! write over the new one (every path it holds reads the same in both, every `--chown` or
 //! WORKDIR user resolves to the same ids). If so, the layer is reused: a rebase, with the
 //! digest a rebuild would give, as everything else (config, history) is built as usual.
+//!
+//! The platforms of one build run in parallel, each with its own executor over one
+//! [`Shared`]: a step whose key two of them compute alike (a stage `FROM
+//! --platform=$BUILDPLATFORM`, which is the same for every target) runs once, the others
+//! wait for it and take its layer, as BuildKit merges equal vertices of its graph.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::cache::{
     CacheKey, CachedStep, FileDigests, KeyBuilder, Rebasable, StepCache, StepInputs,
@@ -101,19 +107,107 @@ struct Pending {
     dirs: StepDirs,
 }
 
-/// The step cache and the layers of one build.
+/// What the executors of one build share: the layers written and not yet published, and
+/// the steps that are running or ran, by key.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Layers written by this build, by blob digest.
+    pending: Mutex<HashMap<Digest, Pending>>,
+    /// Steps claimed by an executor: `None` while it runs, then its layer.
+    steps: Mutex<HashMap<CacheKey, Option<Option<StageLayer>>>>,
+    /// Signalled whenever a claimed step finishes or is given up.
+    finished: Condvar,
+}
+
+/// Whose a step is, after [`Shared::claim`].
+enum Claim {
+    /// The caller's to run (and then [`Shared::finish`] or [`Shared::abandon`]).
+    Mine,
+    /// Another executor of this build ran it and made this layer.
+    Done(Option<StageLayer>),
+}
+
+impl Shared {
+    fn steps(&self) -> MutexGuard<'_, HashMap<CacheKey, Option<Option<StageLayer>>>> {
+        self.steps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<Digest, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims step `key`, or waits while another executor runs it and takes its result.
+    fn claim(&self, key: &CacheKey) -> Claim {
+        let mut steps = self.steps();
+        loop {
+            match steps.get(key) {
+                None => {
+                    steps.insert(key.clone(), None);
+                    return Claim::Mine;
+                }
+                Some(Some(layer)) => return Claim::Done(layer.clone()),
+                Some(None) => {
+                    steps = self
+                        .finished
+                        .wait(steps)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// Records the layer a claimed step made, for the executors waiting on it.
+    fn finish(&self, key: &CacheKey, layer: Option<StageLayer>) {
+        self.steps().insert(key.clone(), Some(layer));
+        self.finished.notify_all();
+    }
+
+    /// Gives a claimed step up (it failed): a waiting executor claims it instead.
+    fn abandon(&self, key: &CacheKey) {
+        self.steps().remove(key);
+        self.finished.notify_all();
+    }
+
+    /// Moves the layers the build made into the store (blobs into `blobs/`, upper dirs
+    /// into `snapshots/`). Called once every platform's build succeeded.
+    pub(super) fn publish(&self, store: &Store) -> Result<(), BuildError> {
+        // Every stage's layers go in (not only the target's): the cache entries of
+        // intermediate stages point at them.
+        for (digest, p) in self.pending().drain() {
+            store.commit_blob(&p.blob, &digest)?;
+            store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
+        }
+        Ok(())
+    }
+}
+
+/// The step cache and the layers of one build for one platform.
 pub(super) struct Executor<'a> {
     store: &'a Store,
     opts: &'a BuildOptions,
     cache: StepCache,
     /// Content digests of context files, by stat.
     memo: FileDigests,
-    /// Layers written by this build, by blob digest.
-    pending: HashMap<Digest, Pending>,
+    /// What the build's executors share.
+    shared: &'a Shared,
+    /// The blobs of layers this executor wrote (rather than found cached).
+    written: HashSet<Digest>,
+    /// The step this executor claimed and is running, given up if it fails.
+    running: Option<CacheKey>,
     /// Steps that ran: their cache entries are written by [`Executor::publish`].
     ran: Vec<Ran>,
     /// Every layer step's key and result, run or cached (for `--cache-to`).
     used: Vec<(CacheKey, CachedStep)>,
+}
+
+impl Drop for Executor<'_> {
+    /// A step claimed but never executed (the build failed between probe and execute) is
+    /// given up, so that no other platform's build waits for it forever.
+    fn drop(&mut self) {
+        if let Some(key) = self.running.take() {
+            self.shared.abandon(&key);
+        }
+    }
 }
 
 /// The cache entry of a step that produced `layer`.
@@ -125,13 +219,20 @@ fn cached_step(layer: Option<&StageLayer>) -> CachedStep {
 
 impl<'a> Executor<'a> {
     /// An executor over the store's step cache.
-    pub(super) fn new(store: &'a Store, opts: &'a BuildOptions, cache: StepCache) -> Self {
+    pub(super) fn new(
+        store: &'a Store,
+        opts: &'a BuildOptions,
+        cache: StepCache,
+        shared: &'a Shared,
+    ) -> Self {
         Executor {
             store,
             opts,
             memo: cache.file_digests(),
             cache,
-            pending: HashMap::new(),
+            shared,
+            written: HashSet::new(),
+            running: None,
             ran: Vec::new(),
             used: Vec::new(),
         }
@@ -159,13 +260,13 @@ impl<'a> Executor<'a> {
 
     /// Whether this build wrote the blob `digest` (rather than finding it cached).
     pub(super) fn wrote(&self, digest: &Digest) -> bool {
-        self.pending.contains_key(digest)
+        self.written.contains(digest)
     }
 
     /// Computes the key of step `number` of `state` and looks it up, reporting a hit or
     /// (with the reason) a miss.
     pub(super) fn probe(
-        &self,
+        &mut self,
         state: &State<'_>,
         number: usize,
         inputs: KeyInputs<'_>,
@@ -225,6 +326,7 @@ impl<'a> Executor<'a> {
         } else {
             Lookup::Miss
         };
+
         let mut refusal = None;
         if let (Lookup::Miss, Some(free), true) = (&hit, &free, use_cache && !self.opts.no_rebase) {
             match self.rebase(state, free, &reads)? {
@@ -238,6 +340,13 @@ impl<'a> Executor<'a> {
                 }
                 Some(Err(why)) => refusal = Some(why),
                 None => {}
+            }
+        }
+        // Last, as nothing below can fail: a claim must reach `execute`.
+        if let Lookup::Miss = hit {
+            match self.shared.claim(&key) {
+                Claim::Done(layer) => hit = Lookup::Hit(layer),
+                Claim::Mine => self.running = Some(key.clone()),
             }
         }
         match &hit {
@@ -361,6 +470,25 @@ impl<'a> Executor<'a> {
         probe: Probe,
         work: impl FnOnce(&mut Self, &State<'_>) -> Result<Option<StageLayer>, BuildError>,
     ) -> Result<Option<StageLayer>, BuildError> {
+        let key = probe.key.clone();
+        let claimed = self.running.take().filter(|k| *k == key);
+        let done = self.execute_probe(state, probe, work);
+        if let Some(key) = claimed {
+            match &done {
+                Ok(layer) => self.shared.finish(&key, layer.clone()),
+                Err(_) => self.shared.abandon(&key),
+            }
+        }
+        done
+    }
+
+    /// [`Executor::execute`] but for the step's claim.
+    fn execute_probe(
+        &mut self,
+        state: &mut State<'_>,
+        probe: Probe,
+        work: impl FnOnce(&mut Self, &State<'_>) -> Result<Option<StageLayer>, BuildError>,
+    ) -> Result<Option<StageLayer>, BuildError> {
         let Probe {
             key,
             free,
@@ -460,20 +588,25 @@ impl<'a> Executor<'a> {
             platform: None,
         };
         let diff_id = written.diff_id.clone();
+        self.written.insert(written.digest.clone());
         // An equal layer made earlier in this build (two stages with the same first
         // steps) keeps serving as the snapshot: other stages already point at it.
-        let kept = self
-            .pending
+        let snapshot = self
+            .shared
+            .pending()
             .entry(written.digest.clone())
             .or_insert(Pending {
                 blob,
                 layer: written,
                 dirs,
-            });
+            })
+            .dirs
+            .upper
+            .clone();
         Ok(Some(StageLayer {
             descriptor,
             diff_id,
-            snapshot: kept.dirs.upper.clone(),
+            snapshot,
         }))
     }
 
@@ -482,15 +615,9 @@ impl<'a> Executor<'a> {
         self.used.clone()
     }
 
-    /// Moves the layers this build made into the store (blobs into `blobs/`, upper dirs
-    /// into `snapshots/`) and records its cache entries. Called once the build succeeded.
+    /// Records the cache entries of the steps this executor ran. Called once the build
+    /// succeeded and [`Shared::publish`] put their layers in the store.
     pub(super) fn publish(&mut self) -> Result<(), BuildError> {
-        // Every stage's layers go in (not only the target's): the cache entries of
-        // intermediate stages point at them.
-        for (digest, p) in self.pending.drain() {
-            self.store.commit_blob(&p.blob, &digest)?;
-            self.store.adopt_snapshot(&p.dirs.upper, &p.layer)?;
-        }
         let cache_dir = self.store.root().join("cache");
         for ran in self.ran.drain(..) {
             self.cache

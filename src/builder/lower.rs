@@ -494,7 +494,9 @@ mod tests {
     fn lower_all(text: &str) -> Result<(Vec<Step>, crate::image::ContainerConfig), BuildError> {
         let file = crate::dockerfile::parse(Path::new("Dockerfile"), text)?;
         let build_args = BTreeMap::new();
-        let globals = ArgScope::global(&file, &build_args, "default")?;
+        let host = crate::platform::Platform::host();
+        let predefined = crate::dockerfile::args::platform_args(&host, &host);
+        let globals = ArgScope::global(&file, &build_args, "default", predefined)?;
         let cx = Lowering {
             escape: file.escape,
             build_args: &build_args,
@@ -506,7 +508,7 @@ mod tests {
             stage,
             source: &file.source,
             label: "test".into(),
-            built: BuiltStage::scratch(),
+            built: BuiltStage::scratch(&crate::platform::Platform::host()),
             args: ArgScope::default(),
         };
         let mut steps = Vec::new();

@@ -24,6 +24,7 @@ mod stages;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::cache::StepCache;
 use crate::copy::CopyError;
@@ -33,6 +34,7 @@ use crate::dockerfile::{self, Dockerfile, DockerfileError};
 use crate::epoch::Epoch;
 use crate::image::{Descriptor, Image, Store, StoreError};
 use crate::layer::{Compression, LayerError};
+use crate::platform::{emulation, Platform};
 use crate::sandbox::{Network, SandboxError, SandboxOptions};
 
 pub use stage::BuiltStage;
@@ -68,8 +70,11 @@ pub struct BuildOptions {
     pub hints: BTreeMap<String, String>,
     /// How to reach registries for `FROM host/repo:tag` images not in the store.
     pub registry: crate::registry::RegistryOptions,
-    /// `--platform` for images pulled from a multi-platform index (default: this host).
-    pub platform: Option<String>,
+    /// `--platform`: the platforms to build for (none: this host's). One gives an image
+    /// for it; several give an image index with one image per platform.
+    pub platforms: Vec<Platform>,
+    /// How many platforms build at once (0: as many as there are cores).
+    pub jobs: usize,
     /// `--no-cache`: run every step.
     pub no_cache: bool,
     /// `--no-cache-filter`: run every step of these stages.
@@ -92,13 +97,27 @@ pub struct BuildOptions {
     pub sandbox: SandboxOptions,
 }
 
+impl BuildOptions {
+    /// The platforms the build makes images for: `--platform`, else this host's.
+    pub fn target_platforms(&self) -> Vec<Platform> {
+        if self.platforms.is_empty() {
+            vec![Platform::host()]
+        } else {
+            self.platforms.clone()
+        }
+    }
+}
+
 /// A finished build.
 #[derive(Clone, Debug)]
 pub struct BuildResult {
-    /// The manifest descriptor (its digest is the image's identity).
+    /// What was tagged: the image's manifest, or for several platforms the index of
+    /// their manifests (its digest is the result's identity).
     pub descriptor: Descriptor,
-    /// The image.
+    /// The image, of the first platform when there are several.
     pub image: Image,
+    /// Every platform's image, in `--platform` order (one for a single platform).
+    pub images: Vec<Image>,
     /// The cache key and result of every step that wrote files, run or cached, in every
     /// stage: what `--cache-to mode=max` exports.
     pub cache_entries: Vec<(crate::cache::CacheKey, crate::cache::CachedStep)>,
@@ -261,11 +280,12 @@ pub fn locate_dockerfile(context: &Path, given: Option<&Path>) -> Result<PathBuf
     })
 }
 
-/// Builds the Dockerfile of `opts` into `store` and tags the result.
+/// Builds the Dockerfile of `opts` into `store`, for each of its platforms, and tags
+/// the result (an image, or an index of one image per platform).
 pub fn build(
     store: &Store,
     opts: &BuildOptions,
-    events: &mut dyn FnMut(Event<'_>),
+    events: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<BuildResult, BuildError> {
     if !opts.context.is_dir() {
         return Err(BuildError::Usage(format!(
@@ -303,19 +323,42 @@ pub fn build(
     }
 
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
-    let cache = StepCache::open(store).map_err(io_err(store.root()))?;
-    let mut builder = stages::StageBuilder::new(store, &dockerfile, &context, opts, cache)?;
-    let mut built = builder.build_stage(target, events)?;
-    if built.local.is_some() {
-        return Err(BuildError::Usage(format!(
-            "the target stage is replaced by a local directory --build-context, which is no image: build another target, or use the context through COPY --from in {}",
-            dockerfile.source.path.display()
-        )));
+    let platforms = opts.target_platforms();
+    for platform in &platforms {
+        preflight(&dockerfile, target, opts, platform)?;
     }
-    builder.publish()?;
-    built.add_labels(&opts.labels);
-    built.add_annotations(&opts.annotations);
-    let (descriptor, image) = built.commit(store, opts.epoch)?;
+    let shared = exec::Shared::default();
+    let inputs = Inputs {
+        store,
+        dockerfile: &dockerfile,
+        context: &context,
+        opts,
+        shared: &shared,
+        target,
+    };
+    let mut built = if platforms.len() == 1 {
+        vec![inputs.build_for(platforms[0].clone(), String::new(), events)?]
+    } else {
+        inputs.build_platforms(&platforms, events)?
+    };
+    shared.publish(store)?;
+    let mut images = Vec::with_capacity(built.len());
+    for (stage, builder) in &mut built {
+        builder.publish()?;
+        stage.add_labels(&opts.labels);
+        stage.add_annotations(&opts.annotations);
+        images.push(stage.commit(store, opts.epoch)?);
+    }
+    let descriptor = if platforms.len() == 1 {
+        images[0].0.clone()
+    } else {
+        let entries: Vec<(Descriptor, Platform)> = images
+            .iter()
+            .zip(&built)
+            .map(|((descriptor, _), (stage, _))| (descriptor.clone(), stage.platform.clone()))
+            .collect();
+        store.put_index(&entries)?
+    };
     for tag in &opts.tags {
         store.tag(tag, &descriptor)?;
     }
@@ -323,12 +366,176 @@ pub fn build(
         digest: &descriptor.digest,
         tags: &opts.tags,
     });
+    let mut cache_entries = Vec::new();
+    let mut image_entries = Vec::new();
+    for (stage, builder) in built {
+        cache_entries.extend(builder.used_entries());
+        image_entries.extend(stage.steps);
+    }
+    let images: Vec<Image> = images.into_iter().map(|(_, image)| image).collect();
     Ok(BuildResult {
         descriptor,
-        image,
-        cache_entries: builder.used_entries(),
-        image_entries: built.steps,
+        image: images[0].clone(),
+        images,
+        cache_entries,
+        image_entries,
     })
+}
+
+/// What every platform's build of one `build` reads.
+struct Inputs<'a> {
+    store: &'a Store,
+    dockerfile: &'a Dockerfile,
+    context: &'a crate::copy::Context,
+    opts: &'a BuildOptions,
+    shared: &'a exec::Shared,
+    /// The index of the target stage.
+    target: usize,
+}
+
+impl<'a> Inputs<'a> {
+    /// Builds the target stage for `platform`, its stage labels starting with `prefix`.
+    /// Returns it with the builder, whose cache entries are recorded once every
+    /// platform's build succeeded.
+    fn build_for(
+        &self,
+        platform: Platform,
+        prefix: String,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(BuiltStage, stages::StageBuilder<'a>), BuildError> {
+        let cache = StepCache::open(self.store).map_err(io_err(self.store.root()))?;
+        let mut builder = stages::StageBuilder::new(
+            self.store,
+            self.dockerfile,
+            self.context,
+            self.opts,
+            (cache, self.shared),
+            (platform, prefix),
+        )?;
+        let built = builder.build_stage(self.target, events)?;
+        if built.local.is_some() {
+            return Err(BuildError::Usage(format!(
+                "the target stage is replaced by a local directory --build-context, which is no image: build another target, or use the context through COPY --from in {}",
+                self.dockerfile.source.path.display()
+            )));
+        }
+        Ok((built, builder))
+    }
+
+    /// Builds every platform of `platforms`, up to `--jobs` at once (each in a thread of
+    /// its own; a step they share runs once, see [`exec::Shared`]), in their order.
+    /// Stage labels start with the platform. The first failure is the build's.
+    #[allow(clippy::type_complexity)]
+    fn build_platforms(
+        &self,
+        platforms: &[Platform],
+        events: &mut (dyn FnMut(Event<'_>) + Send),
+    ) -> Result<Vec<(BuiltStage, stages::StageBuilder<'a>)>, BuildError> {
+        let jobs = match self.opts.jobs {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let events = Mutex::new(events);
+        let queue = Mutex::new(platforms.iter().enumerate());
+        let results = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(platforms.len()) {
+                scope.spawn(|| loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.next());
+                    let Some((i, platform)) = next else {
+                        return;
+                    };
+                    let mut forward = |event: Event<'_>| {
+                        if let Ok(mut events) = events.lock() {
+                            (*events)(event);
+                        }
+                    };
+                    let prefix = format!("{platform} ");
+                    let result = self.build_for(platform.clone(), prefix, &mut forward);
+                    let failed = result.is_err();
+                    if let Ok(mut results) = results.lock() {
+                        results.push((i, result));
+                    }
+                    if failed {
+                        // The others finish what they started; nothing new begins.
+                        if let Ok(mut q) = queue.lock() {
+                            q.by_ref().for_each(drop);
+                        }
+                        return;
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, result)| result).collect()
+    }
+}
+
+/// Refuses, before anything runs, a build whose RUN steps would execute for a platform
+/// this host cannot run (natively or emulated): the stages the target needs, each for its
+/// FROM's `--platform` or `platform`.
+fn preflight(
+    dockerfile: &Dockerfile,
+    target: usize,
+    opts: &BuildOptions,
+    platform: &Platform,
+) -> Result<(), BuildError> {
+    let predefined = dockerfile::args::platform_args(&Platform::host(), platform);
+    let stage_name = dockerfile::args::target_stage_name(dockerfile, opts.target.as_deref());
+    let globals =
+        dockerfile::args::ArgScope::global(dockerfile, &opts.build_args, &stage_name, predefined)?;
+    let expand = |raw: &str| {
+        dockerfile::expand::word(raw, dockerfile.escape, &|name| {
+            globals.get(name).map(str::to_owned)
+        })
+        .ok()
+    };
+    // The stages the target needs: FROM another stage, COPY --from one.
+    let mut needed = vec![false; dockerfile.stages.len()];
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut needed[i], true) {
+            continue;
+        }
+        let stage = &dockerfile.stages[i];
+        let from = std::iter::once(expand(&stage.base)).chain(stage.instructions.iter().map(
+            |instruction| match &instruction.value {
+                dockerfile::Instruction::Copy(copy) => copy.from.as_deref().and_then(expand),
+                _ => None,
+            },
+        ));
+        for name in from.flatten() {
+            if let Some(other) = dockerfile.stage_by_name(&name).filter(|s| s.index < i) {
+                todo.push(other.index);
+            }
+        }
+    }
+    for stage in dockerfile.stages.iter().filter(|s| needed[s.index]) {
+        let runs = stage
+            .instructions
+            .iter()
+            .any(|i| matches!(i.value, dockerfile::Instruction::Run(_)));
+        if !runs {
+            continue;
+        }
+        let own = match &stage.platform {
+            // Malformed values are the stage's own error when it is built.
+            Some(raw) => match expand(raw).map(|text| Platform::parse(&text)) {
+                Some(Ok(own)) => own,
+                _ => continue,
+            },
+            None => platform.clone(),
+        };
+        emulation::ensure(&own).map_err(|e| {
+            dockerfile.source.error_with(
+                stage.span,
+                format!("the RUN steps of this stage need to run programs for {own}"),
+                BuildError::Platform(e),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The index of the stage `--target` names, or the last stage.

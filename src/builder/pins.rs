@@ -94,7 +94,7 @@ fn current(store: &Store, client: &Client, reference: &str, platform: &Platform)
             return Some(digest);
         }
     }
-    crate::registry::stored(store, reference, client.options())
+    crate::registry::stored(store, reference, platform, client.options())
         .ok()
         .flatten()
         .map(|i| i.digest)

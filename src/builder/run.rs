@@ -56,6 +56,8 @@ impl StageBuilder<'_> {
         let secret_dir = &mut self.secret_dir;
         let started_fresh = &mut self.started_fresh;
         self.exec.execute(state, probe, |exec, state| {
+            // A foreign platform's programs run under emulation, or the step cannot run.
+            crate::platform::emulation::ensure(&state.built.platform)?;
             let RunStep {
                 args,
                 stdin,

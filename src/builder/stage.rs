@@ -48,21 +48,23 @@ pub struct BuiltStage {
     /// A local directory context (`--build-context NAME=DIR`): its files are the root,
     /// read in place; the stage has no layers of its own.
     pub(super) local: Option<PathBuf>,
+    /// The platform the stage's files are for: what its RUN steps execute as.
+    pub(super) platform: Platform,
 }
 
 impl BuiltStage {
-    /// The state of `FROM scratch`: no layers, BuildKit's empty config.
-    pub(super) fn scratch() -> BuiltStage {
-        let host = Platform::host();
+    /// The state of `FROM scratch` for `platform`: no layers, BuildKit's empty config.
+    pub(super) fn scratch(platform: &Platform) -> BuiltStage {
         let key = KeyBuilder::new("scratch")
-            .field("platform", host.architecture.as_bytes())
+            .field("platform", platform.to_string().as_bytes())
             .finish();
         BuiltStage {
+            platform: platform.clone(),
             layers: Vec::new(),
             config: ImageConfig {
-                architecture: host.architecture,
-                os: host.os,
-                variant: host.variant,
+                architecture: platform.architecture.clone(),
+                os: platform.os.clone(),
+                variant: platform.variant.clone(),
                 config: ContainerConfig {
                     env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
                     working_dir: Some("/".into()),
@@ -80,7 +82,8 @@ impl BuiltStage {
         }
     }
 
-    /// The state of `FROM <image>` for an image in the store.
+    /// The state of `FROM <image>` for an image in the store. Its platform is the one its
+    /// config names.
     pub(super) fn from_image(
         store: &Store,
         image: Image,
@@ -112,6 +115,8 @@ impl BuiltStage {
             (BASE_DIGEST.to_owned(), image.digest.to_string()),
         ]
         .into();
+        let platform = Platform::of_index_entry(&image.config.platform().index_entry())
+            .unwrap_or_else(|| image.config.platform());
         let mut config = image.config;
         // Fields strata does not model (docker's `container_config`, ...) describe the
         // base's own build, not the child's.
@@ -145,6 +150,7 @@ impl BuiltStage {
             )
             .finish();
         Ok(BuiltStage {
+            platform,
             layers,
             config,
             annotations,
@@ -156,11 +162,11 @@ impl BuiltStage {
     }
 
     /// A local directory as a stage's root (see [`BuiltStage::local`]), keyed `key`.
-    pub(super) fn from_dir(dir: PathBuf, key: CacheKey) -> BuiltStage {
+    pub(super) fn from_dir(dir: PathBuf, key: CacheKey, platform: &Platform) -> BuiltStage {
         BuiltStage {
             local: Some(dir),
             key,
-            ..BuiltStage::scratch()
+            ..BuiltStage::scratch(platform)
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
 use crate::digest::Digest;
-use crate::dockerfile::args::{target_stage_name, ArgScope};
+use crate::dockerfile::args::{platform_args, target_stage_name, ArgScope};
 use crate::dockerfile::{
     expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
 };
@@ -19,7 +19,7 @@ use crate::platform::Platform;
 use crate::registry::{self, Client, Reference, RegistryError};
 use crate::sandbox;
 
-use super::exec::{Executor, KeyInputs, ParentReads};
+use super::exec::{Executor, KeyInputs, ParentReads, Shared};
 use super::lower::{instruction_display, instruction_text, lower, Lowering, Work};
 use super::mounts::SecretDir;
 use super::stage::{trigger_file, BuiltStage, StageLayer, State};
@@ -52,34 +52,59 @@ pub(super) struct StageBuilder<'a> {
     pub(super) secret_dir: Option<SecretDir>,
     /// The cache mount ids this build has started fresh (see [`super::mounts::Resolver::fresh`]).
     pub(super) started_fresh: BTreeSet<String>,
-    /// With `--pull`: what each reference was pulled as in this build, so two stages
-    /// FROM one base pull it once and build on the same image.
-    pulled: RefCell<HashMap<String, Digest>>,
+    /// With `--pull`: what each reference was pulled as in this build (per platform), so
+    /// two stages FROM one base pull it once and build on the same image.
+    pulled: RefCell<HashMap<(String, Platform), Digest>>,
+    /// The platform this build makes images for (`TARGETPLATFORM`): every stage's,
+    /// unless its FROM says `--platform`.
+    pub(super) target: Platform,
+    /// What stage labels start with: the target platform when the build makes several.
+    label_prefix: String,
 }
 
 impl<'a> StageBuilder<'a> {
-    /// A builder for the stages of `dockerfile`, reading sources from `context`. Fails
-    /// when a global ARG's default does not expand (every one is evaluated).
+    /// A builder for the stages of `dockerfile` for the `target` platform, reading
+    /// sources from `context`, its executor one of the build's over `shared`. Fails when
+    /// a global ARG's default does not expand (every one is evaluated).
     pub(super) fn new(
         store: &'a Store,
         dockerfile: &'a Dockerfile,
         context: &'a Context,
         opts: &'a BuildOptions,
-        cache: StepCache,
+        (cache, shared): (StepCache, &'a Shared),
+        (target, label_prefix): (Platform, String),
     ) -> Result<Self, BuildError> {
-        let target = target_stage_name(dockerfile, opts.target.as_deref());
+        let stage = target_stage_name(dockerfile, opts.target.as_deref());
+        let predefined = platform_args(&Platform::host(), &target);
         Ok(StageBuilder {
             store,
             dockerfile,
             context,
             opts,
-            globals: ArgScope::global(dockerfile, &opts.build_args, &target)?,
+            globals: ArgScope::global(dockerfile, &opts.build_args, &stage, predefined)?,
             built: HashMap::new(),
             building: Vec::new(),
-            exec: Executor::new(store, opts, cache),
+            exec: Executor::new(store, opts, cache, shared),
             secret_dir: None,
             started_fresh: BTreeSet::new(),
             pulled: RefCell::new(HashMap::new()),
+            target,
+            label_prefix,
+        })
+    }
+
+    /// The platform a stage is for: its FROM's `--platform` (expanded with the global
+    /// ARGs: `$BUILDPLATFORM` is this host's), else the build's target.
+    fn stage_platform(&self, stage: &Stage) -> Result<Platform, BuildError> {
+        let Some(raw) = &stage.platform else {
+            return Ok(self.target.clone());
+        };
+        let text = self.expand_global(raw, stage.span)?;
+        Platform::parse(&text).map_err(|e| {
+            self.dockerfile
+                .source
+                .error(stage.span, format!("FROM --platform={text}: {e}"))
+                .into()
         })
     }
 
@@ -102,7 +127,9 @@ impl<'a> StageBuilder<'a> {
         let stage = &self.dockerfile.stages[index];
         // A named context replaces the stage of that name.
         if let Some(name) = &stage.name {
-            if let Some(context) = self.named_context(name, &self.dockerfile.source, stage.span) {
+            let platform = self.stage_platform(stage)?;
+            let source = &self.dockerfile.source;
+            if let Some(context) = self.named_context(name, &platform, source, stage.span) {
                 let built = context?;
                 self.built.insert(index, built.clone());
                 return Ok(built);
@@ -116,11 +143,16 @@ impl<'a> StageBuilder<'a> {
                 .into());
         }
         self.building.push(index);
-        let label = stage
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("stage-{index}"));
-        let mut built = self.base_of(stage, events)?;
+        let label = format!(
+            "{}{}",
+            self.label_prefix,
+            stage
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("stage-{index}"))
+        );
+        let platform = self.stage_platform(stage)?;
+        let mut built = self.base_of(stage, &platform, events)?;
         // A child runs its base's ONBUILD triggers (an image's or an earlier stage's)
         // right after FROM, as docker does; they are not inherited.
         let triggers = built.config.config.on_build.take().unwrap_or_default();
@@ -177,22 +209,24 @@ impl<'a> StageBuilder<'a> {
         Ok(())
     }
 
-    /// Resolves the stage's FROM: a previous stage, `scratch`, or an image in the store.
+    /// Resolves the stage's FROM for `platform`: a previous stage, `scratch`, or an image
+    /// in the store.
     fn base_of(
         &mut self,
         stage: &Stage,
+        platform: &Platform,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<BuiltStage, BuildError> {
         let base = self.expand_global(&stage.base, stage.span)?;
+        let source = &self.dockerfile.source;
         let built = if let Some(parent) = self.stage_named(&base, stage.index) {
             self.build_stage(parent, events)?
         } else if base.eq_ignore_ascii_case("scratch") {
-            return Ok(BuiltStage::scratch());
-        } else if let Some(context) = self.named_context(&base, &self.dockerfile.source, stage.span)
-        {
+            return Ok(BuiltStage::scratch(platform));
+        } else if let Some(context) = self.named_context(&base, platform, source, stage.span) {
             context?
         } else {
-            self.image_stage(&base, &self.dockerfile.source, stage.span)?
+            self.image_stage(&base, platform, source, stage.span)?
         };
         if built.local.is_some() {
             return Err(self
@@ -207,12 +241,13 @@ impl<'a> StageBuilder<'a> {
         Ok(built)
     }
 
-    /// An image of the store as a stage, or a located error if it is not there.
-    /// `source` is the text `span` points into (the Dockerfile or ONBUILD triggers).
-    /// With `--pull`, an image that names a registry is pulled again first.
+    /// An image of the store for `platform` as a stage, or a located error if it is not
+    /// there. `source` is the text `span` points into (the Dockerfile or ONBUILD
+    /// triggers). With `--pull`, an image that names a registry is pulled again first.
     pub(super) fn image_stage(
         &self,
         reference: &str,
+        platform: &Platform,
         source: &Source,
         span: Span,
     ) -> Result<BuiltStage, BuildError> {
@@ -239,34 +274,34 @@ impl<'a> StageBuilder<'a> {
             )
         };
         if pull_again {
-            let known = self.pulled.borrow().get(reference).cloned();
+            let key = (reference.to_owned(), platform.clone());
+            let known = self.pulled.borrow().get(&key).cloned();
             let image = match known {
                 Some(digest) => self.store.image_by_digest(&digest)?,
                 None => {
-                    let image = self.pull(reference).map_err(&located)?;
-                    self.pulled
-                        .borrow_mut()
-                        .insert(reference.to_owned(), image.digest.clone());
+                    let image = self.pull(reference, platform).map_err(&located)?;
+                    self.pulled.borrow_mut().insert(key, image.digest.clone());
                     image
                 }
             };
             return BuiltStage::from_image(self.store, image, reference);
         }
         let found = match self.opts.pinned.get(reference) {
-            // A family parent: exactly the image its build just produced.
+            // A family parent: exactly the image its build just produced (of an index,
+            // the one for this platform).
             Some(digest) => self
                 .store
-                .image_by_digest(digest)
+                .image_by_digest_for(digest, Some(platform))
                 .map(Some)
                 .map_err(Into::into),
             // A tag as written (a locally built `base:1`), else a registry image under the
             // name a pull files it under (`alpine` is `docker.io/library/alpine:latest`).
-            None => registry::stored(self.store, reference, &self.opts.registry),
+            None => registry::stored(self.store, reference, platform, &self.opts.registry),
         };
         match found.map_err(&located)? {
             Some(image) => BuiltStage::from_image(self.store, image, reference),
             None if Reference::parse(reference).is_ok() => {
-                let image = self.pull(reference).map_err(located)?;
+                let image = self.pull(reference, platform).map_err(located)?;
                 BuiltStage::from_image(self.store, image, reference)
             }
             None => Err(hinted(
@@ -281,22 +316,15 @@ impl<'a> StageBuilder<'a> {
         }
     }
 
-    /// Pulls `reference` (a registry name; short names as docker reads them) into the
-    /// store.
-    fn pull(&self, reference: &str) -> Result<Image, RegistryError> {
+    /// Pulls `reference` (a registry name; short names as docker reads them) for
+    /// `platform` into the store.
+    fn pull(&self, reference: &str, platform: &Platform) -> Result<Image, RegistryError> {
         let parsed = Reference::parse(reference)?;
-        let platform = self
-            .opts
-            .platform
-            .as_deref()
-            .map(Platform::parse)
-            .transpose()?;
-        let pulled = Client::new(self.opts.registry.clone())?.pull(
-            self.store,
-            &parsed,
-            platform.as_ref(),
-        )?;
-        Ok(self.store.image_by_digest(&pulled.digest)?)
+        let pulled =
+            Client::new(self.opts.registry.clone())?.pull(self.store, &parsed, Some(platform))?;
+        Ok(self
+            .store
+            .image_by_digest_for(&pulled.digest, Some(platform))?)
     }
 
     /// The stage or image `name` of a `--from` (COPY, RUN --mount), built or loaded.
@@ -338,10 +366,13 @@ impl<'a> StageBuilder<'a> {
                 Err(state.source.error(span, message).into())
             }
             Some(index) => self.build_stage(index, events),
-            None => match self.named_context(name, state.source, span) {
-                Some(context) => context,
-                None => self.image_stage(name, state.source, span),
-            },
+            None => {
+                let platform = state.built.platform.clone();
+                match self.named_context(name, &platform, state.source, span) {
+                    Some(context) => context,
+                    None => self.image_stage(name, &platform, state.source, span),
+                }
+            }
         }
     }
 

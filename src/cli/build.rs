@@ -129,8 +129,10 @@ pub(super) struct BuildArgs {
     /// `type=registry,ref=REF`, `type=local,src=DIR[,tag=TAG]`.
     #[arg(long, value_name = "SPEC")]
     cache_from: Vec<String>,
-    /// The platform of images pulled for FROM (`os/arch[/variant]`; default: this host).
-    #[arg(long)]
+    /// The platforms to build for, comma separated (`linux/amd64,linux/arm64`; default:
+    /// this host's). Several give an image index with one image per platform; RUN steps
+    /// of a foreign platform run under QEMU user emulation (Debian: qemu-user-static).
+    #[arg(long, value_name = "PLATFORMS")]
     platform: Option<String>,
     /// Family: build only these images and what they need (repeatable, or comma separated).
     #[arg(long, value_name = "IMAGE", value_delimiter = ',')]
@@ -138,7 +140,8 @@ pub(super) struct BuildArgs {
     /// Family: with --only, also build every image below them.
     #[arg(long)]
     with_descendants: bool,
-    /// Family: images built at once [default: the number of cores].
+    /// Images (of a family) and platforms (of an image) built at once [default: the
+    /// number of cores].
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
     /// A build context with a Dockerfile, or a family folder with a strata.toml.
@@ -251,7 +254,8 @@ pub(super) fn cmd_build(
         pinned: BTreeMap::new(),
         hints: BTreeMap::new(),
         registry: registry_flags.options(),
-        platform: args.platform.clone(),
+        platforms: flags.platforms.clone(),
+        jobs: args.jobs.unwrap_or(0),
         // A family's images share one epoch: the commit of the folder holding strata.toml.
         epoch: crate::epoch::Epoch::for_build(&args.context)?,
         pull: args.pull,
@@ -416,6 +420,7 @@ struct Flags {
     contexts: BTreeMap<String, NamedContext>,
     annotations: BTreeMap<String, String>,
     sandbox: SandboxOptions,
+    platforms: Vec<Platform>,
     outputs: Vec<Output>,
     compression: Compression,
     cache_from: Vec<CacheImport>,
@@ -461,15 +466,29 @@ impl Flags {
             let (name, context) = NamedContext::parse(flag).map_err(CliError::Usage)?;
             contexts.insert(name, context);
         }
-        let platform = match &args.platform {
-            Some(text) => {
-                Platform::parse(text).map_err(|e| CliError::Usage(format!("--platform: {e}")))?
-            }
-            None => Platform::host(),
+        let platforms = match &args.platform {
+            Some(text) => Platform::parse_list(text)
+                .map_err(|e| CliError::Usage(format!("--platform: {e}")))?,
+            None => Vec::new(),
         };
+        // One set of manifest annotations serves every platform: a qualifier that picks
+        // some platforms of several is refused rather than applied to all.
         let mut annotations = BTreeMap::new();
         for flag in &args.annotations {
-            annotations.extend(buildx::annotation(flag, &platform).map_err(CliError::Usage)?);
+            let mut per_platform = platforms
+                .iter()
+                .cloned()
+                .chain(platforms.is_empty().then(Platform::host))
+                .map(|platform| buildx::annotation(flag, &platform).map_err(CliError::Usage));
+            let first = per_platform.next().transpose()?.flatten();
+            for other in per_platform {
+                if other? != first {
+                    return Err(CliError::Usage(format!(
+                        "--annotation {flag:?}: applies to some of the --platform values only, which strata does not support yet"
+                    )));
+                }
+            }
+            annotations.extend(first);
         }
         let sandbox = SandboxOptions {
             extra_hosts: parse_all(&args.add_hosts, HostEntry::parse)?,
@@ -532,6 +551,7 @@ impl Flags {
             contexts,
             annotations,
             sandbox,
+            platforms,
             outputs,
             compression,
             cache_from,
@@ -677,7 +697,7 @@ fn pin_bases(
     quiet: bool,
 ) -> Result<BTreeMap<String, crate::digest::Digest>, CliError> {
     let mut lock = family::Lock::load(&family.root)?;
-    let platform = builder::pins::pin_platform(opts.platform.as_deref())?;
+    let platform = opts.target_platforms()[0].clone();
     let pinned = builder::pins::pin_bases(
         store,
         family,

@@ -48,12 +48,6 @@ pub fn platform_args(build: &Platform, target: &Platform) -> BTreeMap<String, St
     args
 }
 
-/// [`platform_args`] for a build on and for this host.
-fn host_platform_args() -> BTreeMap<String, String> {
-    let host = Platform::host();
-    platform_args(&host, &host)
-}
-
 /// BuildKit's predefined `TARGETSTAGE`: the `--target` stage as given, else the last
 /// stage's name, else `default` (dockerfile2llb's `defaultArgs`).
 pub const TARGET_STAGE: &str = "TARGETSTAGE";
@@ -97,17 +91,18 @@ pub struct ArgScope {
 }
 
 impl ArgScope {
-    /// The global scope FROM lines are expanded in: the predefined ARGs (platform ARGs and
-    /// `TARGETSTAGE` = `target_stage`, each overridden by a `--build-arg` of its name), then
-    /// each ARG before the first FROM with its `--build-arg` value or expanded default.
-    /// Every default not overridden is expanded, used or not: one that fails
-    /// (`${X:?msg}`) is an error at its declaration.
+    /// The global scope FROM lines are expanded in: the predefined ARGs (the platform
+    /// ARGs `predefined`, see [`platform_args`], and `TARGETSTAGE` = `target_stage`, each
+    /// overridden by a `--build-arg` of its name), then each ARG before the first FROM with
+    /// its `--build-arg` value or expanded default. Every default not overridden is
+    /// expanded, used or not: one that fails (`${X:?msg}`) is an error at its declaration.
     pub fn global(
         dockerfile: &Dockerfile,
         build_args: &BTreeMap<String, String>,
         target_stage: &str,
+        predefined: BTreeMap<String, String>,
     ) -> Result<ArgScope, DockerfileError> {
-        let mut values = host_platform_args();
+        let mut values = predefined;
         values.insert(TARGET_STAGE.to_owned(), target_stage.to_owned());
         for (name, value) in &mut values {
             if let Some(given) = build_args.get(name) {
@@ -133,8 +128,9 @@ impl ArgScope {
     }
 
     /// Declares `name` with its expanded `default`: the `--build-arg` value wins, then the
-    /// default, then the global value of the same name (for re-declared global ARGs), then
-    /// a predefined value. An ARG with no value at all is in scope but unset.
+    /// default, then the global value of the same name (for re-declared global ARGs and
+    /// the predefined ones, which the global scope holds). An ARG with no value at all is
+    /// in scope but unset.
     pub fn declare(
         &mut self,
         name: &str,
@@ -146,8 +142,7 @@ impl ArgScope {
             .get(name)
             .cloned()
             .or(default)
-            .or_else(|| globals.get(name).map(str::to_owned))
-            .or_else(|| host_platform_args().remove(name));
+            .or_else(|| globals.get(name).map(str::to_owned));
         match value {
             Some(v) => {
                 self.values.insert(name.to_owned(), v);
@@ -248,10 +243,20 @@ mod tests {
 
     #[test]
     fn platform_args_are_predefined() {
+        let file = super::super::parse(std::path::Path::new("Dockerfile"), "FROM scratch\n")
+            .unwrap();
+        let arm64 = Platform::parse("linux/arm/v7").unwrap();
+        let predefined = platform_args(&Platform::host(), &arm64);
+        let none = BTreeMap::new();
+        let globals = ArgScope::global(&file, &none, "default", predefined).unwrap();
         let mut scope = ArgScope::default();
-        scope.declare("TARGETARCH", None, &BTreeMap::new(), &ArgScope::default());
+        scope.declare("TARGETARCH", None, &none, &globals);
+        scope.declare("TARGETVARIANT", None, &none, &globals);
+        scope.declare("BUILDARCH", None, &none, &globals);
+        assert_eq!(scope.get("TARGETARCH"), Some("arm"));
+        assert_eq!(scope.get("TARGETVARIANT"), Some("v7"));
         assert_eq!(
-            scope.get("TARGETARCH"),
+            scope.get("BUILDARCH"),
             Some(Platform::host().architecture.as_str())
         );
     }

@@ -67,7 +67,11 @@ pub(super) fn references(
         stage.name.clone().unwrap_or_else(|| i.to_string())
     });
     let stage_name = target_stage_name(dockerfile, target_name.as_deref());
-    let globals = ArgScope::global(dockerfile, build_args, &stage_name).map_err(located)?;
+    // References are read as a build on this host for this host would expand them.
+    let host = crate::platform::Platform::host();
+    let predefined = crate::dockerfile::args::platform_args(&host, &host);
+    let globals =
+        ArgScope::global(dockerfile, build_args, &stage_name, predefined).map_err(located)?;
     let mut per_stage = Vec::with_capacity(dockerfile.stages.len());
     for stage in &dockerfile.stages {
         per_stage.push(stage_uses(dockerfile, stage, build_args, &globals)?);

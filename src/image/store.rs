@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
 use crate::layer::{Compression, Layer};
+use crate::platform::Platform;
 
 use super::reference::{store_key, BadName};
 pub use super::scratch::disk_usage;
@@ -97,6 +98,16 @@ pub enum StoreError {
     /// A layer failed to extract.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// An image (or image index) that has no image for the platform asked for.
+    #[error("image {name} has no image for {wanted} (it has: {have})")]
+    WrongPlatform {
+        /// The name or digest asked for.
+        name: String,
+        /// The platform asked for.
+        wanted: String,
+        /// The platforms it has.
+        have: String,
+    },
 }
 
 /// Wraps an I/O error with the path it happened on.
@@ -303,42 +314,162 @@ impl Store {
         Ok(found)
     }
 
-    /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image. A
-    /// manifest digest (`sha256:<hex>`) names an image whether or not it is tagged, as an
-    /// image ID does for docker (`strata load` prints it for an image loaded without a tag).
+    /// Looks up `name` (`NAME:TAG`; `NAME` means `NAME:latest`) and loads the image; of
+    /// a multi-platform image (an index), this host's. A manifest digest (`sha256:<hex>`)
+    /// names an image whether or not it is tagged, as an image ID does for docker
+    /// (`strata load` prints it for an image loaded without a tag).
     pub fn image(&self, name: &str) -> Result<Image, StoreError> {
+        self.image_for(name, None)
+    }
+
+    /// [`Store::image`] for `platform`: from an index its manifest for that platform, and a
+    /// single-platform image only if it is for that platform (`None`: this host's from
+    /// an index, any single-platform image).
+    pub fn image_for(&self, name: &str, platform: Option<&Platform>) -> Result<Image, StoreError> {
+        let digest = self.named(name)?.digest;
+        self.image_by_digest_for(&digest, platform)
+            .map_err(|e| match e {
+                StoreError::WrongPlatform { wanted, have, .. } => StoreError::WrongPlatform {
+                    name: name.to_owned(),
+                    wanted,
+                    have,
+                },
+                e => e,
+            })
+    }
+
+    /// The descriptor `name` (a tag, or a manifest or index digest) stands for: a single
+    /// image's manifest, or a multi-platform image's index.
+    pub fn named(&self, name: &str) -> Result<Descriptor, StoreError> {
         if let Ok(digest) = name.parse::<Digest>() {
-            if !self.blob_path(&digest).is_file() {
+            let path = self.blob_path(&digest);
+            let Ok(meta) = fs::metadata(&path) else {
                 return Err(StoreError::UnknownImage(name.to_owned()));
-            }
-            return self.image_by_digest(&digest);
+            };
+            let media_type = match self.index_of(&digest)? {
+                Some(_) => INDEX_MEDIA_TYPE,
+                None => MANIFEST_MEDIA_TYPE,
+            };
+            return Ok(Descriptor {
+                media_type: media_type.into(),
+                digest,
+                size: meta.len(),
+                annotations: BTreeMap::new(),
+                platform: None,
+            });
         }
         let name = store_key(name)?;
         let index = self.read_index()?;
-        let descriptor = index
+        index
             .manifests
             .iter()
             .rev()
             .find(|d| d.annotations.get(REF_NAME) == Some(&name))
-            .ok_or(StoreError::UnknownImage(name))?;
-        self.image_by_digest(&descriptor.digest)
+            .cloned()
+            .ok_or(StoreError::UnknownImage(name))
     }
 
-    /// Loads an image by manifest digest.
+    /// Loads an image by manifest digest; of an index digest, this host's image.
     pub fn image_by_digest(&self, digest: &Digest) -> Result<Image, StoreError> {
-        let manifest: Manifest = self.read_json(digest)?;
-        if manifest.media_type.as_deref() == Some(INDEX_MEDIA_TYPE) {
-            return Err(StoreError::Invalid {
-                path: self.blob_path(digest).display().to_string(),
-                reason: "an image index, not a single-platform manifest".into(),
-            });
+        self.image_by_digest_for(digest, None)
+    }
+
+    /// Loads the image `digest` names for `platform` (see [`Store::image_for`]).
+    pub fn image_by_digest_for(
+        &self,
+        digest: &Digest,
+        platform: Option<&Platform>,
+    ) -> Result<Image, StoreError> {
+        if let Some(index) = self.index_of(digest)? {
+            let wanted = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = index
+                .manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)));
+            return match chosen {
+                Some(entry) => self.image_by_digest_for(&entry.digest, Some(&wanted)),
+                None => Err(StoreError::WrongPlatform {
+                    name: digest.to_string(),
+                    wanted: wanted.to_string(),
+                    have: index_platforms(&index),
+                }),
+            };
         }
+        let manifest: Manifest = self.read_json(digest)?;
         let config: ImageConfig = self.read_json(&manifest.config.digest)?;
-        Ok(Image {
+        let image = Image {
             digest: digest.clone(),
             manifest,
             config,
-        })
+        };
+        if let Some(wanted) = platform {
+            let have = image.config.platform();
+            if !wanted.matches(&have.index_entry()) {
+                return Err(StoreError::WrongPlatform {
+                    name: digest.to_string(),
+                    wanted: wanted.to_string(),
+                    have: have.to_string(),
+                });
+            }
+        }
+        Ok(image)
+    }
+
+    /// The index `digest` names, or `None` when it names an image manifest.
+    pub fn index_of(&self, digest: &Digest) -> Result<Option<Index>, StoreError> {
+        /// Just enough of a manifest or index to tell which it is.
+        #[derive(serde::Deserialize)]
+        struct Kind {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+            manifests: Option<serde::de::IgnoredAny>,
+        }
+        let bytes = self.read_blob(digest)?;
+        let json_error = |source| StoreError::Json {
+            path: self.blob_path(digest).display().to_string(),
+            source,
+        };
+        let kind: Kind = serde_json::from_slice(&bytes).map_err(json_error)?;
+        if !kind.media_type.as_deref().is_some_and(is_index_media_type) && kind.manifests.is_none()
+        {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes).map(Some).map_err(json_error)
+    }
+
+    /// Every image `digest` stands for: the one image of a manifest, each image of an
+    /// index.
+    pub fn images_of(&self, digest: &Digest) -> Result<Vec<Image>, StoreError> {
+        match self.index_of(digest)? {
+            Some(index) => index
+                .manifests
+                .iter()
+                .filter(|d| !is_index_media_type(&d.media_type))
+                .map(|d| self.image_by_digest_for(&d.digest, None))
+                .collect(),
+            None => Ok(vec![self.image_by_digest(digest)?]),
+        }
+    }
+
+    /// Writes an image index of `images` (manifest descriptors, each with its platform),
+    /// in the order given, and returns its descriptor (not yet tagged).
+    pub fn put_index(&self, images: &[(Descriptor, Platform)]) -> Result<Descriptor, StoreError> {
+        let index = Index {
+            manifests: images
+                .iter()
+                .map(|(d, platform)| Descriptor {
+                    annotations: BTreeMap::new(),
+                    platform: Some(platform.index_entry()),
+                    ..d.clone()
+                })
+                .collect(),
+            ..Index::default()
+        };
+        let json = serde_json::to_vec(&index).map_err(|source| StoreError::Json {
+            path: "image index".into(),
+            source,
+        })?;
+        self.put_blob(INDEX_MEDIA_TYPE, &json)
     }
 
     /// A descriptor of `image`'s manifest, to tag it with: its media type, digest and
@@ -576,8 +707,12 @@ impl Store {
         let _exclusive = self.exclusive()?;
         let mut keep_blobs = std::collections::HashSet::new();
         let mut keep_snapshots = std::collections::HashSet::new();
+        let mut images = Vec::new();
         for tag in self.tags()? {
-            let image = self.image_by_digest(&tag.descriptor.digest)?;
+            keep_blobs.insert(tag.descriptor.digest.hex().to_owned());
+            images.extend(self.images_of(&tag.descriptor.digest)?);
+        }
+        for image in images {
             keep_blobs.insert(image.digest.hex().to_owned());
             keep_blobs.insert(image.manifest.config.digest.hex().to_owned());
             keep_blobs.extend(
@@ -719,6 +854,27 @@ impl Store {
                 fs::remove_file(&path)
             };
         }
+    }
+}
+
+/// Whether `media_type` is an image index's: OCI's, or Docker's manifest list.
+pub fn is_index_media_type(media_type: &str) -> bool {
+    media_type == INDEX_MEDIA_TYPE
+        || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+/// The platforms of an index's entries, for errors: `linux/amd64, linux/arm64`.
+fn index_platforms(index: &Index) -> String {
+    let names: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .map(|p| Platform::of_index_entry(p).map_or_else(|| p.to_string(), |p| p.to_string()))
+        .collect();
+    if names.is_empty() {
+        "no platforms".into()
+    } else {
+        names.join(", ")
     }
 }
 

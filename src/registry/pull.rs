@@ -460,7 +460,7 @@ fn files_list(conf: &RegistriesConf) -> String {
         .join(", ")
 }
 
-/// The image `name` (as a Dockerfile or a command line writes it) means in `store`, in
+/// The image for `platform` that `name` (as a Dockerfile or a command line writes it) means in `store`, in
 /// the order a build looks: the tag as written (a locally built `base:1` wins), then the
 /// names a pull files it under (`docker.io/library/base:1`; for a short name, each
 /// unqualified-search registry's, so registries.conf is read only then). `None`: not in
@@ -468,17 +468,25 @@ fn files_list(conf: &RegistriesConf) -> String {
 pub fn stored(
     store: &Store,
     name: &str,
+    platform: &Platform,
     options: &RegistryOptions,
 ) -> Result<Option<Image>, RegistryError> {
-    let found = |name: &str| match store.image(name) {
+    let found = |name: &str| match store.image_for(name, Some(platform)) {
         Ok(image) => Ok(Some(image)),
         Err(StoreError::UnknownImage(_)) => Ok(None),
-        Err(e) => Err(RegistryError::Store(e)),
+        Err(e) => Err(e),
     };
-    if let Some(image) = found(name)? {
-        return Ok(Some(image));
+    let reference = Reference::parse(name).ok();
+    match found(name) {
+        Ok(Some(image)) => return Ok(Some(image)),
+        Ok(None) => {}
+        // A name that says which registry holds it is pulled for the platform; a local
+        // tag for another platform is what the build gets, which it must refuse.
+        Err(StoreError::WrongPlatform { .. })
+            if reference.as_ref().is_some_and(|r| r.short.is_none()) => {}
+        Err(e) => return Err(RegistryError::Store(e)),
     }
-    let Ok(reference) = Reference::parse(name) else {
+    let Some(reference) = reference else {
         return Ok(None);
     };
     let candidates = if reference.short.is_some() {
@@ -488,8 +496,11 @@ pub fn stored(
         vec![reference]
     };
     for candidate in candidates {
-        if let Some(image) = found(&candidate.store_name())? {
-            return Ok(Some(image));
+        // A pulled image of another platform: the pull for this one replaces it.
+        match found(&candidate.store_name()) {
+            Ok(Some(image)) => return Ok(Some(image)),
+            Ok(None) | Err(StoreError::WrongPlatform { .. }) => {}
+            Err(e) => return Err(RegistryError::Store(e)),
         }
     }
     Ok(None)

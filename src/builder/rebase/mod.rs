@@ -146,16 +146,17 @@ pub fn rebase(
             "{image} was built on {old_digest}, which is not in the store: pull or build that parent first"
         ))
     })?;
-    let new = match crate::registry::stored(store, onto, &opts.registry)? {
+    let own_platform = child.config.platform();
+    let new = match crate::registry::stored(store, onto, &own_platform, &opts.registry)? {
         Some(found) => found,
         None => {
             // From an index, the manifest of the image's own platform.
             let pulled = Client::new(opts.registry.clone())?.pull(
                 store,
                 &Reference::parse(onto)?,
-                Some(&child.config.platform()),
+                Some(&own_platform),
             )?;
-            store.image_by_digest(&pulled.digest)?
+            store.image_by_digest_for(&pulled.digest, Some(&own_platform))?
         }
     };
     let (was, is) = (child.config.platform(), new.config.platform());
