@@ -18,6 +18,10 @@ pub enum RunError {
     /// The sandbox could not be set up, or the command not started.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The image is for a platform this host cannot run.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Platform(#[from] crate::platform::PlatformError),
     /// Neither the image nor the command line says what to run.
     #[error("image {image} has no ENTRYPOINT or CMD")]
     #[diagnostic(help("give a command after --"))]
@@ -46,11 +50,14 @@ pub struct RunOptions {
     pub interactive: bool,
     /// `-t`: the command gets a terminal of its own, sized like the caller's.
     pub tty: bool,
+    /// `--platform`: which image of a multi-platform one (default: this host's).
+    pub platform: Option<crate::platform::Platform>,
 }
 
 /// Runs the image `name` and returns the command's exit code.
 pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, RunError> {
-    let image = store.image(name)?;
+    let image = store.image_for(name, opts.platform.as_ref())?;
+    crate::platform::emulation::ensure(&image.config.platform())?;
     let config = &image.config.config;
     let snapshots = store.snapshots(&image)?;
     let lower = lower_stack(snapshots.into_iter());

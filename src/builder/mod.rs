@@ -213,8 +213,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Registry(#[from] crate::registry::RegistryError),
-    /// A `--platform` value is malformed.
+    /// A `--platform` value is malformed or cannot be built for here.
     #[error(transparent)]
+    #[diagnostic(transparent)]
     Platform(#[from] crate::platform::PlatformError),
     /// A snapshot stack could not be mounted.
     #[error(transparent)]

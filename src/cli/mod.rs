@@ -181,6 +181,10 @@ struct RunArgs {
     /// Replace the image's ENTRYPOINT.
     #[arg(long)]
     entrypoint: Option<String>,
+    /// Of a multi-platform image, run this platform's (default: this host's); a foreign
+    /// one runs under QEMU user emulation.
+    #[arg(long)]
+    platform: Option<String>,
     /// Keep standard input open for the command (without it, the command reads /dev/null).
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -201,6 +205,10 @@ struct RunArgs {
 struct ExportArgs {
     /// The image, `NAME[:TAG]`.
     image: String,
+    /// Of a multi-platform image, export this platform's image only (a docker-archive
+    /// holds one; default: this host's). An oci-archive keeps the whole index without it.
+    #[arg(long)]
+    platform: Option<String>,
     /// Archive format.
     #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
     format: FormatArg,
@@ -213,6 +221,12 @@ struct ExportArgs {
 struct InspectArgs {
     /// The image, `NAME[:TAG]`.
     image: String,
+    /// Of a multi-platform image, this platform's (default: this host's).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Print the image index of a multi-platform image.
+    #[arg(long, conflicts_with_all = ["manifest", "platform"])]
+    index: bool,
     /// Print the manifest instead of the config.
     #[arg(long)]
     manifest: bool,
@@ -366,16 +380,38 @@ fn dispatch(cli: Cli) -> CliResult {
         }
         Commands::Run(args) => cmd_run(&store, args),
         Commands::Export(args) => {
-            let image = store.image(&args.image)?;
+            let platform = parse_platform(args.platform.as_deref())?;
             let format = match args.format {
                 FormatArg::DockerArchive => ArchiveFormat::Docker,
                 FormatArg::OciArchive => ArchiveFormat::Oci,
             };
-            archive::export(&store, &image, Some(&args.image), format, &args.output)?;
+            let named = store.named(&args.image)?;
+            let whole_index = format == ArchiveFormat::Oci
+                && platform.is_none()
+                && store.index_of(&named.digest)?.is_some();
+            if whole_index {
+                archive::export_index(&store, &named, Some(&args.image), &args.output)?;
+            } else {
+                let image = store.image_for(&args.image, platform.as_ref())?;
+                archive::export(&store, &image, Some(&args.image), format, &args.output)?;
+            }
             Ok(0)
         }
         Commands::Inspect(args) => {
-            let image = store.image(&args.image)?;
+            if args.index {
+                let named = store.named(&args.image)?;
+                let Some(index) = store.index_of(&named.digest)? else {
+                    return Err(CliError::Usage(format!(
+                        "{} is a single-platform image, which has no index: inspect --manifest shows its manifest",
+                        args.image
+                    )));
+                };
+                let json = serde_json::to_string_pretty(&index).map_err(CliError::Json)?;
+                println!("{json}");
+                return Ok(0);
+            }
+            let platform = parse_platform(args.platform.as_deref())?;
+            let image = store.image_for(&args.image, platform.as_ref())?;
             let json = if args.manifest {
                 serde_json::to_string_pretty(&image.manifest)
             } else {
@@ -461,6 +497,15 @@ fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
     )))
 }
 
+/// A `--platform` value, parsed.
+fn parse_platform(text: Option<&str>) -> Result<Option<crate::platform::Platform>, CliError> {
+    text.map(|t| {
+        crate::platform::Platform::parse(t)
+            .map_err(|e| CliError::Usage(format!("--platform: {e}")))
+    })
+    .transpose()
+}
+
 fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
     if args.interactive && args.tty && !std::io::stdin().is_terminal() {
         // docker's refusal: raw keystrokes need a terminal to come from.
@@ -477,6 +522,7 @@ fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
         user: args.user,
         workdir: args.workdir,
         network: args.network.into(),
+        platform: parse_platform(args.platform.as_deref())?,
     };
     Ok(container::run(store, &args.image, &opts)?)
 }

@@ -12,6 +12,9 @@
 //! `skopeo ... oci-archive:FILE:TAG` looks up, as BuildKit writes it) and the full name as
 //! `io.containerd.image.name` (what `docker load` of an OCI archive reads).
 //!
+//! An oci-archive of a multi-platform image ([`export_index`]) holds the index and every
+//! platform's image, blobs they share once.
+//!
 //! All entries are owned by root with mtime 0, so equal images give equal archives.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +49,36 @@ pub fn export(
     format: ArchiveFormat,
     out: &Path,
 ) -> Result<(), StoreError> {
+    let top = store.manifest_descriptor(image)?;
+    write_archive(store, (&top, std::slice::from_ref(image)), name, format, out)
+}
+
+/// Writes the multi-platform image whose index is `index` as an oci-archive: the index
+/// (tagged `name`), each of its images, blobs they share once.
+pub fn export_index(
+    store: &Store,
+    index: &Descriptor,
+    name: Option<&str>,
+    out: &Path,
+) -> Result<(), StoreError> {
+    let images = store.images_of(&index.digest)?;
+    let top = Descriptor {
+        annotations: BTreeMap::new(),
+        platform: None,
+        ..index.clone()
+    };
+    write_archive(store, (&top, &images), name, ArchiveFormat::Oci, out)
+}
+
+/// Writes the archive of `top` (a manifest, or an index) and `images` (its image, or
+/// the index's images) to `out`, atomically.
+fn write_archive(
+    store: &Store,
+    (top, images): (&Descriptor, &[Image]),
+    name: Option<&str>,
+    format: ArchiveFormat,
+    out: &Path,
+) -> Result<(), StoreError> {
     let name = name.map(ImageName::parse).transpose()?;
     let name = name.as_ref();
     let dir = match out.parent() {
@@ -60,9 +93,15 @@ pub fn export(
         builder: tar::Builder::new(BufWriter::with_capacity(1 << 20, temp)),
         out,
     };
-    match format {
-        ArchiveFormat::Docker => write_docker(&mut tar, store, image, name)?,
-        ArchiveFormat::Oci => write_oci(&mut tar, store, image, name)?,
+    match (format, images) {
+        (ArchiveFormat::Docker, [image]) => write_docker(&mut tar, store, image, name)?,
+        (ArchiveFormat::Docker, _) => {
+            return Err(StoreError::Invalid {
+                path: out.display().to_string(),
+                reason: "a docker-archive holds one platform's image".into(),
+            })
+        }
+        (ArchiveFormat::Oci, images) => write_oci(&mut tar, store, (top, images), name)?,
     }
     let temp = tar
         .builder
@@ -227,20 +266,27 @@ pub(super) fn decompressed(
 fn write_oci(
     tar: &mut Tar,
     store: &Store,
-    image: &Image,
+    (top, images): (&Descriptor, &[Image]),
     name: Option<&ImageName>,
 ) -> Result<(), StoreError> {
     tar.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     tar.dir("blobs/")?;
     tar.dir("blobs/sha256/")?;
     let mut written = BTreeSet::new();
-    for desc in image.manifest.layers.iter().chain([&image.manifest.config]) {
-        if written.insert(&desc.digest) {
-            tar.blob(store, desc, &format!("blobs/sha256/{}", desc.digest.hex()))?;
+    for image in images {
+        let manifest = store.manifest_descriptor(image)?;
+        let blobs = image.manifest.layers.iter().chain([&image.manifest.config, &manifest]);
+        for desc in blobs {
+            if written.insert(desc.digest.clone()) {
+                tar.blob(store, desc, &format!("blobs/sha256/{}", desc.digest.hex()))?;
+            }
         }
     }
-    let mut manifest = store.manifest_descriptor(image)?;
-    manifest.annotations = name
+    if written.insert(top.digest.clone()) {
+        tar.blob(store, top, &format!("blobs/sha256/{}", top.digest.hex()))?;
+    }
+    let mut entry = top.clone();
+    entry.annotations = name
         .map(|name| {
             BTreeMap::from([
                 (REF_NAME.to_owned(), name.tag.clone()),
@@ -248,13 +294,8 @@ fn write_oci(
             ])
         })
         .unwrap_or_default();
-    tar.blob(
-        store,
-        &manifest,
-        &format!("blobs/sha256/{}", image.digest.hex()),
-    )?;
     let index = Index {
-        manifests: vec![manifest],
+        manifests: vec![entry],
         ..Index::default()
     };
     let index_json = serde_json::to_vec(&index).map_err(|source| StoreError::Json {
