@@ -116,9 +116,7 @@ impl StageBuilder<'_> {
             .clone();
         Some(match context {
             NamedContext::Dir(dir) => self.dir_stage(&dir, platform, source, span),
-            NamedContext::Image(reference) => {
-                self.image_stage(&reference, platform, source, span)
-            }
+            NamedContext::Image(reference) => self.image_stage(&reference, platform, source, span),
             NamedContext::Layout { dir, selector } => {
                 layout::import(self.store, &dir, &selector, platform)
                     .map_err(|e| {

@@ -147,10 +147,7 @@ impl Shared {
                 }
                 Some(Some(layer)) => return Claim::Done(layer.clone()),
                 Some(None) => {
-                    steps = self
-                        .finished
-                        .wait(steps)
-                        .unwrap_or_else(|e| e.into_inner());
+                    steps = self.finished.wait(steps).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }

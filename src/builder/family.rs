@@ -120,6 +120,12 @@ fn build_one(
         tags: family.local_tags(image),
         build_args,
         target: image.target.clone(),
+        // `--platform` wins over strata.toml, as `buildx bake --set *.platform=` does.
+        platforms: if opts.common.platforms.is_empty() {
+            image.platforms.clone()
+        } else {
+            opts.common.platforms.clone()
+        },
         pinned,
         hints,
         ..opts.common.clone()

@@ -689,6 +689,9 @@ fn write_metadata(path: &std::path::Path, value: &serde_json::Value) -> Result<(
 
 /// The store image each external base of the plan's images builds on, by the family's
 /// strata.lock; bases it does not pin yet are resolved, pinned and the lock written.
+/// Each platform the plan's images build for has pins of its own; a base pinned for
+/// several becomes a local index of its pinned images, from which each build takes its
+/// platform's.
 fn pin_bases(
     store: &Store,
     family: &Family,
@@ -697,28 +700,59 @@ fn pin_bases(
     quiet: bool,
 ) -> Result<BTreeMap<String, crate::digest::Digest>, CliError> {
     let mut lock = family::Lock::load(&family.root)?;
-    let platform = opts.target_platforms()[0].clone();
-    let pinned = builder::pins::pin_bases(
-        store,
-        family,
-        plan.waves.iter().flatten(),
-        &mut lock,
-        &platform,
-        &opts.registry,
-    )?;
+    // Which images build for each platform.
+    let mut by_platform: BTreeMap<String, (Platform, Vec<&String>)> = BTreeMap::new();
+    for name in plan.waves.iter().flatten() {
+        let own = &family.images[name].platforms;
+        let platforms = match (&opts.platforms, own) {
+            (given, _) if !given.is_empty() => given.clone(),
+            (_, own) if !own.is_empty() => own.clone(),
+            _ => vec![Platform::host()],
+        };
+        for platform in platforms {
+            by_platform
+                .entry(platform.to_string())
+                .or_insert_with(|| (platform, Vec::new()))
+                .1
+                .push(name);
+        }
+    }
+    let mut per_reference: BTreeMap<String, Vec<(Platform, crate::digest::Digest)>> =
+        BTreeMap::new();
+    for (platform, names) in by_platform.into_values() {
+        let pinned =
+            builder::pins::pin_bases(store, family, names, &mut lock, &platform, &opts.registry)?;
+        for pin in pinned {
+            if pin.new && !quiet {
+                eprintln!(
+                    "pinned {} ({platform}) to {} in {}",
+                    pin.reference,
+                    pin.pin,
+                    lock.path.display()
+                );
+            }
+            per_reference
+                .entry(pin.reference)
+                .or_default()
+                .push((platform.clone(), pin.image));
+        }
+    }
     lock.save()
         .map_err(CliError::io(format!("writing {}", lock.path.display())))?;
     let mut bases = BTreeMap::new();
-    for pin in pinned {
-        if pin.new && !quiet {
-            eprintln!(
-                "pinned {} ({platform}) to {} in {}",
-                pin.reference,
-                pin.pin,
-                lock.path.display()
-            );
-        }
-        bases.insert(pin.reference, pin.image);
+    for (reference, images) in per_reference {
+        let digest = match images.as_slice() {
+            [(_, one)] => one.clone(),
+            several => {
+                let mut entries = Vec::new();
+                for (platform, digest) in several {
+                    let image = store.image_by_digest(digest)?;
+                    entries.push((store.manifest_descriptor(&image)?, platform.clone()));
+                }
+                store.put_index(&entries)?.digest
+            }
+        };
+        bases.insert(reference, digest);
     }
     Ok(bases)
 }

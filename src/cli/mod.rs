@@ -500,8 +500,7 @@ fn open_step_cache(store: &Store) -> Result<StepCache, CliError> {
 /// A `--platform` value, parsed.
 fn parse_platform(text: Option<&str>) -> Result<Option<crate::platform::Platform>, CliError> {
     text.map(|t| {
-        crate::platform::Platform::parse(t)
-            .map_err(|e| CliError::Usage(format!("--platform: {e}")))
+        crate::platform::Platform::parse(t).map_err(|e| CliError::Usage(format!("--platform: {e}")))
     })
     .transpose()
 }

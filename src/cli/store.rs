@@ -49,21 +49,42 @@ enum HistoryFormat {
     Json,
 }
 
-/// Lists the store's tags with digest, size and tag time.
+/// Lists the store's tags with digest, size (of every platform's blobs, shared ones
+/// once), tag time and platforms.
 pub fn images(store: &Store) -> Result<i32, CliError> {
     let tags = store.tags()?;
-    println!("{:<40} {:<14} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    println!(
+        "{:<40} {:<14} {:>10}  {:<31} PLATFORM",
+        "NAME", "DIGEST", "SIZE", "CREATED"
+    );
     for tag in tags {
-        let size = store
-            .image(&tag.name)
-            .map(|i| i.size())
-            .unwrap_or(tag.descriptor.size);
+        let images = store.images_of(&tag.descriptor.digest).unwrap_or_default();
+        let mut blobs = HashSet::new();
+        let size: u64 = images
+            .iter()
+            .flat_map(|i| i.manifest.layers.iter().chain([&i.manifest.config]))
+            .filter(|d| blobs.insert(d.digest.clone()))
+            .map(|d| d.size)
+            .sum();
+        let platforms: Vec<String> = images
+            .iter()
+            .map(|i| i.config.platform().to_string())
+            .collect();
         println!(
-            "{:<40} {:<14} {:>10}  {}",
+            "{:<40} {:<14} {:>10}  {:<31} {}",
             tag.name,
             tag.descriptor.digest.short(),
-            human_size(size),
-            tag.created.as_deref().unwrap_or("-")
+            human_size(if images.is_empty() {
+                tag.descriptor.size
+            } else {
+                size
+            }),
+            tag.created.as_deref().unwrap_or("-"),
+            if platforms.is_empty() {
+                "-".into()
+            } else {
+                platforms.join(",")
+            }
         );
     }
     Ok(0)

@@ -243,8 +243,8 @@ mod tests {
 
     #[test]
     fn platform_args_are_predefined() {
-        let file = super::super::parse(std::path::Path::new("Dockerfile"), "FROM scratch\n")
-            .unwrap();
+        let file =
+            super::super::parse(std::path::Path::new("Dockerfile"), "FROM scratch\n").unwrap();
         let arm64 = Platform::parse("linux/arm/v7").unwrap();
         let predefined = platform_args(&Platform::host(), &arm64);
         let none = BTreeMap::new();

@@ -42,6 +42,28 @@ pub(super) struct FamilySection {
     /// Build args every image gets (an image's own `build_args` win).
     #[serde(default)]
     pub build_args: BTreeMap<String, ArgValue>,
+    /// The platforms every image is built for (an image's own `platforms` win).
+    pub platforms: Option<toml::Spanned<PlatformList>>,
+}
+
+/// Platforms as written: `"linux/amd64,linux/arm64"` or `["linux/amd64", "linux/arm64"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum PlatformList {
+    /// One string, comma separated as `--platform` takes it.
+    Text(String),
+    /// An array of platforms.
+    List(Vec<String>),
+}
+
+impl PlatformList {
+    /// The platforms as one `--platform` value.
+    pub fn joined(&self) -> String {
+        match self {
+            PlatformList::Text(text) => text.clone(),
+            PlatformList::List(list) => list.join(","),
+        }
+    }
 }
 
 /// The tier order, lowest first: `tiers = ["base", "app"]` or `[tiers] order = [...]`.
@@ -98,7 +120,8 @@ pub(super) struct ImageSection {
     #[serde(default)]
     pub build_args: BTreeMap<String, ArgValue>,
     pub target: Option<Spanned<String>>,
-    pub platform: Option<String>,
+    pub platform: Option<Spanned<String>>,
+    pub platforms: Option<Spanned<PlatformList>>,
     pub user: Option<String>,
     pub max_size: Option<ByteSize>,
     pub min_efficiency: Option<Efficiency>,

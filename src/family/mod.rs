@@ -169,8 +169,9 @@ pub struct Image {
     pub build_args: BTreeMap<String, String>,
     /// The stage to build, if not the last.
     pub target: Option<String>,
-    /// The platform to build for, as written.
-    pub platform: Option<String>,
+    /// The platforms to build for: its own `platform`/`platforms`, else the family's
+    /// (none: the build's `--platform`, else this host's).
+    pub platforms: Vec<crate::platform::Platform>,
     /// The policy: the image's own fields over its tier's `[policy.TIER]`.
     pub policy: Policy,
     /// Where `[images.NAME]` is in `strata.toml` (its key).
@@ -387,6 +388,18 @@ impl Loader<'_> {
         manifest_error(self.source, at, message)
     }
 
+    /// A platform list of strata.toml (`--platform`'s syntax), each checked; an error
+    /// points at `at`.
+    fn platforms(
+        &self,
+        at: &Range<usize>,
+        text: &str,
+    ) -> Result<Vec<crate::platform::Platform>, FamilyError> {
+        let platforms = crate::platform::Platform::parse_list(text)
+            .map_err(|e| self.error(at, e.to_string()))?;
+        Ok(platforms)
+    }
+
     fn family(&self, manifest: Manifest) -> Result<Family, FamilyError> {
         let tiers = self.tiers(&manifest)?;
         let mut tier_policies = BTreeMap::new();
@@ -407,6 +420,10 @@ impl Loader<'_> {
             .into_iter()
             .map(|(k, v)| (k, v.0))
             .collect();
+        let family_platforms = match &manifest.family.platforms {
+            Some(list) => self.platforms(&list.span(), &list.get_ref().joined())?,
+            None => Vec::new(),
+        };
         let mut images = BTreeMap::new();
         // Where each image's tags and refs are written, for an ambiguous name.
         let mut written: BTreeMap<String, Vec<(String, Range<usize>)>> = BTreeMap::new();
@@ -421,7 +438,10 @@ impl Loader<'_> {
                     .map(|t| (t.get_ref().clone(), t.span()))
                     .collect(),
             );
-            let image = self.image(&key, entry, &tiers, &tier_policies, &family_args)?;
+            let mut image = self.image(&key, entry, &tiers, &tier_policies, &family_args)?;
+            if image.platforms.is_empty() {
+                image.platforms.clone_from(&family_platforms);
+            }
             images.insert(key.into_inner(), image);
         }
 
@@ -545,6 +565,14 @@ impl Loader<'_> {
                 .map(|(k, v)| (k.clone(), v.0.clone())),
         );
         let (references, root_base) = infer::references(&parsed, &build_args, target)?;
+        let platforms = match (&entry.platform, &entry.platforms) {
+            (Some(_), Some(list)) => {
+                return Err(self.error(&list.span(), "give either platform or platforms, not both"))
+            }
+            (Some(one), None) => self.platforms(&one.span(), one.get_ref())?,
+            (None, Some(list)) => self.platforms(&list.span(), &list.get_ref().joined())?,
+            (None, None) => Vec::new(),
+        };
         let policy = entry
             .policy()
             .or(tier_policies.get(&tier).unwrap_or(&Policy::default()));
@@ -557,7 +585,7 @@ impl Loader<'_> {
             refs,
             build_args,
             target: entry.target.map(toml::Spanned::into_inner),
-            platform: entry.platform,
+            platforms,
             policy,
             entry: self.source.span_at(key.span().start, key.span().len()),
             parsed,

@@ -50,7 +50,13 @@ pub fn export(
     out: &Path,
 ) -> Result<(), StoreError> {
     let top = store.manifest_descriptor(image)?;
-    write_archive(store, (&top, std::slice::from_ref(image)), name, format, out)
+    write_archive(
+        store,
+        (&top, std::slice::from_ref(image)),
+        name,
+        format,
+        out,
+    )
 }
 
 /// Writes the multi-platform image whose index is `index` as an oci-archive: the index
@@ -275,7 +281,11 @@ fn write_oci(
     let mut written = BTreeSet::new();
     for image in images {
         let manifest = store.manifest_descriptor(image)?;
-        let blobs = image.manifest.layers.iter().chain([&image.manifest.config, &manifest]);
+        let blobs = image
+            .manifest
+            .layers
+            .iter()
+            .chain([&image.manifest.config, &manifest]);
         for desc in blobs {
             if written.insert(desc.digest.clone()) {
                 tar.blob(store, desc, &format!("blobs/sha256/{}", desc.digest.hex()))?;

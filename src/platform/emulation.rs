@@ -91,10 +91,7 @@ pub fn ensure(platform: &Platform) -> Result<Runner, PlatformError> {
                     "registering qemu-{arch} from {} failed: {e}",
                     registration.display()
                 ),
-                format!(
-                    "cat {} > {BINFMT}/register",
-                    registration.display()
-                ),
+                format!("cat {} > {BINFMT}/register", registration.display()),
             )
         })?;
     }

@@ -24,7 +24,9 @@ pub struct Platform {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlatformError {
     /// Not `os/arch[/variant]`.
-    #[error("invalid platform {0:?}: expected os/arch[/variant], such as linux/amd64 or linux/arm64")]
+    #[error(
+        "invalid platform {0:?}: expected os/arch[/variant], such as linux/amd64 or linux/arm64"
+    )]
     Syntax(String),
     /// Well formed, but no Linux image can be built for it.
     #[error("unsupported platform {platform:?}: {why}")]

@@ -5,7 +5,9 @@
 //! [`RegistryOptions::chunk_size`](super::RegistryOptions::chunk_size) streamed from the
 //! blob file, `PUT ?digest=`). A broken `PATCH` asks the upload for its `Range` and goes
 //! on from there; when the registry dropped the session, the upload starts again. The
-//! manifest goes last, with its own media type, byte for byte as in the store.
+//! manifest goes last, with its own media type, byte for byte as in the store. Of a
+//! multi-platform image, the blobs of every platform go first (each once), then each
+//! platform's manifest by digest, then the index under the tag.
 //!
 //! The client's [`Session`](super::session::Session) is shared by every push of one
 //! [`Client`]: a blob common to several images is uploaded once and mounted elsewhere.
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::digest::Digest;
-use crate::image::{Descriptor, Store, MANIFEST_MEDIA_TYPE};
+use crate::image::{Descriptor, Store, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 
 use super::client::Client;
 use super::error::RegistryError;
@@ -59,22 +61,24 @@ impl Client {
         options: &PushOptions,
     ) -> Result<Pushed, RegistryError> {
         self.conf.check_push(dest)?;
-        let local = store.image(image)?;
+        let top = store.named(image)?;
+        let index = store.index_of(&top.digest)?;
+        let images = store.images_of(&top.digest)?;
         let host = dest.api_host();
         let repo = &dest.repository;
         let known = Locations::load(store);
         let mut pushed = Pushed {
-            digest: local.digest.clone(),
+            digest: top.digest.clone(),
             uploaded: 0,
             mounted: 0,
             skipped: 0,
             bytes_uploaded: 0,
         };
-        let blobs: Vec<&Descriptor> = local
-            .manifest
-            .layers
+        let mut seen = std::collections::HashSet::new();
+        let blobs: Vec<&Descriptor> = images
             .iter()
-            .chain([&local.manifest.config])
+            .flat_map(|i| i.manifest.layers.iter().chain([&i.manifest.config]))
+            .filter(|d| seen.insert(d.digest.clone()))
             .collect();
         for blob in &blobs {
             let hints = known.repos(host, &blob.digest);
@@ -87,32 +91,55 @@ impl Client {
             pushed.bytes_uploaded += bytes;
             self.transport.progress.blob_finished(&blob.digest, outcome);
         }
-
-        let manifest = store.read_blob(&local.digest)?;
-        let media_type = local
-            .manifest
-            .media_type
-            .clone()
-            .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into());
         let reference = match (&dest.tag, &dest.digest) {
             (Some(tag), _) => tag.clone(),
-            (None, Some(digest)) if *digest == local.digest => digest.to_string(),
+            (None, Some(digest)) if *digest == top.digest => digest.to_string(),
             (None, Some(digest)) => {
                 return Err(RegistryError::BadReference {
                     reference: dest.to_string(),
-                    reason: format!("{image} has digest {}, not {digest}", local.digest),
+                    reason: format!("{image} has digest {}, not {digest}", top.digest),
                 })
             }
             (None, None) => "latest".into(),
         };
-        let target = format!("/v2/{repo}/manifests/{reference}");
-        let response = self.transport.send(
-            Request::new("PUT", host, target.clone(), push_auth(repo))
-                .header("content-type", media_type)
-                .body(ReqBody::Bytes(&manifest)),
-        )?;
-        if !response.status().is_success() {
-            return Err(self.transport.status_error("PUT", host, &target, response));
+        let manifest_type = |image: &crate::image::Image| {
+            image
+                .manifest
+                .media_type
+                .clone()
+                .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.into())
+        };
+        let mut manifests: Vec<(String, String, &Digest)> = Vec::new();
+        match &index {
+            // Each platform's manifest by digest, the index last under the tag: the tag
+            // never names an index whose manifests the registry lacks.
+            Some(index) => {
+                for image in &images {
+                    manifests.push((
+                        image.digest.to_string(),
+                        manifest_type(image),
+                        &image.digest,
+                    ));
+                }
+                let media_type = index
+                    .media_type
+                    .clone()
+                    .unwrap_or_else(|| INDEX_MEDIA_TYPE.into());
+                manifests.push((reference, media_type, &top.digest));
+            }
+            None => manifests.push((reference, manifest_type(&images[0]), &top.digest)),
+        }
+        for (reference, media_type, digest) in manifests {
+            let bytes = store.read_blob(digest)?;
+            let target = format!("/v2/{repo}/manifests/{reference}");
+            let response = self.transport.send(
+                Request::new("PUT", host, target.clone(), push_auth(repo))
+                    .header("content-type", media_type)
+                    .body(ReqBody::Bytes(&bytes)),
+            )?;
+            if !response.status().is_success() {
+                return Err(self.transport.status_error("PUT", host, &target, response));
+            }
         }
         locations::remember(store, host, repo, &blobs)?;
         Ok(pushed)
