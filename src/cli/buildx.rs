@@ -295,13 +295,20 @@ pub(super) fn annotation(
             "manifest" => {
                 let matches = match qualifier {
                     None => true,
-                    Some(text) => {
-                        let wanted = Platform::parse(text)
-                            .map_err(|e| fail(format!("{kind:?}: {e}")))?;
-                        wanted.os == platform.os
-                            && wanted.architecture == platform.architecture
-                            && (wanted.variant.is_none() || wanted.variant == platform.variant)
-                    }
+                    // A platform strata cannot build for names no manifest of this
+                    // build: buildx then annotates none, which is no error.
+                    Some(text) => match Platform::parse(text) {
+                        Ok(wanted) => {
+                            wanted.os == platform.os
+                                && wanted.architecture == platform.architecture
+                                && (wanted.variant.is_none()
+                                    || wanted.variant == platform.variant)
+                        }
+                        Err(crate::platform::PlatformError::Syntax(_)) => {
+                            return Err(fail(format!("{kind:?}: expected TYPE[os/arch]")))
+                        }
+                        Err(_) => false,
+                    },
                 };
                 applies |= matches;
             }
