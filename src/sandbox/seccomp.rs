@@ -15,6 +15,12 @@
 //! the filter applies to the host syscalls qemu makes, so the native filter is the right
 //! one there too.
 //!
+//! # Newer syscalls
+//!
+//! A syscall newer than the libseccomp strata is built with cannot be named in the
+//! filter; as runc does, such syscalls (numbered above every one the profile names) fail
+//! with ENOSYS rather than EPERM, so that libc falls back to their older forms.
+//!
 //! # Compiled once, installed many times
 //!
 //! The builder compiles the profile once per process and hands the BPF bytes to every
@@ -218,11 +224,78 @@ fn compile(target: &Target<'_>) -> Result<Vec<u8>, String> {
     let mut file = tempfile::tempfile().map_err(|e| format!("seccomp: temp file: {e}"))?;
     ctx.export_bpf(&file)
         .map_err(|e| fail("exporting BPF", e))?;
-    let mut bpf = Vec::new();
+    let mut program = Vec::new();
     file.rewind()
-        .and_then(|()| file.read_to_end(&mut bpf))
+        .and_then(|()| file.read_to_end(&mut program))
         .map_err(|e| format!("seccomp: reading the BPF back: {e}"))?;
+    let newest = profile
+        .rule
+        .iter()
+        .flat_map(|rule| &rule.syscalls)
+        .filter_map(|name| ScmpSyscall::from_name_by_arch(name, arch).ok())
+        .filter_map(|syscall| u32::try_from(i32::from(syscall)).ok())
+        .max()
+        .ok_or("seccomp profile: no syscall known")?;
+    let mut bpf = enosys_stub(audit_arch(target.arch)?, newest);
+    bpf.extend(program);
     Ok(bpf)
+}
+
+/// The kernel's `AUDIT_ARCH_*` (linux/audit.h) of a native architecture, which
+/// `seccomp_data.arch` holds.
+fn audit_arch(name: &str) -> Result<u32, String> {
+    Ok(match name {
+        "x86_64" => 0xc000_003e,
+        "aarch64" => 0xc000_00b7,
+        "riscv64" => 0xc000_00f3,
+        "s390x" => 0x8000_0016,
+        "loongarch64" => 0xc000_0102,
+        other => return Err(format!("seccomp: no filter for architecture {other:?}")),
+    })
+}
+
+/// Flag of x32 syscall numbers (they share x86_64's audit arch).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// runc's ENOSYS stub, run before libseccomp's program: a native syscall numbered above
+/// `newest` (the highest the profile names that this libseccomp knows) is newer than the
+/// profile as compiled, and fails with ENOSYS instead of the default EPERM, so that libc
+/// falls back to the older call (glibc's `fchmodat` tries `fchmodat2` first). Returns
+/// BPF bytes, as libseccomp exports them.
+fn enosys_stub(arch: u32, newest: u32) -> Vec<u8> {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    // Offsets of `seccomp_data.nr` and `.arch`.
+    const NR: u32 = 0;
+    const ARCH: u32 = 4;
+    #[allow(clippy::cast_possible_truncation)] // BPF opcodes are 16-bit
+    let load = (BPF_LD | BPF_W | BPF_ABS) as u16;
+    #[allow(clippy::cast_possible_truncation)]
+    let jump = |op: u32| (BPF_JMP | op | BPF_K) as u16;
+    #[allow(clippy::cast_possible_truncation)]
+    let ret = (BPF_RET | BPF_K) as u16;
+    // (code, jt, jf, k); a jump skips that many instructions, and the one after the
+    // stub is libseccomp's first.
+    let stub: [(u16, u8, u8, u32); 6] = [
+        (load, 0, 0, ARCH),
+        (jump(BPF_JEQ), 0, 4, arch),
+        (load, 0, 0, NR),
+        (jump(BPF_JGE), 2, 0, X32_SYSCALL_BIT),
+        (jump(BPF_JGT), 0, 1, newest),
+        (
+            ret,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs(),
+        ),
+    ];
+    stub.iter()
+        .flat_map(|&(code, jt, jf, k)| {
+            let mut bytes = code.to_ne_bytes().to_vec();
+            bytes.extend([jt, jf]);
+            bytes.extend(k.to_ne_bytes());
+            bytes
+        })
+        .collect()
 }
 
 /// The BPF program of docker's default profile for this machine and strata's default
@@ -364,5 +437,16 @@ mod tests {
             assert!(Filter::from_bpf(&bpf).unwrap().0.len() > 100, "{arch}");
         }
         assert!(Filter::from_bpf(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_get_enosys() {
+        let bpf = compile(&target("x86_64", DEFAULT_CAPABILITIES)).unwrap();
+        let filter = Filter::from_bpf(&bpf).unwrap();
+        let stub = &filter.0[..6];
+        assert_eq!(stub[1].k, 0xc000_003e);
+        // openat2 (437 on x86_64) is older than the newest syscall the profile names.
+        assert!(stub[4].k >= 437, "{}", stub[4].k);
+        assert_eq!(stub[5].k, libc::SECCOMP_RET_ERRNO | 38);
     }
 }
