@@ -439,6 +439,70 @@ mod tests {
         assert!(Filter::from_bpf(&[0; 7]).is_err());
     }
 
+    /// Installs the default filter in a forked child and returns the errno of each of
+    /// `calls` there (0: it succeeded).
+    fn errnos_under_the_filter(calls: &[(libc::c_long, [libc::c_long; 2])]) -> Vec<i32> {
+        let filter = Filter::from_bpf(default_program().unwrap()).unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: a pipe into a plain array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child makes only raw syscalls on memory prepared before the fork,
+        // then `_exit`s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut out = Vec::with_capacity(calls.len());
+            // SAFETY: see above; every argument is a plain integer.
+            unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || filter.install().is_err()
+                {
+                    libc::_exit(1);
+                }
+                for &(nr, [a, b]) in calls {
+                    let rc = libc::syscall(nr, a, b, 0, 0, 0);
+                    out.push(if rc < 0 { *libc::__errno_location() } else { 0 });
+                }
+                libc::write(fds[1], out.as_ptr().cast(), out.len() * 4);
+                libc::_exit(0);
+            }
+        }
+        let mut out = vec![0i32; calls.len()];
+        let mut status = 0;
+        // SAFETY: reading into a buffer of the right size; waiting for our own child.
+        unsafe {
+            libc::close(fds[1]);
+            assert_eq!(
+                libc::read(fds[0], out.as_mut_ptr().cast(), out.len() * 4),
+                isize::try_from(out.len() * 4).unwrap()
+            );
+            libc::waitpid(pid, &raw mut status, 0);
+            libc::close(fds[0]);
+        }
+        assert_eq!(status, 0);
+        out
+    }
+
+    #[test]
+    fn the_filter_denies_and_allows_in_a_real_process() {
+        let newest = Filter::from_bpf(default_program().unwrap()).unwrap().0[4].k;
+        let calls = [
+            (libc::SYS_getpid, [0, 0]),
+            // A new user namespace needs no privilege outside the filter.
+            (
+                libc::SYS_unshare,
+                [libc::c_long::from(libc::CLONE_NEWUSER), 0],
+            ),
+            (libc::SYS_kexec_load, [0, 0]),
+            (libc::SYS_personality, [0xffff_ffff, 0]),
+            (libc::SYS_personality, [0x0040_0000, 0]), // READ_IMPLIES_EXEC
+            (libc::c_long::from(newest) + 1, [0, 0]),
+        ];
+        assert_eq!(
+            errnos_under_the_filter(&calls),
+            [0, libc::EPERM, libc::EPERM, 0, libc::EPERM, libc::ENOSYS]
+        );
+    }
+
     #[test]
     fn syscalls_newer_than_the_profile_get_enosys() {
         let bpf = compile(&target("x86_64", DEFAULT_CAPABILITIES)).unwrap();
