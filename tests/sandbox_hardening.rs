@@ -12,7 +12,7 @@ mod common;
 
 use std::fs;
 
-use common::{context_with, describe, output, require_environment, run_ok, Store, BASE};
+use common::{context_with, require_environment, run_ok, Store, BASE};
 
 /// Docker's default capability set, as `/proc/self/status` shows it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
@@ -119,14 +119,7 @@ fn build_output(store: &Store, ctx: &std::path::Path, flags: &[&str]) -> String 
     let out = run_ok(
         store
             .strata()
-            .args([
-                "build",
-                "--progress",
-                "plain",
-                "--no-cache",
-                "-t",
-                "probe:1",
-            ])
+            .args(["build", "--progress", "plain", "-t", "probe:1"])
             .args(flags)
             .arg(ctx),
     );
@@ -147,7 +140,7 @@ fn run_steps_get_dockers_default_confinement() {
         "{BASE}{}",
         run_line("", &format!("{READ_PROBES}{WRITE_PROBES}"))
     ));
-    let out = build_output(&store, ctx.path(), &[]);
+    let out = build_output(&store, ctx.path(), &["--no-cache"]);
     assert_confined(&out);
     assert_eq!(
         printk_ratelimit(),
@@ -193,7 +186,11 @@ fn security_insecure_runs_with_full_privileges_when_allowed() {
         "{BASE}{}",
         run_line("--security=insecure ", READ_PROBES)
     ));
-    let out = build_output(&store, ctx.path(), &["--allow", "security.insecure"]);
+    let out = build_output(
+        &store,
+        ctx.path(),
+        &["--no-cache", "--allow", "security.insecure"],
+    );
     assert_privileged(&out);
 }
 
@@ -227,22 +224,7 @@ fn the_security_mode_is_part_of_the_cache_key() {
     let plain = context_with(&format!("{BASE}RUN echo same > /f\n"));
     store.build(plain.path(), "plain:1", &[]);
     let insecure = context_with(&format!("{BASE}RUN --security=insecure echo same > /f\n"));
-    let out = output(
-        store
-            .strata()
-            .args([
-                "build",
-                "--progress",
-                "plain",
-                "--allow",
-                "security.insecure",
-                "-t",
-                "insecure:1",
-            ])
-            .arg(insecure.path()),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    let out = build_output(&store, insecure.path(), &["--allow", "security.insecure"]);
     // COPY and the busybox install come from the cache, the RUN does not.
-    let text = describe(&out);
-    assert!(text.contains("1 steps run, 2 cached"), "{text}");
+    assert!(out.contains("1 steps run, 2 cached"), "{out}");
 }
