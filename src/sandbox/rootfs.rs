@@ -28,6 +28,13 @@
 //! command, so these were copied up only for the entries; the command cannot have emptied
 //! them, as they held a mountpoint throughout, though a mere `chmod` of such a dir by the
 //! command would be lost with it).
+//!
+//! # Kernel files
+//!
+//! Under [`Security::Sandbox`], `/sys` is read-only and, once every mount is made, the
+//! paths of runc's default spec are protected as runc does it: [`READONLY_PATHS`] (such as
+//! `/proc/sys`) become read-only binds of themselves, [`MASKED_PATHS`] (such as
+//! `/proc/kcore`, `/sys/firmware`) get `/dev/null` or an empty read-only tmpfs over them.
 
 use std::ffi::CString;
 use std::fs;
