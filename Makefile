@@ -5,13 +5,15 @@ CARGO   ?= cargo
 STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
+# libseccomp-dev: strata links libseccomp (its sandbox's seccomp filter).
+BUILD_DEPS := libseccomp-dev pkg-config
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc
+TEST_DEPS := $(BUILD_DEPS) skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-demo deps-test deps-bench-mounts
+.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase lint deps-build deps-demo deps-test deps-bench-mounts
 
-build:
+build: deps-build
 	$(CARGO) build --release
 
 # Installs the binary, its man pages and bash/zsh/fish completions, all generated from
@@ -39,6 +41,9 @@ define apt_install
 	  else echo "missing packages:$$missing (run as root to install them)"; exit 1; fi; \
 	fi
 endef
+
+deps-build:
+	$(call apt_install,$(BUILD_DEPS))
 
 deps-demo:
 	$(call apt_install,$(DEMO_DEPS))
@@ -96,6 +101,6 @@ bench-mounts: deps-bench-mounts build
 bench-rebase: deps-bench-mounts build
 	bench/rebase.sh $(REBASE_PARTS)
 
-lint:
+lint: deps-build
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
