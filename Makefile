@@ -5,15 +5,17 @@ CARGO   ?= cargo
 STRATA  := target/release/strata
 SUDO_OK := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
+# libseccomp-dev: strata links libseccomp (its sandbox's seccomp filter).
+BUILD_DEPS := libseccomp-dev pkg-config
 DEMO_DEPS := busybox-static
-TEST_DEPS := skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc qemu-user-static
+TEST_DEPS := $(BUILD_DEPS) skopeo umoci runc buildah busybox-static jq tar docker-registry docker.io zstd openssl git bc qemu-user-static
 # Debian's static busybox for arm64: the foreign base of the multi-platform tests.
 FOREIGN_BUSYBOX := /var/cache/strata-tests/busybox-arm64
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase bench-platforms lint deps-demo deps-test deps-bench-mounts
+.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase bench-platforms lint deps-build deps-demo deps-test deps-bench-mounts
 
-build:
+build: deps-build
 	$(CARGO) build --release
 
 # Installs the binary, its man pages and bash/zsh/fish completions, all generated from
@@ -41,6 +43,9 @@ define apt_install
 	  else echo "missing packages:$$missing (run as root to install them)"; exit 1; fi; \
 	fi
 endef
+
+deps-build:
+	$(call apt_install,$(BUILD_DEPS))
 
 deps-demo:
 	$(call apt_install,$(DEMO_DEPS))
@@ -108,6 +113,6 @@ bench-rebase: deps-bench-mounts build
 bench-platforms: deps-test build
 	bench/platforms.sh
 
-lint:
+lint: deps-build
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings

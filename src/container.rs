@@ -3,7 +3,7 @@
 //! for stdin, `-t` for a terminal, as docker's flags).
 
 use crate::image::{Store, StoreError};
-use crate::sandbox::{self, Network, RawMode, RunSpec, SandboxError, TtySize};
+use crate::sandbox::{self, Network, RawMode, RunSpec, SandboxError, Security, TtySize};
 use crate::snapshot::{lower_stack, SnapshotError, StepDirs};
 
 /// Why `strata run` could not run the command (the command's own exit code is a result).
@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub tty: bool,
     /// `--platform`: which image of a multi-platform one (default: this host's).
     pub platform: Option<crate::platform::Platform>,
+    /// `--privileged`: none of docker's default confinement ([`Security::Insecure`]).
+    pub privileged: bool,
 }
 
 /// Runs the image `name` and returns the command's exit code.
@@ -109,6 +111,11 @@ pub fn run(store: &Store, name: &str, opts: &RunOptions) -> Result<i32, RunError
         mounts: Vec::new(),
         tty: opts.tty.then(TtySize::of_user_terminal),
         options: sandbox::SandboxOptions::default(),
+        security: if opts.privileged {
+            Security::Insecure
+        } else {
+            Security::Sandbox
+        },
     };
     // Keystrokes go to the command's terminal as they are typed; its line discipline
     // echoes them and turns ^C into SIGINT.

@@ -56,6 +56,7 @@ impl Sandbox {
             mounts: Vec::new(),
             tty: None,
             options: Default::default(),
+            security: Default::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::digest::Digest;
 use crate::dockerfile::args::{self, ArgScope};
 use crate::dockerfile::mount::{self, MountRequest};
 use crate::dockerfile::{expand, ArgDecl, Instruction, Source, Span, Spanned, Stage};
-use crate::sandbox::Network;
+use crate::sandbox::{Network, Security};
 
 use super::command::{command_args, health_config, run_command, run_history};
 use super::stage::{env_set, State};
@@ -32,6 +32,8 @@ pub(super) struct Lowering<'a> {
     pub globals: &'a ArgScope,
     /// The network RUN steps get unless `--network` says otherwise.
     pub network: Network,
+    /// Whether `RUN --security=insecure` is allowed (`--allow security.insecure`).
+    pub allow_insecure: bool,
 }
 
 /// One instruction, lowered.
@@ -103,6 +105,8 @@ pub(super) struct RunStep {
     pub network: Network,
     /// `--mount` requests with the span of their flag.
     pub mounts: Vec<(MountRequest, Span)>,
+    /// `--security`: [`Security::Insecure`] only when the build allows it.
+    pub security: Security,
     /// The instruction after expansion, for the cache key and `--explain`.
     pub text: String,
 }
@@ -279,6 +283,7 @@ fn lower_run(
         env.push(format!("{k}={v}"));
     }
     let mut network = cx.network;
+    let mut security = Security::Sandbox;
     let mut mounts = Vec::new();
     let mut text = String::from("RUN");
     for flag in &run.flags {
@@ -294,8 +299,23 @@ fn lower_run(
                 )))
             }
             ("mount", value) => mounts.push((mount::parse(value).map_err(located)?, flag.span)),
-            // The sandbox never grants more than the default set of capabilities.
-            ("security", "sandbox") => {}
+            ("security", "sandbox") => security = Security::Sandbox,
+            // BuildKit's entitlement check and wording; the flag is part of `text`, and
+            // so of the cache key, either way.
+            ("security", "insecure") if !cx.allow_insecure => {
+                return Err(BuildError::from(
+                    state
+                        .source
+                        .error(flag.span, "RUN --security=insecure: security.insecure is not allowed")
+                        .with_hint("to run this step with every capability and no seccomp filter, build with --allow security.insecure"),
+                ))
+            }
+            ("security", "insecure") => security = Security::Insecure,
+            ("security", other) => {
+                return Err(located(format!(
+                    "RUN --security={other}: expected sandbox or insecure"
+                )))
+            }
             (name, value) => return Err(located(format!("RUN --{name}={value} is not supported"))),
         }
         text.push_str(&format!(" --{}={value}", flag.name));
@@ -308,6 +328,7 @@ fn lower_run(
         env,
         network,
         mounts,
+        security,
         text,
     })
 }
@@ -492,6 +513,14 @@ mod tests {
     /// Lowers every instruction of the last stage of `text` from scratch, as the builder
     /// would, returning the steps and the final config.
     fn lower_all(text: &str) -> Result<(Vec<Step>, crate::image::ContainerConfig), BuildError> {
+        lower_allowing(text, false)
+    }
+
+    /// [`lower_all`], with `--allow security.insecure` or without.
+    fn lower_allowing(
+        text: &str,
+        allow_insecure: bool,
+    ) -> Result<(Vec<Step>, crate::image::ContainerConfig), BuildError> {
         let file = crate::dockerfile::parse(Path::new("Dockerfile"), text)?;
         let build_args = BTreeMap::new();
         let host = crate::platform::Platform::host();
@@ -502,6 +531,7 @@ mod tests {
             build_args: &build_args,
             globals: &globals,
             network: Network::Host,
+            allow_insecure,
         };
         let stage = file.stages.last().expect("a stage");
         let mut state = State {
@@ -631,6 +661,36 @@ mod tests {
         );
         let bad = lower_all("FROM scratch\nRUN --network=bridge true\n").unwrap_err();
         assert!(bad.to_string().contains("expected default, none or host"));
+    }
+
+    #[test]
+    fn run_security_insecure_needs_the_entitlement() {
+        let text = "FROM scratch\nRUN --security=insecure mount -t tmpfs t /mnt\n";
+        let err = lower_all(text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "Dockerfile:2:5: RUN --security=insecure: security.insecure is not allowed"
+            ),
+            "{err}"
+        );
+        let (steps, _) = lower_allowing(text, true).unwrap();
+        let Some(Work::Run(run)) = &steps[0].work else {
+            panic!("{:?}", steps[0]);
+        };
+        assert_eq!(run.security, Security::Insecure);
+        // The flag is part of the step's text, and so of its cache key.
+        assert!(
+            run.text.starts_with("RUN --security=insecure "),
+            "{}",
+            run.text
+        );
+        let (steps, _) = lower_all("FROM scratch\nRUN --security=sandbox true\n").unwrap();
+        let Some(Work::Run(run)) = &steps[0].work else {
+            panic!("{:?}", steps[0]);
+        };
+        assert_eq!(run.security, Security::Sandbox);
+        let bad = lower_all("FROM scratch\nRUN --security=root true\n").unwrap_err();
+        assert!(bad.to_string().contains("expected sandbox or insecure"));
     }
 
     #[test]

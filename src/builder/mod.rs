@@ -95,6 +95,9 @@ pub struct BuildOptions {
     pub annotations: BTreeMap<String, String>,
     /// `--add-host`, `--shm-size`, `--ulimit`: the sandbox of every RUN.
     pub sandbox: SandboxOptions,
+    /// `--allow security.insecure`: `RUN --security=insecure` may run (BuildKit's
+    /// entitlement); without it such a step is an error.
+    pub allow_insecure: bool,
 }
 
 impl BuildOptions {

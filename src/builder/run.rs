@@ -64,6 +64,7 @@ impl StageBuilder<'_> {
                 mut env,
                 network,
                 mounts,
+                security,
                 ..
             } = step;
             let mut guards = MountGuards::default();
@@ -118,6 +119,7 @@ impl StageBuilder<'_> {
                 mounts: sandbox_mounts,
                 tty: None,
                 options: opts.sandbox.clone(),
+                security,
             };
             let label = state.label.clone();
             let mut on_line = |line: &[u8]| {

@@ -398,6 +398,7 @@ impl<'a> StageBuilder<'a> {
             build_args: &self.opts.build_args,
             globals: &self.globals,
             network: self.opts.network,
+            allow_insecure: self.opts.allow_insecure,
         };
         let step = lower(&cx, state, instruction, number)?;
         let span = instruction.span;

@@ -85,6 +85,16 @@ pub(super) struct BuildArgs {
     /// Network of RUN steps (`default` is the host's, as BuildKit's default).
     #[arg(long, value_enum, default_value_t = BuildNetwork::Default)]
     network: BuildNetwork,
+    /// Grant an entitlement, as buildx's --allow (repeatable, or comma-separated):
+    /// `security.insecure` lets `RUN --security=insecure` run with every capability and
+    /// no seccomp filter; `network.host` is accepted (RUN has the host's network anyway).
+    #[arg(
+        long = "allow",
+        value_enum,
+        value_name = "ENTITLEMENT",
+        value_delimiter = ','
+    )]
+    allow: Vec<Entitlement>,
     /// Compression of new layers [default: gzip]. zstd layers need docker 23 or later
     /// (or containerd 1.5+): docker 20.10 cannot pull or load them ("invalid tar header").
     #[arg(long, value_enum)]
@@ -212,6 +222,17 @@ impl From<CompressionArg> for Compression {
     }
 }
 
+/// `build --allow`: BuildKit's entitlements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Entitlement {
+    /// `RUN --security=insecure` may run.
+    #[value(name = "security.insecure")]
+    SecurityInsecure,
+    /// `RUN --network=host` may run (always so in strata).
+    #[value(name = "network.host")]
+    NetworkHost,
+}
+
 /// `build --network`: buildx's `default` is the host's network, as BuildKit's default.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BuildNetwork {
@@ -262,6 +283,7 @@ pub(super) fn cmd_build(
         contexts: flags.contexts,
         annotations: flags.annotations,
         sandbox: flags.sandbox,
+        allow_insecure: args.allow.contains(&Entitlement::SecurityInsecure),
     };
     import_caches(store, registry_flags, &flags.cache_from, silent)?;
     let mut progress = args.progress.printer(args.quiet, args.explain);

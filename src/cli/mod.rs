@@ -194,6 +194,10 @@ struct RunArgs {
     /// Accepted as docker's: strata run always discards the container and its changes.
     #[arg(long)]
     rm: bool,
+    /// Run without docker's default confinement: every capability, no seccomp filter,
+    /// /proc and /sys unmasked and writable (as `docker run --privileged`).
+    #[arg(long)]
+    privileged: bool,
     /// The image, `NAME[:TAG]`.
     image: String,
     /// The command, replacing the image's CMD.
@@ -522,6 +526,7 @@ fn cmd_run(store: &Store, args: RunArgs) -> CliResult {
         workdir: args.workdir,
         network: args.network.into(),
         platform: parse_platform(args.platform.as_deref())?,
+        privileged: args.privileged,
     };
     Ok(container::run(store, &args.image, &opts)?)
 }

@@ -5,8 +5,8 @@
 //! └─ supervisor               reads the spec, unshares mount/pid/ipc/uts[/net], forks
 //!    └─ init (pid 1)          mounts the root, pivot_root, hostname, USER, cwd; forks;
 //!       │                     reaps orphans; exits with the command's status
-//!       └─ command (pid 2)    [setsid, terminal], capabilities, setgroups/setgid/setuid, chdir,
-//!                             execve
+//!       └─ command (pid 2)    [setsid, terminal], chdir, capabilities,
+//!                             setgroups/setgid/setuid, no_new_privs, seccomp, execve
 //! ```
 //!
 //! The command does not run as pid 1 itself because pid 1 ignores signals without a
@@ -27,12 +27,13 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Gid, Pid, Uid};
-use rustix::thread::{unshare_unsafe, CapabilitySet, UnshareFlags};
+use rustix::thread::{unshare_unsafe, UnshareFlags};
 use serde::{Deserialize, Serialize};
 
+use super::seccomp::Filter;
 use super::tty::Pty;
 use super::user::{resolve_user, ResolvedUser};
-use super::{rootfs, Network, RunSpec};
+use super::{caps, rootfs, Network, RunSpec, Security};
 use crate::fsroot::{DirSpec, Root};
 
 /// The fd on which the supervisor reads its [`ChildSpec`].
@@ -52,6 +53,9 @@ pub(super) struct ChildSpec {
     pub spec: RunSpec,
     /// An empty host dir to build the root under (the builder removes it afterwards).
     pub scratch: PathBuf,
+    /// The seccomp filter for the command (BPF, compiled once by the builder); `None`
+    /// with [`Security::Insecure`].
+    pub seccomp: Option<Vec<u8>>,
 }
 
 /// Why the sandbox did not run the command.
@@ -107,7 +111,7 @@ fn init(child: &ChildSpec) -> i32 {
     // Without the supervisor nobody collects our status: die with it.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let spec = &child.spec;
-    let prepared = match prepare(spec, &child.scratch) {
+    let prepared = match prepare(spec, &child.scratch, child.seccomp.as_deref()) {
         Ok(prepared) => prepared,
         Err(e) => return report(&ChildError::Setup(e)),
     };
@@ -148,13 +152,16 @@ struct Prepared {
     user: ResolvedUser,
     env: Vec<CString>,
     path: String,
+    seccomp: Option<Filter>,
 }
 
-/// Enters the root, sets the hostname and network, resolves the user and env, makes the cwd.
-fn prepare(spec: &RunSpec, scratch: &Path) -> Result<Prepared, String> {
+/// Enters the root, sets the hostname and network, resolves the user and env, makes the
+/// cwd, reads the seccomp filter.
+fn prepare(spec: &RunSpec, scratch: &Path, seccomp: Option<&[u8]>) -> Result<Prepared, String> {
     if spec.args.is_empty() {
         return Err("empty command".to_owned());
     }
+    let seccomp = seccomp.map(Filter::from_bpf).transpose()?;
     let cleanup = rootfs::enter(spec, scratch)?;
     if !spec.hostname.is_empty() {
         nix::unistd::sethostname(&spec.hostname)
@@ -186,6 +193,7 @@ fn prepare(spec: &RunSpec, scratch: &Path) -> Result<Prepared, String> {
         user,
         env,
         path,
+        seccomp,
     })
 }
 
@@ -205,8 +213,10 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
             return (reason, 126);
         }
     }
-    if let Err(e) = restrict_capabilities() {
-        return (e, 126);
+    if spec.security == Security::Sandbox {
+        if let Err(e) = caps::restrict() {
+            return (e, 126);
+        }
     }
     let user = &prepared.user;
     let groups: Vec<Gid> = user.groups.iter().map(|&g| Gid::from_raw(g)).collect();
@@ -239,6 +249,17 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
     let Ok(program) = CString::new(program.as_os_str().as_bytes()) else {
         return ("NUL byte in the program path".to_owned(), 126);
     };
+    // Last, so that everything above runs unfiltered: no setuid binary regains what was
+    // dropped, and the filter confines exactly the command (as runc loads it last when
+    // `noNewPrivileges` is set).
+    if spec.security == Security::Sandbox {
+        if let Err(e) = rustix::thread::set_no_new_privs(true) {
+            return (format!("setting no_new_privs: {e}"), 126);
+        }
+    }
+    if let Some(Err(e)) = prepared.seccomp.as_ref().map(Filter::install) {
+        return (e, 126);
+    }
     let err = nix::unistd::execve(&program, &args, &prepared.env).unwrap_err();
     let code = if err == nix::errno::Errno::ENOENT {
         127
@@ -253,67 +274,6 @@ fn exec(spec: &RunSpec, prepared: &Prepared) -> (String, i32) {
         ),
         code,
     )
-}
-
-/// The capabilities a RUN step (and `strata run`) keeps: docker's default set, which
-/// BuildKit's RUN gets from containerd's default spec (`defaultUnixCaps`), `CapBnd`
-/// `00000000a80425fb` in `/proc/self/status`.
-const DEFAULT_CAPABILITIES: CapabilitySet = CapabilitySet::CHOWN
-    .union(CapabilitySet::DAC_OVERRIDE)
-    .union(CapabilitySet::FSETID)
-    .union(CapabilitySet::FOWNER)
-    .union(CapabilitySet::MKNOD)
-    .union(CapabilitySet::NET_RAW)
-    .union(CapabilitySet::SETGID)
-    .union(CapabilitySet::SETUID)
-    .union(CapabilitySet::SETFCAP)
-    .union(CapabilitySet::SETPCAP)
-    .union(CapabilitySet::NET_BIND_SERVICE)
-    .union(CapabilitySet::SYS_CHROOT)
-    .union(CapabilitySet::KILL)
-    .union(CapabilitySet::AUDIT_WRITE);
-
-/// Narrows this process to [`DEFAULT_CAPABILITIES`] as runc does for BuildKit's spec:
-/// every other capability leaves the bounding set, the permitted and effective sets are
-/// the default set, the inheritable and ambient sets are empty (containerd sets no
-/// inheritable capabilities since CVE-2022-24769). Runs as root, before the switch to the
-/// USER: dropping from the bounding set needs `SETPCAP`, `setgroups` needs `SETGID`. A
-/// non-root USER then loses the permitted and effective sets at `setuid`, and `execve`
-/// gives root back exactly the bounding set.
-fn restrict_capabilities() -> Result<(), String> {
-    use rustix::io::Errno;
-    use rustix::thread::{
-        capability_is_in_bounding_set, clear_ambient_capability_set,
-        remove_capability_from_bounding_set, set_capabilities, CapabilitySets,
-    };
-    for bit in 0..u64::BITS {
-        let cap = CapabilitySet::from_bits_retain(1 << bit);
-        if DEFAULT_CAPABILITIES.contains(cap) {
-            continue;
-        }
-        match capability_is_in_bounding_set(cap) {
-            Ok(true) => remove_capability_from_bounding_set(cap)
-                .map_err(|e| format!("dropping capability {bit} from the bounding set: {e}"))?,
-            Ok(false) => {}
-            // Past the kernel's last capability.
-            Err(Errno::INVAL) => break,
-            Err(e) => return Err(format!("reading the capability bounding set: {e}")),
-        }
-    }
-    match clear_ambient_capability_set() {
-        // Kernels before 4.3 have no ambient set.
-        Ok(()) | Err(Errno::INVAL) => {}
-        Err(e) => return Err(format!("clearing the ambient capabilities: {e}")),
-    }
-    set_capabilities(
-        None,
-        CapabilitySets {
-            effective: DEFAULT_CAPABILITIES,
-            permitted: DEFAULT_CAPABILITIES,
-            inheritable: CapabilitySet::empty(),
-        },
-    )
-    .map_err(|e| format!("setting the capabilities: {e}"))
 }
 
 /// `name` itself if it holds a `/`, else the first executable file named `name` in `path`.

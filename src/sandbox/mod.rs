@@ -18,12 +18,18 @@
 //! - `user`: [`resolve_user`], USER as docker reads it.
 //! - `rlimit`: [`SandboxOptions`], the build-wide extras of a sandbox (`/etc/hosts` lines,
 //!   `/dev/shm` size, resource limits).
+//! - `caps`, `seccomp`: docker's default confinement of the command ([`Security`]): its
+//!   capability set, and its seccomp profile (`seccomp.toml`), installed after
+//!   `no_new_privs`. With it, `rootfs` masks and write-protects parts of `/proc` and `/sys`
+//!   as runc's default spec does.
 
+mod caps;
 mod child;
 mod mounts;
 mod namespace;
 mod rlimit;
 mod rootfs;
+mod seccomp;
 mod tty;
 mod user;
 
@@ -54,6 +60,19 @@ pub enum Network {
     /// A new network namespace holding only the loopback interface, brought up as docker's
     /// `--network none` does.
     None,
+}
+
+/// How much of docker's default confinement a sandbox's command gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Security {
+    /// docker's defaults for a non-privileged container: its capability set, its seccomp
+    /// profile, `no_new_privs`, runc's masked and read-only paths in `/proc` and `/sys`.
+    #[default]
+    Sandbox,
+    /// `RUN --security=insecure` and `strata run --privileged` (docker's `--privileged`
+    /// for one step): every capability this process holds, no seccomp filter, no
+    /// `no_new_privs`, nothing masked, `/proc/sys` and `/sys` writable.
+    Insecure,
 }
 
 /// Everything the sandbox needs to run one command.
@@ -90,6 +109,9 @@ pub struct RunSpec {
     /// Extra `/etc/hosts` lines, the `/dev/shm` size and resource limits.
     #[serde(default)]
     pub options: SandboxOptions,
+    /// Confinement of the command.
+    #[serde(default)]
+    pub security: Security,
 }
 
 /// One extra mount of a sandbox.
@@ -172,9 +194,14 @@ pub fn run(spec: &RunSpec, output: Output<'_>) -> Result<i32, SandboxError> {
     let scratch = tempfile::Builder::new()
         .prefix("strata-sandbox-")
         .tempdir()?;
+    let seccomp = match spec.security {
+        Security::Sandbox => Some(seccomp::default_program().map_err(SandboxError::Setup)?),
+        Security::Insecure => None,
+    };
     let message = serde_json::to_vec(&ChildSpec {
         spec: spec.clone(),
         scratch: scratch.path().to_owned(),
+        seccomp: seccomp.map(<[u8]>::to_vec),
     })
     .map_err(|e| SandboxError::Setup(format!("encoding the spec: {e}")))?;
     let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;

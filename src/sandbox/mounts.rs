@@ -248,7 +248,7 @@ pub(super) fn attach(planned: Vec<Planned>, created: &mut Vec<PathBuf>) -> Resul
 
 /// Makes the bind mount at `path` read-only, keeping the flags it already has (dropping
 /// `nosuid` and the like would need privileges a user namespace does not give).
-fn remount_readonly(path: &Path) -> Result<(), String> {
+pub(super) fn remount_readonly(path: &Path) -> Result<(), String> {
     let have = rustix::fs::statvfs(path)
         .map_err(|e| format!("statvfs {}: {e}", path.display()))?
         .f_flag;

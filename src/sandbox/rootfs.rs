@@ -28,6 +28,13 @@
 //! command, so these were copied up only for the entries; the command cannot have emptied
 //! them, as they held a mountpoint throughout, though a mere `chmod` of such a dir by the
 //! command would be lost with it).
+//!
+//! # Kernel files
+//!
+//! Under [`Security::Sandbox`], `/sys` is read-only and, once every mount is made, the
+//! paths of runc's default spec are protected as runc does it: [`READONLY_PATHS`] (such as
+//! `/proc/sys`) become read-only binds of themselves, [`MASKED_PATHS`] (such as
+//! `/proc/kcore`, `/sys/firmware`) get `/dev/null` or an empty read-only tmpfs over them.
 
 use std::ffi::CString;
 use std::fs;
@@ -40,7 +47,7 @@ use rustix::mount::{self as rmount, MountFlags, MoveMountFlags, OpenTreeFlags, U
 
 use super::mounts;
 use super::namespace::make_private;
-use super::RunSpec;
+use super::{RunSpec, Security};
 use crate::path::clean_abs;
 use crate::snapshot::mount_overlay;
 
@@ -148,8 +155,11 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
         )?;
     }
     if is_dir("/sys") {
-        let flags =
-            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        let mut flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        // Writable only for a privileged step, as docker's `--privileged`.
+        if spec.security == Security::Sandbox {
+            flags |= MountFlags::RDONLY;
+        }
         mount("sysfs", Path::new("/sys"), flags, "")?;
     }
     if is_dir("/run") {
@@ -165,7 +175,56 @@ pub(super) fn enter(spec: &RunSpec, scratch: &Path) -> Result<Cleanup, String> {
         mount("proc", Path::new("/proc"), flags, "")?;
     }
     mounts::attach(planned, &mut cleanup.created)?;
+    if spec.security == Security::Sandbox {
+        protect_kernel_files()?;
+    }
     Ok(cleanup)
+}
+
+/// What runc's default spec (`runc spec`) hides: files get `/dev/null` bound over them,
+/// dirs an empty read-only tmpfs.
+const MASKED_PATHS: [&str; 10] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+];
+
+/// What runc's default spec makes read-only (a read-only bind of the path onto itself).
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Applies [`READONLY_PATHS`], then [`MASKED_PATHS`], as runc does; paths this kernel
+/// lacks are skipped. Without them a RUN could change host-wide sysctls that are not
+/// namespaced (`kernel.printk_ratelimit`), trigger SysRq, or read kernel memory.
+fn protect_kernel_files() -> Result<(), String> {
+    for path in READONLY_PATHS.map(Path::new) {
+        match rmount::mount_bind_recursive(path, path) {
+            Ok(()) => mounts::remount_readonly(path)?,
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(format!("binding {} onto itself: {e}", path.display())),
+        }
+    }
+    for path in MASKED_PATHS.map(Path::new) {
+        match rmount::mount_bind("/dev/null", path) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            // A directory: a file cannot be bound over it.
+            Err(rustix::io::Errno::NOTDIR) => mount("tmpfs", path, MountFlags::RDONLY, "")?,
+            Err(e) => return Err(format!("masking {}: {e}", path.display())),
+        }
+    }
+    Ok(())
 }
 
 /// Mountpoints the sandbox had to create in the upper dir, to remove again.
