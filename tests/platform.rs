@@ -203,6 +203,43 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     let config: Value =
         serde_json::from_str(&stdout(loaded.strata().args(["inspect", "mp:1"]))).unwrap();
     assert_eq!(config["architecture"], "arm64");
+
+    // Build outputs: an oci tar keeps the index, a local dir splits by platform as
+    // BuildKit does, and outputs that hold one image refuse several.
+    let oci_out = scratch.path().join("out.oci.tar");
+    let local_out = scratch.path().join("out-local");
+    run_ok(
+        store
+            .strata()
+            .args(["build", "--platform", TWO, "-t", "mp:1"])
+            .arg("-o")
+            .arg(format!("type=oci,dest={}", oci_out.display()))
+            .arg("-o")
+            .arg(format!("type=local,dest={}", local_out.display()))
+            .arg(ctx.path()),
+    );
+    let out_index = skopeo(&["inspect", "--raw", &format!("oci-archive:{}", oci_out.display())]);
+    assert_eq!(out_index, index);
+    for (dir, machine) in [("linux_amd64", "x86_64"), ("linux_arm64", "aarch64")] {
+        assert_eq!(
+            fs::read_to_string(local_out.join(dir).join("arch")).unwrap(),
+            format!("{machine}\n")
+        );
+    }
+    for refused in ["type=docker,dest=x.tar", "type=tar,dest=x.tar"] {
+        let out = output(
+            store
+                .strata()
+                .args(["build", "--platform", TWO, "-o", refused])
+                .arg(ctx.path()),
+        );
+        assert_eq!(out.status.code(), Some(2), "{refused}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("one per platform (linux/amd64, linux/arm64)"),
+            "{refused}: {}",
+            describe(&out)
+        );
+    }
 }
 
 #[test]
@@ -240,7 +277,8 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
         &remote,
     ]);
     assert_eq!(arm["Architecture"], "arm64");
-    assert_eq!(arm["Digest"], child(&local, "arm64"));
+    // skopeo names the image by the digest of what the tag points to: the index.
+    assert_eq!(arm["Digest"], store.tagged("mp:1"));
 
     // A pull into an empty store takes this host's image of the index.
     let empty = Store::new();
@@ -252,7 +290,7 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     let family = temp_dir("strata-platform-family-");
     fs::write(
         family.path().join("strata.toml"),
-        "[family]\nname = \"mpf\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[images.rt]\ntier = \"intermediate\"\n\n[images.app]\ntier = \"app\"\n",
+        "[family]\nname = \"mpf\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[images.rt]\ntier = \"runtime\"\n\n[images.app]\ntier = \"app\"\n",
     )
     .unwrap();
     for (name, body) in [

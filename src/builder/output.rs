@@ -204,14 +204,20 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-/// Writes `image` to the file outputs (`Local`, `Tar`, `Archive`); `Image` outputs are
-/// the caller's (tags and pushes). `tags` name the image in an archive without `name=`.
+/// Writes the result of a build to `output`; `tags` name it in an archive when the
+/// output gives no name. Of a multi-platform result, an oci-archive holds the index and
+/// every platform's image, a local directory one subdirectory per platform
+/// (`linux_arm64/`, as BuildKit splits them); a docker-archive or a filesystem tar holds
+/// one platform only, so several are refused rather than one picked.
 pub fn write(
     store: &Store,
-    image: &Image,
+    result: &super::BuildResult,
     output: &Output,
     tags: &[String],
 ) -> Result<(), BuildError> {
+    let [image] = result.images.as_slice() else {
+        return write_platforms(store, result, output, tags);
+    };
     match output {
         Output::Local(_) | Output::Tar(_) => write_filesystem(store, image, output),
         Output::Archive {
@@ -220,19 +226,80 @@ pub fn write(
             names,
         } => {
             let name = names.first().or(tags.first()).map(String::as_str);
-            if dest.as_os_str() != "-" {
-                return Ok(archive::export(store, image, name, *format, dest)?);
+            to_file_or_stdout(store, dest, |file| {
+                archive::export(store, image, name, *format, file)
+            })
+        }
+        Output::Image { .. } => Ok(()),
+    }
+}
+
+/// [`write`] for several platforms.
+fn write_platforms(
+    store: &Store,
+    result: &super::BuildResult,
+    output: &Output,
+    tags: &[String],
+) -> Result<(), BuildError> {
+    let several = || {
+        result
+            .images
+            .iter()
+            .map(|i| i.config.platform().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match output {
+        Output::Archive {
+            format: ArchiveFormat::Oci,
+            dest,
+            names,
+        } => {
+            let name = names.first().or(tags.first()).map(String::as_str);
+            to_file_or_stdout(store, dest, |file| {
+                archive::export_index(store, &result.descriptor, name, file)
+            })
+        }
+        Output::Archive { .. } => Err(BuildError::Usage(format!(
+            "--output type=docker holds one image, and this build made one per platform ({}): use type=oci, or build one --platform",
+            several()
+        ))),
+        Output::Tar(_) => Err(BuildError::Usage(format!(
+            "--output type=tar holds one root filesystem, and this build made one per platform ({}): use type=local, or build one --platform",
+            several()
+        ))),
+        Output::Local(dest) => {
+            for image in &result.images {
+                let platform = image.config.platform();
+                let mut dir = format!("{}_{}", platform.os, platform.architecture);
+                if let Some(variant) = &platform.variant {
+                    dir = format!("{dir}_{variant}");
+                }
+                write_filesystem(store, image, &Output::Local(dest.join(dir)))?;
             }
-            let temp = store.temp_dir()?;
-            let file = temp.path().join("image.tar");
-            archive::export(store, image, name, *format, &file)?;
-            let mut from = fs_err::File::open(&file).map_err(io_err(&file))?;
-            std::io::copy(&mut from, &mut std::io::stdout().lock())
-                .map_err(io_err(Path::new("<stdout>")))?;
             Ok(())
         }
         Output::Image { .. } => Ok(()),
     }
+}
+
+/// Runs `write` on `dest`, or for `-` on a temp file that is then copied to standard
+/// output.
+fn to_file_or_stdout(
+    store: &Store,
+    dest: &Path,
+    write: impl FnOnce(&Path) -> Result<(), crate::image::StoreError>,
+) -> Result<(), BuildError> {
+    if dest.as_os_str() != "-" {
+        return Ok(write(dest)?);
+    }
+    let temp = store.temp_dir()?;
+    let file = temp.path().join("image.tar");
+    write(&file)?;
+    let mut from = fs_err::File::open(&file).map_err(io_err(&file))?;
+    std::io::copy(&mut from, &mut std::io::stdout().lock())
+        .map_err(io_err(Path::new("<stdout>")))?;
+    Ok(())
 }
 
 /// Writes the root filesystem of `image` to `output` (`Local` or `Tar`).

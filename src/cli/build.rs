@@ -410,7 +410,7 @@ pub(super) fn cmd_build(
         println!("{}", result.descriptor.digest);
     }
     for output in &flags.outputs {
-        builder::output::write(store, &result.image, output, &args.tags)?;
+        builder::output::write(store, &result, output, &args.tags)?;
     }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, result.descriptor.digest.to_string()).map_err(CliError::io(
@@ -553,6 +553,26 @@ impl Flags {
             return Err(CliError::Usage(
                 "--output: only one output can go to standard output (-)".into(),
             ));
+        }
+        if platforms.len() > 1 {
+            let single = outputs.iter().find(|o| {
+                matches!(
+                    o,
+                    Output::Tar(_)
+                        | Output::Archive {
+                            format: crate::image::archive::ArchiveFormat::Docker,
+                            ..
+                        }
+                )
+            });
+            if let Some(output) = single {
+                let kind = if matches!(output, Output::Tar(_)) { "tar" } else { "docker" };
+                let names: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+                return Err(CliError::Usage(format!(
+                    "--output type={kind} holds one image, and this build makes one per platform ({}): use type=oci or type=local, or build one --platform",
+                    names.join(", ")
+                )));
+            }
         }
         let compression = compression.unwrap_or_default();
         let cache_from = parse_all(&args.cache_from, CacheImport::parse)?;
