@@ -76,13 +76,16 @@ test: deps-test
 # fuzz/artifacts/TARGET. cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets the
 # stable compiler take them. No sanitizer by default: the library is safe Rust, so
 # AddressSanitizer finds little here and doubles the build; FUZZ_SANITIZER=address for a
-# deeper run. Debug assertions stay on (-a) so integer overflows panic.
+# deeper run. Debug assertions stay on (-a) so integer overflows panic. 16 codegen units:
+# cargo-fuzz's default of 1 serialises the build of the big crates.
 FUZZ_SECONDS    ?= 60
 FUZZ_SANITIZER  ?= none
 FUZZ_TARGET_DIR ?= fuzz/target
+FUZZ_CODEGEN_UNITS ?= 16
 FUZZ_TARGETS    ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 FUZZ_CARGO      := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
-FUZZ_FLAGS      := --sanitizer $(FUZZ_SANITIZER) --debug-assertions --target-dir $(FUZZ_TARGET_DIR)
+FUZZ_FLAGS      := --sanitizer $(FUZZ_SANITIZER) --debug-assertions --codegen-units $(FUZZ_CODEGEN_UNITS) \
+                   --target-dir $(FUZZ_TARGET_DIR)
 FUZZ_LIMITS     := -timeout=10 -rss_limit_mb=2048
 
 deps-fuzz:
