@@ -72,7 +72,8 @@ test: deps-test
 
 # Fuzzing (docs/fuzzing.md): every target in fuzz/fuzz_targets for FUZZ_SECONDS, starting
 # from and adding to its corpus fuzz/corpus/TARGET (kept in the repo: `make fuzz-cmin`
-# minimises it). Any crash, panic, timeout or OOM fails; libFuzzer leaves the input in
+# minimises it), and replaying the inputs of fixed bugs in fuzz/regressions/TARGET (which
+# cmin leaves alone). Any crash, panic, timeout or OOM fails; libFuzzer leaves the input in
 # fuzz/artifacts/TARGET. cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets the
 # stable compiler take them. No sanitizer by default: the library is safe Rust, so
 # AddressSanitizer finds little here and doubles the build; FUZZ_SANITIZER=address for a
@@ -96,7 +97,8 @@ fuzz: deps-fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; mkdir -p fuzz/corpus/$$t; \
 	  dict=; [ ! -f fuzz/dicts/$$t.dict ] || dict=-dict=$(CURDIR)/fuzz/dicts/$$t.dict; \
-	  $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t -- \
+	  seen=; [ ! -d fuzz/regressions/$$t ] || seen=fuzz/regressions/$$t; \
+	  $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t $$seen -- \
 	    -max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIMITS) -print_final_stats=1 $$dict; \
 	done
 
