@@ -428,42 +428,74 @@ impl Pattern {
         Ok(Pattern(tokens))
     }
 
-    /// Whether the whole of `s` matches.
-    fn matches(&self, s: &[char]) -> bool {
-        fn go(p: &[PatToken], s: &[char]) -> bool {
-            match p.split_first() {
-                None => s.is_empty(),
-                Some((PatToken::AnyRun, rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-                Some((PatToken::AnyOne, rest)) => !s.is_empty() && go(rest, &s[1..]),
-                Some((PatToken::Literal(c), rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+    /// Which prefixes of `s` the whole pattern matches: `ends[n]` says whether `s[..n]`
+    /// does. A set-of-positions simulation, O(pattern × text): backtracking over `*`s
+    /// (what this was) is exponential in their number, and a fuzzed `${V#****…?z}` took
+    /// minutes.
+    fn matching_prefixes(tokens: &[PatToken], s: &[char]) -> Vec<bool> {
+        let n = tokens.len();
+        // A `*` matches nothing too: the state after it is live whenever its own is.
+        let close = |states: &mut [bool]| {
+            for i in 0..n {
+                if states[i] && tokens[i] == PatToken::AnyRun {
+                    states[i + 1] = true;
+                }
             }
+        };
+        // states[i]: the first i tokens match the text read so far.
+        let mut states = vec![false; n + 1];
+        states[0] = true;
+        close(&mut states);
+        let mut ends = Vec::with_capacity(s.len() + 1);
+        ends.push(states[n]);
+        for &c in s {
+            let mut next = vec![false; n + 1];
+            for (i, token) in tokens.iter().enumerate().filter(|&(i, _)| states[i]) {
+                match *token {
+                    PatToken::AnyRun => next[i] = true,
+                    PatToken::AnyOne => next[i + 1] = true,
+                    PatToken::Literal(l) if l == c => next[i + 1] = true,
+                    PatToken::Literal(_) => {}
+                }
+            }
+            close(&mut next);
+            states = next;
+            if !states.contains(&true) {
+                ends.resize(s.len() + 1, false);
+                return ends;
+            }
+            ends.push(states[n]);
         }
-        go(&self.0, s)
+        ends
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
         let chars: Vec<char> = value.chars().collect();
-        let mut ends: Vec<usize> = (0..=chars.len()).collect();
-        if greedy {
-            ends.reverse();
-        }
-        match ends.into_iter().find(|&end| self.matches(&chars[..end])) {
+        let ends = Self::matching_prefixes(&self.0, &chars);
+        let end = if greedy {
+            ends.iter().rposition(|&m| m)
+        } else {
+            ends.iter().position(|&m| m)
+        };
+        match end {
             Some(end) => chars[end..].iter().collect(),
             None => value.to_owned(),
         }
     }
 
     fn trim_suffix(&self, value: &str, greedy: bool) -> String {
+        // A suffix matches the pattern when, both reversed, it is a prefix that matches.
         let chars: Vec<char> = value.chars().collect();
-        let mut starts: Vec<usize> = (0..=chars.len()).collect();
-        if !greedy {
-            starts.reverse();
-        }
-        match starts
-            .into_iter()
-            .find(|&start| self.matches(&chars[start..]))
-        {
-            Some(start) => chars[..start].iter().collect(),
+        let reversed: Vec<char> = chars.iter().rev().copied().collect();
+        let tokens: Vec<PatToken> = self.0.iter().rev().copied().collect();
+        let lens = Self::matching_prefixes(&tokens, &reversed);
+        let len = if greedy {
+            lens.iter().rposition(|&m| m)
+        } else {
+            lens.iter().position(|&m| m)
+        };
+        match len {
+            Some(len) => chars[..chars.len() - len].iter().collect(),
             None => value.to_owned(),
         }
     }
@@ -478,9 +510,10 @@ impl Pattern {
             let found = if replaced && !all {
                 None
             } else {
-                (pos..=chars.len())
-                    .rev()
-                    .find(|&end| self.matches(&chars[pos..end]))
+                Self::matching_prefixes(&self.0, &chars[pos..])
+                    .iter()
+                    .rposition(|&m| m)
+                    .map(|len| pos + len)
             };
             match found {
                 Some(end) => {
