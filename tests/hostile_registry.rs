@@ -204,10 +204,12 @@ impl Server {
 
 /// Answers one connection: one request, one reply, then the connection is closed.
 fn serve(stream: TcpStream, route: &dyn Fn(&str) -> Reply, hits: &Mutex<HashMap<String, usize>>) {
-    // A TLS hello (strata tries HTTPS first) is no request: hang up, as a plain HTTP
-    // server on a port asked in TLS does.
+    // A TLS hello (strata tries HTTPS first) is no request: answer 400 in plain text,
+    // as docker-registry (Go's net/http) does.
     let mut first = [0];
     if stream.peek(&mut first).is_err() || first[0] == 0x16 {
+        let mut stream = stream;
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
         return;
     }
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -458,7 +460,14 @@ fn bounded(cmd: &mut Command) -> Output {
 /// the store as it was. Returns stderr.
 fn fails_cleanly(env: &Env, args: &[&str], expected: &[&str]) -> String {
     let before = fingerprint(env.store.path());
+    let started = Instant::now();
     let out = env.run(args);
+    // For the log (no assertion on it): how long the refusal took.
+    eprintln!(
+        "{args:?}: exit {:?} after {:.1?}",
+        out.status.code(),
+        started.elapsed()
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
     for needle in expected {
