@@ -5,7 +5,8 @@
 //! `Content-Length`s that lie both ways, a body trickled a byte a second, stalls after
 //! and before the headers, a giant manifest, and a layer holding a PAX header bomb.
 //!
-//! Each case runs `strata pull` (and `strata build` `FROM` it for some) with
+//! Each case runs `strata pull` (and `strata build` `FROM` it for some, `strata push`
+//! for a stalled upload) with
 //! `STRATA_REGISTRY_TIMEOUT=2`, and asserts the exit code, a clear error naming the
 //! registry, repository and what was fetched, a bounded time (the process is killed
 //! after a generous limit, no timing assertion), and the store's fingerprint (every
@@ -370,6 +371,7 @@ fn hostile_registry() -> (Server, Cases) {
                     prefix: bad.layer[..1024].to_vec(),
                 }),
                 "stall-head" if p == manifest_path => Some(Reply::Stall),
+                "stall-push" if p.contains("/blobs/uploads/") => Some(Reply::Stall),
                 "giant-manifest" if p == manifest_path => Some(Reply::StallAfter {
                     length: 1 << 30,
                     prefix: b"{\"schemaVersion\":2,".to_vec(),
@@ -575,6 +577,12 @@ fn a_trickling_or_stalling_registry_fails_in_about_twice_the_timeout() {
             &expected,
         );
     }
+    // A push that stalls changes nothing in the store either.
+    fails_cleanly(
+        &env,
+        &["push", &server.name("good:1"), &server.name("stall-push:1")],
+        &["stall-push/blobs/uploads/", "2 s registry timeout"],
+    );
     // A timed-out request is tried twice in all, not the full retry count.
     let blob = format!("/blobs/{layer}");
     assert_eq!(server.hits(&format!("/v2/trickle{blob}")), 2);
