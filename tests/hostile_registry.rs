@@ -95,17 +95,10 @@ impl Image {
     /// An image with one file of 8 KiB that does not compress, different for each
     /// `seed`.
     fn small(seed: &str) -> Image {
-        let mut state = seed.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        let state = seed.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-        let content: Vec<u8> = (0..8 << 10)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let content = common::noise(state, 8 << 10);
         let mut tar = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_ustar();
         header.set_size(content.len() as u64);
