@@ -586,13 +586,20 @@ fn a_trickling_or_stalling_registry_fails_in_about_twice_the_timeout() {
 #[test]
 fn the_registry_timeout_flag_and_variable_are_checked() {
     let env = Env::new();
-    let out = env.run(&["--registry-timeout", "soon", "pull", "127.0.0.1:9/x:1"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("\"soon\" is not a timeout"),
-        "{}",
-        describe(&out)
+    let flag = env.run(&["--registry-timeout", "soon", "pull", "127.0.0.1:9/x:1"]);
+    let variable = bounded(
+        env.strata()
+            .env("STRATA_REGISTRY_TIMEOUT", "0")
+            .args(["pull", "127.0.0.1:9/x:1"]),
     );
+    for (out, value) in [(flag, "soon"), (variable, "0")] {
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("{value:?} is not a timeout")),
+            "{}",
+            describe(&out)
+        );
+    }
 }
 
 #[test]
