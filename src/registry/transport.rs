@@ -512,11 +512,11 @@ impl Transport {
         if !response.status().is_success() {
             return Err(self.status_error("GET", host, &url, response));
         }
-        let answer: serde_json::Value = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
+        let mut answer = Vec::new();
+        let answer: serde_json::Value = self
+            .body(&mut response, 1 << 20)
+            .read_to_end(&mut answer)
+            .map(|_| answer)
             .map_err(|e| e.to_string())
             .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
             .map_err(|e| RegistryError::Protocol {
@@ -544,12 +544,11 @@ impl Transport {
     ) -> RegistryError {
         let url = self.url(host, target).unwrap_or_else(|_| target.to_owned());
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ERROR_BODY)
-            .read_to_string()
-            .unwrap_or_default();
+        // Read at the minimum pace too: a trickled error body must not hold the caller.
+        let mut body = String::new();
+        let _ = self
+            .body(&mut response, MAX_ERROR_BODY)
+            .read_to_string(&mut body);
         let detail = registry_message(&body);
         if status == 401 || status == 403 {
             RegistryError::Unauthorized {
