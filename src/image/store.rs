@@ -97,6 +97,15 @@ pub enum StoreError {
     /// A layer failed to extract.
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    /// A layer blob could not be extracted into its snapshot.
+    #[error("layer {layer}: cannot extract")]
+    Extract {
+        /// The layer's digest.
+        layer: Digest,
+        /// Why.
+        #[source]
+        source: crate::layer::LayerError,
+    },
 }
 
 /// Wraps an I/O error with the path it happened on.
@@ -413,7 +422,11 @@ impl Store {
             BufReader::with_capacity(1 << 20, file),
             compression,
             tmp.path(),
-        )?;
+        )
+        .map_err(|source| StoreError::Extract {
+            layer: layer.digest.clone(),
+            source,
+        })?;
         if actual != *diff_id {
             return Err(StoreError::DigestMismatch {
                 expected: diff_id.clone(),

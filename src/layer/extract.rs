@@ -40,13 +40,13 @@ pub fn extract(
 ) -> Result<Digest, LayerError> {
     let root = Root::open(dest).map_err(|e| io_error(dest, e))?;
     let stream = decoder(compression, blob).map_err(|e| io_error(dest, e))?;
-    let mut archive = tar::Archive::new(HashingReader {
+    let mut archive = super::archive(HashingReader {
         inner: stream,
         hasher: Sha256::new(),
     });
     Unpacker::new(&root, Path::new(""), Target::Layer).unpack(&mut archive)?;
     // The tar reader stops at the end-of-archive blocks; the diff_id covers what follows too.
-    let mut rest = archive.into_inner();
+    let mut rest = archive.into_inner().into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| io_error(dest, e))?;
     Ok(Digest::from_hasher(rest.hasher))
 }
@@ -62,7 +62,7 @@ pub fn missing_from_snapshot(
     snapshot: &Path,
 ) -> Result<Option<String>, LayerError> {
     let stream = decoder(compression, blob).map_err(|e| io_error(snapshot, e))?;
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = super::archive(stream);
     let entries = archive.entries().map_err(|e| io_error(snapshot, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_error(snapshot, e))?;
@@ -142,7 +142,7 @@ pub fn extract_archive(
         Ok(512) if is_tar_header(&first) => {}
         _ => return Ok(false),
     }
-    let mut tar = tar::Archive::new(io::Cursor::new(first).chain(stream));
+    let mut tar = super::archive(io::Cursor::new(first).chain(stream));
     Unpacker::new(root, dest, Target::Archive { chown }).unpack(&mut tar)?;
     Ok(true)
 }
