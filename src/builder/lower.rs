@@ -18,7 +18,7 @@ use crate::dockerfile::{expand, ArgDecl, Instruction, Source, Span, Spanned, Sta
 use crate::sandbox::Network;
 
 use super::command::{command_args, health_config, run_command, run_history};
-use super::stage::{env_set, State};
+use super::stage::State;
 use super::BuildError;
 
 /// What lowering needs besides the stage: the Dockerfile's escape character and the
@@ -141,10 +141,11 @@ pub(super) fn lower(
                 .collect::<Result<_, _>>()?;
             let mut parts = Vec::new();
             for ((key, _), value) in pairs.iter().zip(values) {
-                env_set(&mut state.built.config.config, key, &value);
+                state.set_env(key, &value);
                 parts.push(format!("{key}={value}"));
             }
             created_by = format!("ENV {}", parts.join(" "));
+            check_variable_bytes(state, span)?;
         }
         Instruction::Arg(decls) => {
             for ArgDecl { name, default } in decls {
@@ -158,6 +159,7 @@ pub(super) fn lower(
                     .transpose()?;
                 state.args.declare(name, default, cx.build_args, cx.globals);
             }
+            check_variable_bytes(state, span)?;
         }
         Instruction::Workdir(raw) => {
             let path = state.expand(escape, raw, span)?;
@@ -258,6 +260,26 @@ fn expose(
     Ok(())
 }
 
+/// Fails at `span` when the stage's ENV and ARG values have grown past
+/// [`args::MAX_VARIABLE_BYTES`].
+fn check_variable_bytes(state: &State<'_>, span: Span) -> Result<(), BuildError> {
+    let bytes = state.variable_bytes();
+    if bytes <= args::MAX_VARIABLE_BYTES {
+        return Ok(());
+    }
+    Err(state
+        .source
+        .error(
+            span,
+            format!(
+                "the ENV and ARG values of this stage pass {} MiB ({bytes} bytes)",
+                args::MAX_VARIABLE_BYTES >> 20
+            ),
+        )
+        .with_hint("an image config holds its Env, and registries and skopeo refuse configs over 4 MiB: pass large data as a file")
+        .into())
+}
+
 /// RUN: argv and stdin (heredocs included), environment, `--network` and `--mount`.
 fn lower_run(
     cx: &Lowering<'_>,
@@ -265,10 +287,9 @@ fn lower_run(
     run: &crate::dockerfile::Run,
 ) -> Result<RunStep, BuildError> {
     let (args, stdin) = run_command(run, &state.shell());
-    let config = &state.built.config.config;
-    let mut env: Vec<String> = config.env.clone().unwrap_or_default();
+    let mut env: Vec<String> = state.built.config.config.env.clone().unwrap_or_default();
     for (k, v) in state.args.step_args() {
-        if super::stage::env_get(config, &k).is_none() {
+        if state.env_value(&k).is_none() {
             env.push(format!("{k}={v}"));
         }
     }
@@ -502,13 +523,7 @@ mod tests {
             network: Network::Host,
         };
         let stage = file.stages.last().expect("a stage");
-        let mut state = State {
-            stage,
-            source: &file.source,
-            label: "test".into(),
-            built: BuiltStage::scratch(),
-            args: ArgScope::default(),
-        };
+        let mut state = State::new(stage, &file.source, "test".into(), BuiltStage::scratch());
         let mut steps = Vec::new();
         for (i, instruction) in stage.instructions.iter().enumerate() {
             steps.push(lower(&cx, &mut state, instruction, i + 1)?);

@@ -125,13 +125,7 @@ impl<'a> StageBuilder<'a> {
         // right after FROM, as docker does; they are not inherited.
         let triggers = built.config.config.on_build.take().unwrap_or_default();
         let trigger_file = trigger_file(stage, &triggers)?;
-        let mut state = State {
-            stage,
-            source: &self.dockerfile.source,
-            label,
-            built,
-            args: ArgScope::default(),
-        };
+        let mut state = State::new(stage, &self.dockerfile.source, label, built);
         if let Some(file) = &trigger_file {
             let own = (state.stage, state.source, state.label.clone());
             state.label = format!("{} onbuild", own.2);

@@ -13,7 +13,6 @@
 //! pattern"); [`Ignore::load`] reports it at its line of the file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::{DockerfileError, Source};
 use crate::glob::Pattern;
@@ -73,10 +72,7 @@ impl Ignore {
             match fs_err::read_to_string(&path) {
                 Ok(text) => {
                     return Ignore::parse(&text).map_err(|bad| {
-                        let source = Source {
-                            path,
-                            text: Arc::from(text.as_str()),
-                        };
+                        let source = Source::new(path, text.as_str());
                         let span = source.span_at(bad.offset, bad.len);
                         IgnoreError::Pattern(Box::new(source.error(span, bad.message)))
                     })

@@ -59,7 +59,6 @@ pub mod render;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::dockerfile::{Dockerfile, DockerfileError, Source, Span};
 
@@ -208,10 +207,7 @@ impl Family {
             path: path.clone(),
             source,
         })?;
-        let source = Source {
-            path,
-            text: Arc::from(text),
-        };
+        let source = Source::new(path, text);
         let manifest: Manifest = toml::from_str(&source.text).map_err(|e| {
             let at = e.span().unwrap_or(0..0);
             manifest_error(&source, &at, e.message().trim())

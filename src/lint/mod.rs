@@ -328,10 +328,7 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
             .unwrap_or_default()
             .as_str(),
     );
-    let source = Source {
-        path: PathBuf::from(&e.path),
-        text,
-    };
+    let source = Source::new(&e.path, text);
     let span = source.span_at(e.at.offset(), e.at.len());
     let mut finding = context::finding(
         &source,
