@@ -305,7 +305,7 @@ pub fn build(
     let target = target_stage(&dockerfile, opts.target.as_deref())?;
     let cache = StepCache::open(store).map_err(io_err(store.root()))?;
     let mut builder = stages::StageBuilder::new(store, &dockerfile, &context, opts, cache)?;
-    let mut built = builder.build_stage(target, events)?;
+    let mut built = builder.build_target(target, events)?;
     if built.local.is_some() {
         return Err(BuildError::Usage(format!(
             "the target stage is replaced by a local directory --build-context, which is no image: build another target, or use the context through COPY --from in {}",

@@ -10,6 +10,7 @@ use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
 use crate::digest::Digest;
 use crate::dockerfile::args::{target_stage_name, ArgScope};
+use crate::dockerfile::mount::{self, MountRequest};
 use crate::dockerfile::{
     expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
 };
@@ -88,6 +89,86 @@ impl<'a> StageBuilder<'a> {
             self.globals.get(name).map(str::to_owned)
         })
         .map_err(|e| self.dockerfile.source.error(span, e.0).into())
+    }
+
+    /// Builds the stage `target` and, first, the stages it needs, each once and in file
+    /// order. The stages a stage needs (its FROM, `COPY --from`, `RUN --mount=from=`)
+    /// are found without recursion and built before it, so [`StageBuilder::build_stage`]
+    /// finds them built and the call stack stays flat: a chain of 800 stages each
+    /// copying from the previous one overflowed the stack when every `--from` built its
+    /// stage recursively. What the walk cannot see (a `--from` written with a variable
+    /// of the stage, a base's ONBUILD triggers) is still built on demand.
+    pub(super) fn build_target(
+        &mut self,
+        target: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        let mut needed = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(index) = todo.pop() {
+            if needed.insert(index) {
+                todo.extend(self.static_dependencies(index));
+            }
+        }
+        needed.remove(&target);
+        for index in needed {
+            self.build_stage(index, events)?;
+        }
+        self.build_stage(target, events)
+    }
+
+    /// The earlier stages that stage `index` names in its FROM, `COPY --from` and
+    /// `RUN --mount=from=` without a variable of its own; none for a stage a named
+    /// build context replaces. Words that do not expand are left to the build to
+    /// report.
+    fn static_dependencies(&self, index: usize) -> Vec<usize> {
+        let stage = &self.dockerfile.stages[index];
+        if stage
+            .name
+            .as_deref()
+            .is_some_and(|name| self.opts.contexts.contains_key(name))
+        {
+            return Vec::new();
+        }
+        // (raw word, whether it is a `--mount` value)
+        let mut words = vec![(stage.base.as_str(), false)];
+        for instruction in &stage.instructions {
+            match &instruction.value {
+                Instruction::Copy(copy) | Instruction::Add(copy) => {
+                    words.extend(copy.from.as_deref().map(|from| (from, false)));
+                }
+                Instruction::Run(run) => words.extend(
+                    run.flags
+                        .iter()
+                        .filter(|flag| flag.name == "mount")
+                        .map(|flag| (flag.value.as_str(), true)),
+                ),
+                _ => {}
+            }
+        }
+        let mut deps = Vec::new();
+        for (i, (raw, is_mount)) in words.into_iter().enumerate() {
+            // Only the FROM line sees the global ARGs; a `$` elsewhere may name an ARG
+            // of the stage, known only as it runs.
+            if i > 0 && raw.contains('$') {
+                continue;
+            }
+            let Ok(word) = self.expand_global(raw, stage.span) else {
+                continue;
+            };
+            let name = if is_mount {
+                match mount::parse(&word) {
+                    Ok(MountRequest {
+                        from: Some(from), ..
+                    }) => from,
+                    _ => continue,
+                }
+            } else {
+                word
+            };
+            deps.extend(self.stage_named(&name, index));
+        }
+        deps
     }
 
     /// Builds stage `index` (and, first, the stages it needs), once.
