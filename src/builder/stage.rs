@@ -187,6 +187,26 @@ impl BuiltStage {
             .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
+    /// The size in bytes of the config as JSON (before `commit` adds `created` and the
+    /// diff_ids), counted without holding the text.
+    pub(super) fn config_bytes(&self) -> u64 {
+        /// A writer that only counts; serde_json writes into it.
+        struct Count(u64);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        // Serialising plain data into a writer that cannot fail does not fail.
+        let _ = serde_json::to_writer(&mut count, &self.config);
+        count.0
+    }
+
     /// Writes config and manifest to the store.
     pub fn commit(&self, store: &Store, epoch: Epoch) -> Result<(Descriptor, Image), BuildError> {
         let mut config = self.config.clone();

@@ -409,9 +409,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Dockerfile, DockerfileError> {
     Parser::new(&source).run()
 }
 
+/// Parses the bytes of a Dockerfile read from `path`. BuildKit reads a Dockerfile as
+/// bytes and lets invalid UTF-8 through to wherever it lands; strata refuses it here, at
+/// the line and byte offset of the first invalid byte, because every later step (ENV
+/// values, the config's JSON, RUN's argv) needs text.
+pub fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Dockerfile, DockerfileError> {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let bad = e.as_bytes()[offset];
+        // The text up to the bad byte is exact, so the excerpt and position are too.
+        let source = Source::new(path, String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let span = source.span_at(offset, 1);
+        source
+            .error(
+                span,
+                format!("invalid UTF-8 at byte offset {offset} (byte 0x{bad:02x})"),
+            )
+            .with_hint("a Dockerfile must be UTF-8 text: convert it, e.g. with iconv")
+    })?;
+    parse(path, &text)
+}
+
 /// Reads and parses the Dockerfile at `path`.
 pub fn parse_file(path: &Path) -> Result<Dockerfile, DockerfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = std::fs::read(path).map_err(|e| {
         let source = Source::new(path, "");
         source.error(
             Span {
@@ -422,7 +443,7 @@ pub fn parse_file(path: &Path) -> Result<Dockerfile, DockerfileError> {
             format!("cannot read: {e}"),
         )
     })?;
-    parse(path, &text)
+    parse_bytes(path, bytes)
 }
 
 /// Every instruction keyword, for "did you mean" hints.
