@@ -126,7 +126,9 @@ pub(super) fn lower(
     match &instruction.value {
         Instruction::Run(run) => {
             created_by = run_history(state, &run.command);
-            work = Some(Work::Run(lower_run(cx, state, run)?));
+            let step = lower_run(cx, state, run)?;
+            check_exec_size(state, &step, span)?;
+            work = Some(Work::Run(step));
         }
         Instruction::Copy(c) | Instruction::Add(c) => {
             let keyword = instruction.value.keyword();
@@ -174,7 +176,8 @@ pub(super) fn lower(
             }
         }
         Instruction::User(raw) => {
-            state.built.config.config.user = Some(state.expand(escape, raw, span)?)
+            state.built.config.config.user = Some(state.expand(escape, raw, span)?);
+            state.user_span = Some(span);
         }
         Instruction::Label(pairs) => {
             for (key, raw) in pairs {
@@ -278,6 +281,56 @@ fn check_variable_bytes(state: &State<'_>, span: Span) -> Result<(), BuildError>
         )
         .with_hint("an image config holds its Env, and registries and skopeo refuse configs over 4 MiB: pass large data as a file")
         .into())
+}
+
+/// The longest single argument or environment string `execve` takes, NUL included:
+/// Linux's `MAX_ARG_STRLEN` (32 pages), fixed whatever the stack limit.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Fails at `span` when `execve` would refuse the RUN with E2BIG: one argument or
+/// variable longer than [`MAX_ARG_STRLEN`], or all of them together over the system's
+/// `ARG_MAX`. Found here, the error names the limit and the line instead of the
+/// sandbox's bare "argument list too long".
+fn check_exec_size(state: &State<'_>, run: &RunStep, span: Span) -> Result<(), BuildError> {
+    let too_long = |what: &str, bytes: usize, limit: usize| {
+        BuildError::from(
+            state
+                .source
+                .error(
+                    span,
+                    format!("{what} is {bytes} bytes, over the {limit} bytes that Linux passes to a command"),
+                )
+                .with_hint("put a long script in a file (COPY it, or RUN <<EOF ... EOF, which is fed on stdin)"),
+        )
+    };
+    if let Some(arg) = run.args.iter().find(|a| a.len() >= MAX_ARG_STRLEN) {
+        return Err(too_long(
+            "an argument of the command",
+            arg.len(),
+            MAX_ARG_STRLEN - 1,
+        ));
+    }
+    if let Some(var) = run.env.iter().find(|v| v.len() >= MAX_ARG_STRLEN) {
+        let name = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+        return Err(too_long(
+            &format!("the variable {name}"),
+            var.len(),
+            MAX_ARG_STRLEN - 1,
+        ));
+    }
+    // SAFETY: sysconf has no preconditions.
+    let arg_max = usize::try_from(unsafe { libc::sysconf(libc::_SC_ARG_MAX) }).unwrap_or(0);
+    // Each string costs its bytes, its NUL and a pointer.
+    let total: usize = run
+        .args
+        .iter()
+        .chain(&run.env)
+        .map(|s| s.len() + 1 + std::mem::size_of::<usize>())
+        .sum();
+    if arg_max > 0 && total > arg_max {
+        return Err(too_long("the command with its environment", total, arg_max));
+    }
+    Ok(())
 }
 
 /// RUN: argv and stdin (heredocs included), environment, `--network` and `--mount`.

@@ -252,6 +252,9 @@ pub(super) struct State<'s> {
     pub(super) args: ArgScope,
     /// Where each variable of `built`'s Env is, kept in step by [`State::set_env`].
     env: EnvIndex,
+    /// The USER instruction of this stage in effect, if any: a RUN that fails to start
+    /// names it.
+    pub(super) user_span: Option<Span>,
 }
 
 impl<'s> State<'s> {
@@ -270,6 +273,7 @@ impl<'s> State<'s> {
             built,
             args: ArgScope::default(),
             env,
+            user_span: None,
         }
     }
 

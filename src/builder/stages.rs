@@ -455,11 +455,32 @@ impl<'a> StageBuilder<'a> {
         // step's line, with the failure as its cause; errors located already keep theirs.
         let layer = done.map_err(|e| match e {
             BuildError::Dockerfile(_) => e,
-            cause => BuildError::from(state.source.error_with(
-                span,
-                instruction_text(state.source, span),
-                cause,
-            )),
+            cause => {
+                // A RUN that the sandbox could not start may have failed on the user (a
+                // USER the image has no passwd entry for): say which line set it.
+                let user_hint = match (&cause, state.user_span) {
+                    (BuildError::Sandbox(_), Some(user)) => Some(format!(
+                        "the step runs as {}, set by the USER at line {}",
+                        state
+                            .built
+                            .config
+                            .config
+                            .user
+                            .as_deref()
+                            .unwrap_or_default(),
+                        user.line
+                    )),
+                    _ => None,
+                };
+                let located =
+                    state
+                        .source
+                        .error_with(span, instruction_text(state.source, span), cause);
+                BuildError::from(match user_hint {
+                    Some(hint) => located.with_hint(hint),
+                    None => located,
+                })
+            }
         })?;
         state.built.config.history.push(History {
             created: Some(self.opts.epoch.created_rfc3339()),

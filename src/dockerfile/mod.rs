@@ -409,12 +409,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Dockerfile, DockerfileError> {
     Parser::new(&source).run()
 }
 
-/// Parses the bytes of a Dockerfile read from `path`. BuildKit reads a Dockerfile as
-/// bytes and lets invalid UTF-8 through to wherever it lands; strata refuses it here, at
-/// the line and byte offset of the first invalid byte, because every later step (ENV
-/// values, the config's JSON, RUN's argv) needs text.
+/// Parses the bytes of a Dockerfile read from `path` (see [`decode`]).
 pub fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Dockerfile, DockerfileError> {
-    let text = String::from_utf8(bytes).map_err(|e| {
+    parse(path, &decode(path, bytes)?)
+}
+
+/// The bytes of a text file read from `path` (a Dockerfile, `strata.toml`) as text, or
+/// an error at the line and byte offset of the first byte that is not UTF-8. BuildKit
+/// reads a Dockerfile as bytes and lets invalid UTF-8 through to wherever it lands;
+/// strata refuses it here, because every later step (ENV values, the config's JSON,
+/// RUN's argv) needs text.
+pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, DockerfileError> {
+    String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         let bad = e.as_bytes()[offset];
         // The text up to the bad byte is exact, so the excerpt and position are too.
@@ -425,9 +431,8 @@ pub fn parse_bytes(path: &Path, bytes: Vec<u8>) -> Result<Dockerfile, Dockerfile
                 span,
                 format!("invalid UTF-8 at byte offset {offset} (byte 0x{bad:02x})"),
             )
-            .with_hint("a Dockerfile must be UTF-8 text: convert it, e.g. with iconv")
-    })?;
-    parse(path, &text)
+            .with_hint("the file must be UTF-8 text: convert it, e.g. with iconv")
+    })
 }
 
 /// Reads and parses the Dockerfile at `path`.

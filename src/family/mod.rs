@@ -203,10 +203,12 @@ impl Family {
     /// Reads `DIR/strata.toml`, parses every image's Dockerfile and infers parents.
     pub fn load(dir: &Path) -> Result<Family, FamilyError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| FamilyError::Read {
+        let bytes = std::fs::read(&path).map_err(|source| FamilyError::Read {
             path: path.clone(),
             source,
         })?;
+        let text = crate::dockerfile::decode(&path, bytes)
+            .map_err(|e| FamilyError::Manifest(Box::new(e)))?;
         let source = Source::new(path, text);
         let manifest: Manifest = toml::from_str(&source.text).map_err(|e| {
             let at = e.span().unwrap_or(0..0);

@@ -207,7 +207,7 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, Li
                 let hidden = entry.depth() > 0 && (name.starts_with('.') || name == "target");
                 if hidden {
                     walk.skip_current_dir();
-                } else if entry.path().join(MANIFEST).is_file() {
+                } else if entry.path().join(MANIFEST).exists() {
                     lint_family(entry.path(), options, &mut report)?;
                     walk.skip_current_dir();
                 }
