@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{add_busybox, describe, require_environment, temp_dir, Store, BASE};
+use common::{add_busybox, require_environment, temp_dir, Store, BASE};
 
 /// The address-space limit every hostile run gets (`prlimit --as=1073741824`).
 const ADDRESS_SPACE: u64 = 1 << 30;
@@ -217,4 +217,269 @@ fn many_env_lines_lint_in_bounded_time() {
         );
         run.assert_ended(run.status.code().unwrap());
     }
+}
+
+// Regression: ARGs that double at each line reached 7.2 GB of memory. Expansion stops at
+// 1 MiB a word: `A20` (2 MiB) is refused at its line, in a stage and before FROM.
+#[test]
+#[ignore = "needs root: make test"]
+fn doubling_args_stop_at_the_word_limit() {
+    require_environment();
+    let mut doubling = String::from("ARG A0=xx\n");
+    for i in 1..=40 {
+        writeln!(doubling, "ARG A{i}=$A{p}$A{p}", p = i - 1).unwrap();
+    }
+    let store = Store::new();
+    for (what, text, line) in [
+        (
+            "40 doubling ARGs in a stage",
+            format!("FROM scratch\n{doubling}ENV X=$A40\n"),
+            22,
+        ),
+        (
+            "40 doubling global ARGs",
+            format!("{doubling}FROM scratch\nENV X=$A40\n"),
+            21,
+        ),
+    ] {
+        let ctx = context(text.as_bytes(), &[]);
+        let run = build(what, &store, ctx.path());
+        run.assert_ended(2);
+        assert_located(&run, line, "expands to more than 1 MiB");
+    }
+    // Below the word limit, many 1 MiB values pass the limit of a stage's variables.
+    let mut text = String::from("FROM scratch\nARG A0=xx\n");
+    for i in 1..=19 {
+        writeln!(text, "ARG A{i}=$A{p}$A{p}", p = i - 1).unwrap();
+    }
+    for i in 0..5 {
+        writeln!(text, "ENV E{i}=$A19").unwrap();
+    }
+    let ctx = context(text.as_bytes(), &[]);
+    let run = build("five 1 MiB ENV values", &store, ctx.path());
+    run.assert_ended(2);
+    assert_located(&run, 25, "pass 4 MiB");
+}
+
+/// `stages` stages, each `FROM scratch` copying `/f` from the one before.
+fn chained_stages(stages: usize) -> String {
+    let mut text = String::from("FROM scratch AS s0\nCOPY f /f\n");
+    for i in 1..stages {
+        writeln!(text, "FROM scratch AS s{i}\nCOPY --from=s{} /f /f", i - 1).unwrap();
+    }
+    text
+}
+
+// Regression: 800 stages chained by COPY --from overflowed the stack (each --from built
+// its stage recursively).
+#[test]
+#[ignore = "needs root: make test"]
+fn eight_hundred_chained_stages_build() {
+    require_environment();
+    let ctx = context(chained_stages(800).as_bytes(), &[("f", b"from s0\n")]);
+    let store = Store::new();
+    let run = build("800 chained stages", &store, ctx.path());
+    run.assert_ended(0);
+    common::skopeo_validate(store.path(), "hostile:1");
+    // The image is the last stage: one layer holding /f.
+    let config = common::image_config(store.path(), "hostile:1");
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn five_thousand_scratch_stages_build_and_lint() {
+    require_environment();
+    let mut text = String::new();
+    for i in 0..5000 {
+        writeln!(text, "FROM scratch AS s{i}").unwrap();
+    }
+    let ctx = context(text.as_bytes(), &[]);
+    let store = Store::new();
+    build("5000 FROM scratch stages", &store, ctx.path()).assert_ended(0);
+    let run = lint(
+        "5000 FROM scratch stages, lint",
+        &ctx.path().join("Dockerfile"),
+    );
+    run.assert_ended(run.status.code().unwrap_or(-1));
+    assert!(matches!(run.status.code(), Some(0 | 1)), "{}", run.stderr);
+}
+
+// Regression: `**/**/**/...` and `a*a*a*...b` patterns in .dockerignore over a few
+// thousand files ran past 120 s. The result must also be right: what the patterns name
+// is left out, the rest is copied.
+#[test]
+#[ignore = "needs root: make test"]
+fn pathological_dockerignore_builds() {
+    require_environment();
+    let mut ignore = String::new();
+    for i in 0..50 {
+        writeln!(ignore, "{}x{i}", "**/".repeat(30)).unwrap();
+        writeln!(ignore, "{}b{i}", "a*".repeat(30)).unwrap();
+        writeln!(ignore, "{}*a*a*a*a*a*b{i}", "**/".repeat(20)).unwrap();
+    }
+    // The one pattern that matches: files named `drop` at any depth.
+    writeln!(ignore, "{}drop", "**/".repeat(25)).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = vec![(".dockerignore".into(), ignore.into_bytes())];
+    for i in 0..3000 {
+        let name = format!("d{}/e{}/{}{i}", i % 20, i % 7, "a".repeat(40));
+        files.push((name, b"x".to_vec()));
+    }
+    files.push(("d1/e1/drop".into(), b"x".to_vec()));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, c)| (n.as_str(), &c[..])).collect();
+    let ctx = context(b"FROM scratch\nCOPY . /c\n", &refs);
+    let store = Store::new();
+    build("pathological .dockerignore", &store, ctx.path()).assert_ended(0);
+    let layers = common::layer_entries(store.path());
+    let names: Vec<&str> = layers.iter().map(|(_, entry)| entry.as_str()).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with(&format!("{}2999", "a".repeat(40)))),
+        "a kept file is missing"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("drop")),
+        "d1/e1/drop was copied"
+    );
+}
+
+/// `strata build` of busybox plus `tail` (bytes), bounded; it must fail with exit 2.
+fn failing_build(what: &str, tail: &[u8], files: &[(&str, &[u8])]) -> Bounded {
+    require_environment();
+    let mut text = BASE.as_bytes().to_vec();
+    text.extend_from_slice(tail);
+    let ctx = context(&text, files);
+    let store = Store::new();
+    let run = build(what, &store, ctx.path());
+    run.assert_ended(2);
+    run
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn workdir_under_a_file_is_located() {
+    let run = failing_build(
+        "WORKDIR under a file",
+        b"RUN touch /f\nWORKDIR /f/sub\n",
+        &[],
+    );
+    assert_located(&run, 5, "Not a directory");
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn unknown_user_names_the_run_and_the_user_line() {
+    let run = failing_build("unknown USER", b"USER app\nRUN true\n", &[]);
+    assert_located(&run, 5, "unable to find user app");
+    assert!(run.stderr.contains("USER at line 4"), "{}", run.stderr);
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn invalid_utf8_is_located_with_its_byte_offset() {
+    let run = failing_build("invalid UTF-8", b"ENV A=1\nRUN echo \xff\xfe\n", &[]);
+    let offset = BASE.len() + "ENV A=1\nRUN echo ".len();
+    assert_located(&run, 5, &format!("invalid UTF-8 at byte offset {offset}"));
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn nul_byte_in_run_is_located() {
+    let run = failing_build("NUL in RUN", b"RUN echo a\0b\n", &[]);
+    assert_located(&run, 4, "NUL byte");
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn invalid_image_name_in_from_is_located() {
+    let run = failing_build("invalid FROM name", b"FROM Bad//Name:tag\n", &[]);
+    assert_located(&run, 4, "invalid image name");
+}
+
+// A 3 MB RUN line: execve fails with E2BIG; the error names the limit and the line.
+#[test]
+#[ignore = "needs root: make test"]
+fn huge_run_line_names_the_argument_limit() {
+    let mut line = b"RUN echo ".to_vec();
+    line.extend(std::iter::repeat_n(b'x', 3_000_000));
+    line.push(b'\n');
+    let run = failing_build("3 MB RUN", &line, &[]);
+    assert_located(
+        &run,
+        4,
+        "over the 131071 bytes that Linux passes to a command",
+    );
+}
+
+// ADD of a truncated .tar.gz: the error names the member and the line, not a temp path.
+#[test]
+#[ignore = "needs root: make test"]
+fn bad_archive_names_the_member() {
+    let dir = temp_dir("strata-hostile-tar-");
+    fs::create_dir(dir.path().join("arc")).unwrap();
+    let noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(dir.path().join("arc/member.bin"), noise).unwrap();
+    let tarball = dir.path().join("good.tar.gz");
+    common::run_ok(
+        Command::new("tar")
+            .arg("czf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(dir.path())
+            .arg("arc"),
+    );
+    let bytes = fs::read(&tarball).unwrap();
+    let cut = &bytes[..bytes.len() / 2];
+    let run = failing_build(
+        "truncated ADD archive",
+        b"ADD bad.tar.gz /x/\n",
+        &[("bad.tar.gz", cut)],
+    );
+    assert_located(
+        &run,
+        4,
+        "archive member \"arc/member.bin\" (to /x/arc/member.bin in the image)",
+    );
+    assert!(!run.stderr.contains("/tmp/"), "a temp path: {}", run.stderr);
+}
+
+// strata.toml that cannot be read as a manifest: a directory, or bytes that are not
+// UTF-8. Each names the path (and the line and byte for UTF-8); no root needed.
+#[test]
+fn unreadable_strata_toml_names_the_path() {
+    let store = Store::new();
+    let dir = temp_dir("strata-hostile-family-");
+    fs::create_dir(dir.path().join("strata.toml")).unwrap();
+    for args in [&["lint"][..], &["plan"][..]] {
+        let run = Bounded::run(
+            "strata.toml is a directory",
+            store.strata().args(args).arg(dir.path()),
+        );
+        run.assert_ended(2);
+        let path = dir.path().join("strata.toml").display().to_string();
+        assert!(
+            run.stderr.contains(&path) && run.stderr.contains("Is a directory"),
+            "{}",
+            run.stderr
+        );
+    }
+    let dir = temp_dir("strata-hostile-family-");
+    fs::write(dir.path().join("strata.toml"), b"[images]\nx = \"\xff\"\n").unwrap();
+    let run = Bounded::run(
+        "strata.toml not UTF-8",
+        store.strata().arg("plan").arg(dir.path()),
+    );
+    run.assert_ended(2);
+    assert!(
+        run.stderr
+            .contains("strata.toml:2:6: invalid UTF-8 at byte offset 14"),
+        "{}",
+        run.stderr
+    );
 }
