@@ -452,17 +452,38 @@ impl Pattern {
         Ok(Pattern(tokens))
     }
 
-    /// Whether the whole of `s` matches.
+    /// Whether the whole of `s` matches. A set-of-positions simulation, O(pattern ×
+    /// text): backtracking over each `*` was exponential for `*a*a*a*...b`.
     fn matches(&self, s: &[char]) -> bool {
-        fn go(p: &[PatToken], s: &[char]) -> bool {
-            match p.split_first() {
-                None => s.is_empty(),
-                Some((PatToken::AnyRun, rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-                Some((PatToken::AnyOne, rest)) => !s.is_empty() && go(rest, &s[1..]),
-                Some((PatToken::Literal(c), rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        // at[j]: the tokens so far can consume exactly s[..j].
+        let mut at = vec![false; s.len() + 1];
+        at[0] = true;
+        for token in &self.0 {
+            let mut next = vec![false; s.len() + 1];
+            match token {
+                PatToken::AnyRun => {
+                    let mut reached = false;
+                    for (j, slot) in next.iter_mut().enumerate() {
+                        reached |= at[j];
+                        *slot = reached;
+                    }
+                }
+                PatToken::AnyOne | PatToken::Literal(_) => {
+                    for j in 0..s.len() {
+                        next[j + 1] = at[j]
+                            && match token {
+                                PatToken::Literal(c) => s[j] == *c,
+                                _ => true,
+                            };
+                    }
+                }
+            }
+            at = next;
+            if !at.contains(&true) {
+                return false;
             }
         }
-        go(&self.0, s)
+        at[s.len()]
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
@@ -642,6 +663,18 @@ mod tests {
         assert_eq!(tick("\\$PWD"), "\\/home");
         assert_eq!(tick("C:\\dir"), "C:\\dir");
         assert_eq!(tick("\"a`\"b\""), "a\"b");
+    }
+
+    #[test]
+    fn patterns_do_not_backtrack() {
+        let value = "a".repeat(60);
+        let pattern = format!("{}b", "*a".repeat(25));
+        assert_eq!(w(&format!("${{V%{pattern}}}")), "");
+        let lookup = |n: &str| (n == "V").then(|| value.clone());
+        let trimmed = word(&format!("${{V#{pattern}}}"), '\\', &lookup).unwrap();
+        assert_eq!(trimmed, value);
+        assert_eq!(word("${V#*a*a}", '\\', &lookup).unwrap(), "a".repeat(58));
+        assert_eq!(word("${V##*a*a}", '\\', &lookup).unwrap(), "");
     }
 
     #[test]
