@@ -147,14 +147,15 @@ impl Ignore {
             return false;
         }
         let chars: Vec<char> = rel.chars().collect();
-        // Candidate strings: the path itself and each of its parent directories, since a
-        // pattern matching a directory matches everything below it.
-        let prefixes: Vec<&[char]> = chars
+        // Candidates: the path itself and each of its parent directories, since a
+        // pattern matching a directory matches everything below it; one pass of a
+        // pattern over the path checks them all.
+        let ends: Vec<usize> = chars
             .iter()
             .enumerate()
             .filter(|&(_, &c)| c == '/')
-            .map(|(i, _)| &chars[..i])
-            .chain(std::iter::once(&chars[..]))
+            .map(|(i, _)| i)
+            .chain(std::iter::once(chars.len()))
             .collect();
         let mut excluded = false;
         for pattern in &self.patterns {
@@ -162,7 +163,7 @@ impl Ignore {
             if pattern.reinclude != excluded {
                 continue;
             }
-            if prefixes.iter().any(|p| pattern.glob.matches(p)) {
+            if pattern.glob.matches_a_prefix(&chars, &ends) {
                 excluded = !pattern.reinclude;
             }
         }
@@ -190,22 +191,21 @@ impl Ignore {
         } else {
             dir.chars().chain(std::iter::once('/')).collect()
         };
-        let dir_chars = text.clone();
+        // The directory and each of its parents: the text up to each `/`.
+        let ancestors: Vec<usize> = text
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == '/')
+            .map(|(i, _)| i)
+            .collect();
         let kind = self.patterns.iter().filter(|p| p.reinclude == reinclude);
         for pattern in kind {
             if pattern.glob.could_match_prefix(&text) {
                 return true;
             }
             // A pattern naming the directory or one of its parents covers everything below.
-            let mut ancestor = dir_chars.clone();
-            while !ancestor.is_empty() {
-                ancestor.pop();
-                if pattern.glob.matches(&ancestor) {
-                    return true;
-                }
-                while ancestor.last().is_some_and(|&c| c != '/') {
-                    ancestor.pop();
-                }
+            if !ancestors.is_empty() && pattern.glob.matches_a_prefix(&text, &ancestors) {
+                return true;
             }
         }
         false
