@@ -8,6 +8,10 @@
 //! BuildKit's `ProcessWords` does: at unquoted whitespace, including whitespace that came
 //! out of an unquoted variable, while quoted text and escaped characters never split.
 
+/// The most bytes expansion may make a word, unless the word is longer as written. Without
+/// a bound, ARGs that double at each line (`ARG B=$A$A`) reach gigabytes in 40 lines.
+pub const MAX_WORD_BYTES: usize = 1 << 20;
+
 /// An expansion that failed (`${V:?msg}`, unterminated `${` or quote).
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
@@ -99,6 +103,9 @@ struct Lexer<'a> {
     /// Whether quotes are syntax (removed, single quotes literal); off for heredoc bodies.
     quotes: bool,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The most bytes any text the lexer builds may have: [`MAX_WORD_BYTES`], or the
+    /// length of the raw input if that is more.
+    max_bytes: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -110,7 +117,19 @@ impl<'a> Lexer<'a> {
             raw_escapes: false,
             quotes: true,
             lookup,
+            max_bytes: MAX_WORD_BYTES.max(raw.len()),
         }
+    }
+
+    /// Fails once a text being built holds more than `max_bytes`.
+    fn bounded(&self, text: &str) -> Result<(), ExpandError> {
+        if text.len() > self.max_bytes {
+            return Err(ExpandError(format!(
+                "the word expands to more than {} MiB",
+                MAX_WORD_BYTES >> 20
+            )));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<char> {
@@ -156,6 +175,7 @@ impl<'a> Lexer<'a> {
                 '$' => {
                     let value = self.dollar()?;
                     result.push_str(&value);
+                    self.bounded(&result)?;
                     words.add_string(&value);
                 }
                 '\'' if self.quotes => {
@@ -166,6 +186,7 @@ impl<'a> Lexer<'a> {
                 '"' if self.quotes => {
                     let value = self.double_quote()?;
                     result.push_str(&value);
+                    self.bounded(&result)?;
                     words.add_raw_string(&value);
                 }
                 _ => {
@@ -226,7 +247,10 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     return Ok(result);
                 }
-                Some('$') => result.push_str(&self.dollar()?),
+                Some('$') => {
+                    result.push_str(&self.dollar()?);
+                    self.bounded(&result)?;
+                }
                 Some(mut ch) => {
                     self.pos += 1;
                     if ch == self.escape {
@@ -651,6 +675,18 @@ mod tests {
         assert_eq!(tick("\\$PWD"), "\\/home");
         assert_eq!(tick("C:\\dir"), "C:\\dir");
         assert_eq!(tick("\"a`\"b\""), "a\"b");
+    }
+
+    #[test]
+    fn patterns_do_not_backtrack() {
+        let value = "a".repeat(60);
+        let pattern = format!("{}b", "*a".repeat(25));
+        assert_eq!(w(&format!("${{V%{pattern}}}")), "");
+        let lookup = |n: &str| (n == "V").then(|| value.clone());
+        let trimmed = word(&format!("${{V#{pattern}}}"), '\\', &lookup).unwrap();
+        assert_eq!(trimmed, value);
+        assert_eq!(word("${V#*a*a}", '\\', &lookup).unwrap(), "a".repeat(58));
+        assert_eq!(word("${V##*a*a}", '\\', &lookup).unwrap(), "");
     }
 
     #[test]

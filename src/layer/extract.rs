@@ -316,12 +316,35 @@ impl<'a> Unpacker<'a> {
         self.root
             .mkdir_all(self.base, self.implied_dirs())
             .map_err(|e| io_error(&base_host, e))?;
+        let archive_member = matches!(self.target, Target::Archive { .. });
+        // The member read last, for a header that cannot be read after it.
+        let mut last = String::new();
         for entry in archive.entries().map_err(|e| io_error(&base_host, e))? {
-            let mut entry = entry.map_err(|e| io_error(&base_host, e))?;
+            let mut entry = entry.map_err(|e| {
+                if archive_member {
+                    LayerError::Member {
+                        member: if last.is_empty() {
+                            "at the start".to_owned()
+                        } else {
+                            format!("after {last:?}")
+                        },
+                        dest: self.base.display().to_string(),
+                        source: e,
+                    }
+                } else {
+                    io_error(&base_host, e)
+                }
+            })?;
             let raw = entry.path_bytes().into_owned();
+            last = String::from_utf8_lossy(&raw).into_owned();
             let Some(rel) = clean(&raw) else { continue };
             let path = self.base.join(rel);
             self.entry(&mut entry, &path).map_err(|e| match e {
+                EntryError::Io(source) if archive_member => LayerError::Member {
+                    member: format!("{last:?}"),
+                    dest: path.display().to_string(),
+                    source,
+                },
                 EntryError::Io(source) => io_error(
                     &self.root.path().join(crate::fsroot::relative(&path)),
                     source,

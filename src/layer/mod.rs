@@ -95,6 +95,18 @@ pub enum LayerError {
         #[source]
         source: std::io::Error,
     },
+    /// Reading or writing one member of an archive that ADD extracts failed; named by
+    /// the member and where it goes in the image, not by the host path of the temp root.
+    #[error("archive member {member} (to {dest} in the image)")]
+    Member {
+        /// The member's path as in the archive, quoted (or which member it follows).
+        member: String,
+        /// The path it is extracted to, in the image.
+        dest: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A tar entry that strata refuses (absolute escape, bad type, malformed header).
     #[error("layer entry {:?}: {reason}", shown(entry))]
     BadEntry {
