@@ -13,7 +13,7 @@ TEST_DEPS := $(BUILD_DEPS) skopeo umoci runc buildah busybox-static jq tar docke
 FOREIGN_BUSYBOX := /var/cache/strata-tests/busybox-arm64
 BENCH_MOUNTS_DEPS := mmdebstrap
 
-.PHONY: build install demo test bench bench-family bench-mounts bench-push bench-rebase bench-platforms lint deps-build deps-demo deps-test deps-bench-mounts
+.PHONY: build install demo test fuzz fuzz-cmin deps-fuzz bench bench-family bench-mounts bench-push bench-rebase bench-platforms lint deps-build deps-demo deps-test deps-bench-mounts
 
 build: deps-build
 	$(CARGO) build --release
@@ -82,6 +82,45 @@ demo: deps-demo build
 # is a timing report, not a test, and adds minutes: run it by name.
 test: deps-test
 	$(CARGO) test --release -- --include-ignored --skip throughput --exact
+
+# Fuzzing (docs/fuzzing.md): every target in fuzz/fuzz_targets for FUZZ_SECONDS, starting
+# from and adding to its corpus fuzz/corpus/TARGET (kept in the repo: `make fuzz-cmin`
+# minimises it), and replaying the inputs of fixed bugs in fuzz/regressions/TARGET (which
+# cmin leaves alone). Any crash, panic, timeout or OOM fails; libFuzzer leaves the input in
+# fuzz/artifacts/TARGET. cargo-fuzz needs nightly flags: RUSTC_BOOTSTRAP=1 lets the
+# stable compiler take them. No sanitizer by default: the library is safe Rust, so
+# AddressSanitizer finds little here and doubles the build; FUZZ_SANITIZER=address for a
+# deeper run. Debug assertions stay on (-a) so integer overflows panic. 16 codegen units:
+# cargo-fuzz's default of 1 serialises the build of the big crates.
+FUZZ_SECONDS    ?= 60
+FUZZ_SANITIZER  ?= none
+FUZZ_TARGET_DIR ?= fuzz/target
+FUZZ_CODEGEN_UNITS ?= 16
+FUZZ_TARGETS    ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+FUZZ_CARGO      := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_FLAGS      := --sanitizer $(FUZZ_SANITIZER) --debug-assertions --codegen-units $(FUZZ_CODEGEN_UNITS) \
+                   --target-dir $(FUZZ_TARGET_DIR)
+FUZZ_LIMITS     := -timeout=10 -rss_limit_mb=2048
+
+deps-fuzz:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz: deps-fuzz
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; mkdir -p fuzz/corpus/$$t; \
+	  dict=; [ ! -f fuzz/dicts/$$t.dict ] || dict=-dict=$(CURDIR)/fuzz/dicts/$$t.dict; \
+	  seen=; [ ! -d fuzz/regressions/$$t ] || seen=fuzz/regressions/$$t; \
+	  $(FUZZ_CARGO) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t $$seen -- \
+	    -max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIMITS) -print_final_stats=1 $$dict; \
+	done
+
+# Shrinks every corpus to the inputs that keep its coverage (libFuzzer -merge).
+fuzz-cmin: deps-fuzz
+	$(FUZZ_CARGO) build $(FUZZ_FLAGS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== cmin $$t"; $(FUZZ_CARGO) cmin $(FUZZ_FLAGS) $$t fuzz/corpus/$$t -- $(FUZZ_LIMITS); \
+	done
 
 bench: deps-test build
 	bench/build.sh

@@ -104,20 +104,28 @@ impl Pattern {
     /// Whether the pattern matches all of `text`.
     #[must_use]
     pub fn matches(&self, text: &[char]) -> bool {
-        self.run(text, false)
+        self.run(text, false, &[text.len()])
+    }
+
+    /// Whether the pattern matches all of `text[..end]` for one of `ends`: one pass for
+    /// a path and all of its parent directories (`.dockerignore` matches each).
+    #[must_use]
+    pub fn matches_a_prefix(&self, text: &[char], ends: &[usize]) -> bool {
+        self.run(text, false, ends)
     }
 
     /// Whether `text` can be the beginning of something the pattern matches (a walk may
     /// find a match below the directory `text`).
     #[must_use]
     pub fn could_match_prefix(&self, text: &[char]) -> bool {
-        self.run(text, true)
+        self.run(text, true, &[text.len()])
     }
 
     /// The simulation: `at[j]` says whether the tokens so far can consume exactly
     /// `text[..j]`. Each token maps that set to the next in one pass over the text. With
-    /// `prefix`, reaching the end of the text with tokens left counts as a match.
-    fn run(&self, text: &[char], prefix: bool) -> bool {
+    /// `prefix`, reaching the end of the text with tokens left counts as a match. The
+    /// result is whether the whole pattern consumes `text[..end]` for one of `ends`.
+    fn run(&self, text: &[char], prefix: bool, ends: &[usize]) -> bool {
         let n = text.len();
         let mut at = vec![false; n + 1];
         at[0] = true;
@@ -160,7 +168,7 @@ impl Pattern {
                 return false;
             }
         }
-        at[n]
+        ends.iter().any(|&end| at[end])
     }
 }
 

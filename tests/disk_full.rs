@@ -57,15 +57,7 @@ fn a_full_disk_fails_the_build_once_and_cleanly() {
 
     // 40 MB of incompressible data: its layer and snapshot cannot both fit.
     let big = context_with(&format!("{BASE}COPY big /big\nRUN echo after > /after\n"));
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let bytes: Vec<u8> = (0..40 << 20)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let bytes = common::noise(0x2545_f491_4f6c_dd1d, 40 << 20);
     std::fs::write(big.path().join("big"), bytes).unwrap();
 
     let before = fingerprint(&store_dir);

@@ -293,3 +293,9 @@ fn inspect_store_not_a_directory() {
     cmd.arg("--store").arg(&file).args(["inspect", "x:1"]);
     insta::assert_snapshot!(failing_stderr(&mut cmd, &[(dir.path(), "[DIR]")]));
 }
+
+#[test]
+#[ignore = "needs root: make test"]
+fn unknown_user_names_the_user_line() {
+    insta::assert_snapshot!(build_stderr(&format!("{BASE}USER app\nRUN true\n"), &[]));
+}

@@ -1,6 +1,7 @@
 //! One streaming pass over an image's layer blobs, bottom first.
 //!
-//! Each blob is decompressed on the fly and read with `tar::Archive::entries`: headers
+//! Each blob is decompressed on the fly and read with `tar::Archive::entries` (through
+//! [`crate::layer::archive`], which bounds extended headers): headers
 //! always, file bytes only where a rule needs them (small files for secret sniffing,
 //! package databases, content hashes when asked). Nothing is unpacked to disk and no blob
 //! is held in memory; what stays is one [`Node`] per path ever seen (see `tree`), which is what the
@@ -103,7 +104,7 @@ impl Scan {
             }
             Compression::None => Box::new(file),
         };
-        let mut archive = tar::Archive::new(Counting {
+        let mut archive = crate::layer::archive(Counting {
             inner: reader,
             count: 0,
         });
@@ -115,12 +116,12 @@ impl Scan {
                 .map_err(|source| AuditError::Layer {
                     index,
                     digest: layer.digest.to_string(),
-                    entry: Some(raw.clone()),
+                    entry: Some(crate::layer::shown(&raw)),
                     source,
                 })?;
         }
         // The end-of-archive blocks and any trailing padding belong to the tar's size.
-        let mut counting = archive.into_inner();
+        let mut counting = archive.into_inner().into_inner();
         io::copy(&mut counting, &mut io::sink()).map_err(io_err)?;
         stats.tar_size = counting.count;
         self.layers.push(stats);

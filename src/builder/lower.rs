@@ -18,7 +18,7 @@ use crate::dockerfile::{expand, ArgDecl, Instruction, Source, Span, Spanned, Sta
 use crate::sandbox::{Network, Security};
 
 use super::command::{command_args, health_config, run_command, run_history};
-use super::stage::{env_set, State};
+use super::stage::State;
 use super::BuildError;
 
 /// What lowering needs besides the stage: the Dockerfile's escape character and the
@@ -130,7 +130,9 @@ pub(super) fn lower(
     match &instruction.value {
         Instruction::Run(run) => {
             created_by = run_history(state, &run.command);
-            work = Some(Work::Run(lower_run(cx, state, run)?));
+            let step = lower_run(cx, state, run)?;
+            check_exec_size(state, &step, span)?;
+            work = Some(Work::Run(step));
         }
         Instruction::Copy(c) | Instruction::Add(c) => {
             let keyword = instruction.value.keyword();
@@ -145,10 +147,11 @@ pub(super) fn lower(
                 .collect::<Result<_, _>>()?;
             let mut parts = Vec::new();
             for ((key, _), value) in pairs.iter().zip(values) {
-                env_set(&mut state.built.config.config, key, &value);
+                state.set_env(key, &value);
                 parts.push(format!("{key}={value}"));
             }
             created_by = format!("ENV {}", parts.join(" "));
+            check_variable_bytes(state, span)?;
         }
         Instruction::Arg(decls) => {
             for ArgDecl { name, default } in decls {
@@ -162,6 +165,7 @@ pub(super) fn lower(
                     .transpose()?;
                 state.args.declare(name, default, cx.build_args, cx.globals);
             }
+            check_variable_bytes(state, span)?;
         }
         Instruction::Workdir(raw) => {
             let path = state.expand(escape, raw, span)?;
@@ -176,7 +180,8 @@ pub(super) fn lower(
             }
         }
         Instruction::User(raw) => {
-            state.built.config.config.user = Some(state.expand(escape, raw, span)?)
+            state.built.config.config.user = Some(state.expand(escape, raw, span)?);
+            state.user_span = Some(span);
         }
         Instruction::Label(pairs) => {
             for (key, raw) in pairs {
@@ -262,6 +267,76 @@ fn expose(
     Ok(())
 }
 
+/// Fails at `span` when the stage's ENV and ARG values have grown past
+/// [`args::MAX_VARIABLE_BYTES`].
+fn check_variable_bytes(state: &State<'_>, span: Span) -> Result<(), BuildError> {
+    let bytes = state.variable_bytes();
+    if bytes <= args::MAX_VARIABLE_BYTES {
+        return Ok(());
+    }
+    Err(state
+        .source
+        .error(
+            span,
+            format!(
+                "the ENV and ARG values of this stage pass {} MiB ({bytes} bytes)",
+                args::MAX_VARIABLE_BYTES >> 20
+            ),
+        )
+        .with_hint("an image config holds its Env, and registries and skopeo refuse configs over 4 MiB: pass large data as a file")
+        .into())
+}
+
+/// The longest single argument or environment string `execve` takes, NUL included:
+/// Linux's `MAX_ARG_STRLEN` (32 pages), fixed whatever the stack limit.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Fails at `span` when `execve` would refuse the RUN with E2BIG: one argument or
+/// variable longer than [`MAX_ARG_STRLEN`], or all of them together over the system's
+/// `ARG_MAX`. Found here, the error names the limit and the line instead of the
+/// sandbox's bare "argument list too long".
+fn check_exec_size(state: &State<'_>, run: &RunStep, span: Span) -> Result<(), BuildError> {
+    let too_long = |what: &str, bytes: usize, limit: usize| {
+        BuildError::from(
+            state
+                .source
+                .error(
+                    span,
+                    format!("{what} is {bytes} bytes, over the {limit} bytes that Linux passes to a command"),
+                )
+                .with_hint("put a long script in a file (COPY it, or RUN <<EOF ... EOF, which is fed on stdin)"),
+        )
+    };
+    if let Some(arg) = run.args.iter().find(|a| a.len() >= MAX_ARG_STRLEN) {
+        return Err(too_long(
+            "an argument of the command",
+            arg.len(),
+            MAX_ARG_STRLEN - 1,
+        ));
+    }
+    if let Some(var) = run.env.iter().find(|v| v.len() >= MAX_ARG_STRLEN) {
+        let name = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+        return Err(too_long(
+            &format!("the variable {name}"),
+            var.len(),
+            MAX_ARG_STRLEN - 1,
+        ));
+    }
+    // SAFETY: sysconf has no preconditions.
+    let arg_max = usize::try_from(unsafe { libc::sysconf(libc::_SC_ARG_MAX) }).unwrap_or(0);
+    // Each string costs its bytes, its NUL and a pointer.
+    let total: usize = run
+        .args
+        .iter()
+        .chain(&run.env)
+        .map(|s| s.len() + 1 + std::mem::size_of::<usize>())
+        .sum();
+    if arg_max > 0 && total > arg_max {
+        return Err(too_long("the command with its environment", total, arg_max));
+    }
+    Ok(())
+}
+
 /// RUN: argv and stdin (heredocs included), environment, `--network` and `--mount`.
 fn lower_run(
     cx: &Lowering<'_>,
@@ -269,10 +344,9 @@ fn lower_run(
     run: &crate::dockerfile::Run,
 ) -> Result<RunStep, BuildError> {
     let (args, stdin) = run_command(run, &state.shell());
-    let config = &state.built.config.config;
-    let mut env: Vec<String> = config.env.clone().unwrap_or_default();
+    let mut env: Vec<String> = state.built.config.config.env.clone().unwrap_or_default();
     for (k, v) in state.args.step_args() {
-        if super::stage::env_get(config, &k).is_none() {
+        if state.env_value(&k).is_none() {
             env.push(format!("{k}={v}"));
         }
     }
@@ -534,13 +608,7 @@ mod tests {
             allow_insecure,
         };
         let stage = file.stages.last().expect("a stage");
-        let mut state = State {
-            stage,
-            source: &file.source,
-            label: "test".into(),
-            built: BuiltStage::scratch(&crate::platform::Platform::host()),
-            args: ArgScope::default(),
-        };
+        let mut state = State::new(stage, &file.source, "test".into(), BuiltStage::scratch(&crate::platform::Platform::host()));
         let mut steps = Vec::new();
         for (i, instruction) in stage.instructions.iter().enumerate() {
             steps.push(lower(&cx, &mut state, instruction, i + 1)?);

@@ -30,7 +30,7 @@ use crate::cache::StepCache;
 use crate::copy::CopyError;
 use crate::digest::Digest;
 use crate::dockerfile::ignore::{Ignore, IgnoreError};
-use crate::dockerfile::{self, Dockerfile, DockerfileError};
+use crate::dockerfile::{self, Dockerfile, DockerfileError, Source, Stage};
 use crate::epoch::Epoch;
 use crate::image::{Descriptor, Image, Store, StoreError};
 use crate::layer::{Compression, LayerError};
@@ -298,20 +298,20 @@ pub fn build(
         )));
     }
     let from_stdin = opts.dockerfile.as_deref() == Some(Path::new("-"));
-    let (path, text) = if from_stdin {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+    let (path, bytes) = if from_stdin {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
             .map_err(io_err(Path::new("<stdin>")))?;
-        (PathBuf::from("<stdin>"), text)
+        (PathBuf::from("<stdin>"), bytes)
     } else {
         let path = locate_dockerfile(&opts.context, opts.dockerfile.as_deref())?;
-        let text = fs_err::read_to_string(&path).map_err(|e| BuildError::Io {
+        let bytes = fs_err::read(&path).map_err(|e| BuildError::Io {
             path: path.display().to_string(),
             source: e,
         })?;
-        (path, text)
+        (path, bytes)
     };
-    let dockerfile = dockerfile::parse(&path, &text)?;
+    let dockerfile = dockerfile::parse_bytes(&path, bytes)?;
     // A Dockerfile on stdin has no `<Dockerfile>.dockerignore` beside it.
     let ignore = Ignore::load(&opts.context, (!from_stdin).then_some(path.as_path())).map_err(
         |e| match e {
@@ -345,11 +345,14 @@ pub fn build(
     } else {
         inputs.build_platforms(&platforms, events)?
     };
+    for (stage, _) in &mut built {
+        stage.add_labels(&opts.labels);
+        check_config_size(stage, &dockerfile.stages[target], &dockerfile.source)?;
+    }
     shared.publish(store)?;
     let mut images = Vec::with_capacity(built.len());
     for (stage, builder) in &mut built {
         builder.publish()?;
-        stage.add_labels(&opts.labels);
         stage.add_annotations(&opts.annotations);
         images.push(stage.commit(store, opts.epoch)?);
     }
@@ -416,7 +419,7 @@ impl<'a> Inputs<'a> {
             (cache, self.shared),
             (platform, prefix),
         )?;
-        let built = builder.build_stage(self.target, events)?;
+        let built = builder.build_target(self.target, events)?;
         if built.local.is_some() {
             return Err(BuildError::Usage(format!(
                 "the target stage is replaced by a local directory --build-context, which is no image: build another target, or use the context through COPY --from in {}",
@@ -540,6 +543,32 @@ fn preflight(
         })?;
     }
     Ok(())
+}
+
+/// The most bytes an image config may have: skopeo and the rest of containers/image
+/// refuse to read a larger one (their `MaxConfigBodySize`), so strata does not write one.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Fails at the FROM of `stage` when the config of its image, `built`, is larger than
+/// [`MAX_CONFIG_BYTES`], before anything of the build is published.
+fn check_config_size(built: &BuiltStage, stage: &Stage, source: &Source) -> Result<(), BuildError> {
+    let bytes = built.config_bytes();
+    if bytes <= MAX_CONFIG_BYTES {
+        return Ok(());
+    }
+    let config = &built.config;
+    Err(source
+        .error(
+            stage.span,
+            format!(
+                "the image config of this stage would be {bytes} bytes ({} history entries, {} Env entries), over the {} MiB that skopeo and registries accept",
+                config.history.len(),
+                config.config.env.as_ref().map_or(0, Vec::len),
+                MAX_CONFIG_BYTES >> 20
+            ),
+        )
+        .with_hint("each instruction adds a history entry: merge ENV, LABEL and ARG lines into fewer instructions")
+        .into())
 }
 
 /// The index of the stage `--target` names, or the last stage.

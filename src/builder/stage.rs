@@ -1,7 +1,7 @@
 //! The state of a stage as its steps run: its layers and config so far, the ARGs in
 //! scope, and the cache key of the last file-system change ([`BuiltStage`], [`State`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::cache::{CacheKey, CachedStep, KeyBuilder};
@@ -193,6 +193,26 @@ impl BuiltStage {
             .extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
+    /// The size in bytes of the config as JSON (before `commit` adds `created` and the
+    /// diff_ids), counted without holding the text.
+    pub(super) fn config_bytes(&self) -> u64 {
+        /// A writer that only counts; serde_json writes into it.
+        struct Count(u64);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        // Serialising plain data into a writer that cannot fail does not fail.
+        let _ = serde_json::to_writer(&mut count, &self.config);
+        count.0
+    }
+
     /// Writes config and manifest to the store.
     pub fn commit(&self, store: &Store, epoch: Epoch) -> Result<(Descriptor, Image), BuildError> {
         let mut config = self.config.clone();
@@ -236,12 +256,56 @@ pub(super) struct State<'s> {
     pub(super) label: String,
     pub(super) built: BuiltStage,
     pub(super) args: ArgScope,
+    /// Where each variable of `built`'s Env is, kept in step by [`State::set_env`].
+    env: EnvIndex,
+    /// The USER instruction of this stage in effect, if any: a RUN that fails to start
+    /// names it.
+    pub(super) user_span: Option<Span>,
 }
 
-impl State<'_> {
+impl<'s> State<'s> {
+    /// The state at the start of `stage`, built on `built`.
+    pub(super) fn new(
+        stage: &'s Stage,
+        source: &'s Source,
+        label: String,
+        built: BuiltStage,
+    ) -> State<'s> {
+        let env = EnvIndex::new(built.config.config.env.as_deref().unwrap_or_default());
+        State {
+            stage,
+            source,
+            label,
+            built,
+            args: ArgScope::default(),
+            env,
+            user_span: None,
+        }
+    }
+
     /// Looks a variable up for expansion: ENV wins over ARG, as docker documents.
     pub(super) fn lookup(&self, name: &str) -> Option<String> {
-        env_get(&self.built.config.config, name).or_else(|| self.args.get(name).map(str::to_owned))
+        self.env_value(name)
+            .or_else(|| self.args.get(name))
+            .map(str::to_owned)
+    }
+
+    /// The value of `name` in the config's `Env`.
+    pub(super) fn env_value(&self, name: &str) -> Option<&str> {
+        let env = self.built.config.config.env.as_deref()?;
+        self.env.get(env, name)
+    }
+
+    /// Sets `name` in the config's `Env`, in place when present (as docker does).
+    pub(super) fn set_env(&mut self, name: &str, value: &str) {
+        let env = self.built.config.config.env.get_or_insert_with(Vec::new);
+        self.env.set(env, name, value);
+    }
+
+    /// Bytes held by the stage's variables: its Env entries and the ARG values in
+    /// scope, checked against [`crate::dockerfile::args::MAX_VARIABLE_BYTES`].
+    pub(super) fn variable_bytes(&self) -> usize {
+        self.env.bytes + self.args.bytes()
     }
 
     /// Expands a raw word with the stage's ENV and ARG values; errors point at `span`.
@@ -272,26 +336,50 @@ impl State<'_> {
     }
 }
 
-/// The value of `name` in a config's `Env` (the last entry wins, as docker reads it).
-pub(super) fn env_get(config: &ContainerConfig, name: &str) -> Option<String> {
-    config
-        .env
-        .as_ref()?
-        .iter()
-        .rev()
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+/// An index of a config's `Env` by variable name: a stage of 300k ENV lines scanned the
+/// list at each one (quadratic); the index makes each lookup and update constant time.
+struct EnvIndex {
+    /// Position of each name's entry (the last one, which is the one docker reads, when
+    /// a base image lists a name twice).
+    slots: HashMap<String, usize>,
+    /// Bytes of all entries (`K=V`).
+    bytes: usize,
 }
 
-/// Sets `name` in a config's `Env`, in place when present (as docker does).
-pub(super) fn env_set(config: &mut ContainerConfig, name: &str, value: &str) {
-    let env = config.env.get_or_insert_with(Vec::new);
-    let entry = format!("{name}={value}");
-    match env
-        .iter_mut()
-        .find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(name))
-    {
-        Some(slot) => *slot = entry,
-        None => env.push(entry),
+impl EnvIndex {
+    /// The index of `env`.
+    fn new(env: &[String]) -> EnvIndex {
+        let mut slots = HashMap::with_capacity(env.len());
+        for (i, kv) in env.iter().enumerate() {
+            let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+            slots.insert(name.to_owned(), i);
+        }
+        EnvIndex {
+            slots,
+            bytes: env.iter().map(String::len).sum(),
+        }
+    }
+
+    /// The value of `name` in `env` (the list this index was made for).
+    fn get<'e>(&self, env: &'e [String], name: &str) -> Option<&'e str> {
+        let kv = env.get(*self.slots.get(name)?)?;
+        kv.strip_prefix(name)?.strip_prefix('=')
+    }
+
+    /// Sets `name` in `env`, replacing its entry in place or appending one.
+    fn set(&mut self, env: &mut Vec<String>, name: &str, value: &str) {
+        let entry = format!("{name}={value}");
+        self.bytes += entry.len();
+        match self.slots.get(name) {
+            Some(&i) => {
+                self.bytes -= env[i].len();
+                env[i] = entry;
+            }
+            None => {
+                self.slots.insert(name.to_owned(), env.len());
+                env.push(entry);
+            }
+        }
     }
 }
 
@@ -301,12 +389,15 @@ mod tests {
 
     #[test]
     fn env_set_replaces_in_place() {
-        let mut config = ContainerConfig::default();
-        env_set(&mut config, "A", "1");
-        env_set(&mut config, "B", "2");
-        env_set(&mut config, "A", "3");
-        assert_eq!(config.env, Some(vec!["A=3".to_string(), "B=2".to_string()]));
-        assert_eq!(env_get(&config, "A").as_deref(), Some("3"));
-        assert_eq!(env_get(&config, "AB"), None);
+        let mut env = vec!["A=0".to_string(), "B=x".to_string(), "B=last".to_string()];
+        let mut index = EnvIndex::new(&env);
+        assert_eq!(index.get(&env, "B"), Some("last"));
+        index.set(&mut env, "A", "1");
+        index.set(&mut env, "C", "2");
+        index.set(&mut env, "A", "3");
+        assert_eq!(env, ["A=3", "B=x", "B=last", "C=2"]);
+        assert_eq!(index.get(&env, "A"), Some("3"));
+        assert_eq!(index.get(&env, "AB"), None);
+        assert_eq!(index.bytes, env.iter().map(String::len).sum::<usize>());
     }
 }

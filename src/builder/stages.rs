@@ -10,6 +10,7 @@ use crate::cache::{CacheKey, StepCache};
 use crate::copy::Context;
 use crate::digest::Digest;
 use crate::dockerfile::args::{platform_args, target_stage_name, ArgScope};
+use crate::dockerfile::mount::{self, MountRequest};
 use crate::dockerfile::{
     expand, Dockerfile, DockerfileError, Instruction, Source, Span, Spanned, Stage,
 };
@@ -115,6 +116,86 @@ impl<'a> StageBuilder<'a> {
         .map_err(|e| self.dockerfile.source.error(span, e.0).into())
     }
 
+    /// Builds the stage `target` and, first, the stages it needs, each once and in file
+    /// order. The stages a stage needs (its FROM, `COPY --from`, `RUN --mount=from=`)
+    /// are found without recursion and built before it, so [`StageBuilder::build_stage`]
+    /// finds them built and the call stack stays flat: a chain of 800 stages each
+    /// copying from the previous one overflowed the stack when every `--from` built its
+    /// stage recursively. What the walk cannot see (a `--from` written with a variable
+    /// of the stage, a base's ONBUILD triggers) is still built on demand.
+    pub(super) fn build_target(
+        &mut self,
+        target: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<BuiltStage, BuildError> {
+        let mut needed = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(index) = todo.pop() {
+            if needed.insert(index) {
+                todo.extend(self.static_dependencies(index));
+            }
+        }
+        needed.remove(&target);
+        for index in needed {
+            self.build_stage(index, events)?;
+        }
+        self.build_stage(target, events)
+    }
+
+    /// The earlier stages that stage `index` names in its FROM, `COPY --from` and
+    /// `RUN --mount=from=` without a variable of its own; none for a stage a named
+    /// build context replaces. Words that do not expand are left to the build to
+    /// report.
+    fn static_dependencies(&self, index: usize) -> Vec<usize> {
+        let stage = &self.dockerfile.stages[index];
+        if stage
+            .name
+            .as_deref()
+            .is_some_and(|name| self.opts.contexts.contains_key(name))
+        {
+            return Vec::new();
+        }
+        // (raw word, whether it is a `--mount` value)
+        let mut words = vec![(stage.base.as_str(), false)];
+        for instruction in &stage.instructions {
+            match &instruction.value {
+                Instruction::Copy(copy) | Instruction::Add(copy) => {
+                    words.extend(copy.from.as_deref().map(|from| (from, false)));
+                }
+                Instruction::Run(run) => words.extend(
+                    run.flags
+                        .iter()
+                        .filter(|flag| flag.name == "mount")
+                        .map(|flag| (flag.value.as_str(), true)),
+                ),
+                _ => {}
+            }
+        }
+        let mut deps = Vec::new();
+        for (i, (raw, is_mount)) in words.into_iter().enumerate() {
+            // Only the FROM line sees the global ARGs; a `$` elsewhere may name an ARG
+            // of the stage, known only as it runs.
+            if i > 0 && raw.contains('$') {
+                continue;
+            }
+            let Ok(word) = self.expand_global(raw, stage.span) else {
+                continue;
+            };
+            let name = if is_mount {
+                match mount::parse(&word) {
+                    Ok(MountRequest {
+                        from: Some(from), ..
+                    }) => from,
+                    _ => continue,
+                }
+            } else {
+                word
+            };
+            deps.extend(self.stage_named(&name, index));
+        }
+        deps
+    }
+
     /// Builds stage `index` (and, first, the stages it needs), once.
     pub(super) fn build_stage(
         &mut self,
@@ -157,13 +238,7 @@ impl<'a> StageBuilder<'a> {
         // right after FROM, as docker does; they are not inherited.
         let triggers = built.config.config.on_build.take().unwrap_or_default();
         let trigger_file = trigger_file(stage, &triggers)?;
-        let mut state = State {
-            stage,
-            source: &self.dockerfile.source,
-            label,
-            built,
-            args: ArgScope::default(),
-        };
+        let mut state = State::new(stage, &self.dockerfile.source, label, built);
         if let Some(file) = &trigger_file {
             let own = (state.stage, state.source, state.label.clone());
             state.label = format!("{} onbuild", own.2);
@@ -412,11 +487,32 @@ impl<'a> StageBuilder<'a> {
         // step's line, with the failure as its cause; errors located already keep theirs.
         let layer = done.map_err(|e| match e {
             BuildError::Dockerfile(_) => e,
-            cause => BuildError::from(state.source.error_with(
-                span,
-                instruction_text(state.source, span),
-                cause,
-            )),
+            cause => {
+                // A RUN that the sandbox could not start may have failed on the user (a
+                // USER the image has no passwd entry for): say which line set it.
+                let user_hint = match (&cause, state.user_span) {
+                    (BuildError::Sandbox(_), Some(user)) => Some(format!(
+                        "the step runs as {}, set by the USER at line {}",
+                        state
+                            .built
+                            .config
+                            .config
+                            .user
+                            .as_deref()
+                            .unwrap_or_default(),
+                        user.line
+                    )),
+                    _ => None,
+                };
+                let located =
+                    state
+                        .source
+                        .error_with(span, instruction_text(state.source, span), cause);
+                BuildError::from(match user_hint {
+                    Some(hint) => located.with_hint(hint),
+                    None => located,
+                })
+            }
         })?;
         state.built.config.history.push(History {
             created: Some(self.opts.epoch.created_rfc3339()),

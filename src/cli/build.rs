@@ -287,7 +287,7 @@ pub(super) fn cmd_build(
     };
     import_caches(store, registry_flags, &flags.cache_from, silent)?;
     let mut progress = args.progress.printer(args.quiet, args.explain);
-    if args.file.is_none() && args.context.join(family::MANIFEST).is_file() {
+    if args.file.is_none() && args.context.join(family::MANIFEST).exists() {
         // (`--load` is every family image's fate already.)
         if args.iidfile.is_some() || !args.output.is_empty() {
             return Err(CliError::Usage(

@@ -108,7 +108,7 @@ pub fn audit(store: &Store, args: AuditArgs) -> Result<i32, CliError> {
     let mut family_images: Vec<(String, Option<String>)> = Vec::new();
     for target in &targets {
         let dir = PathBuf::from(target);
-        if dir.join(family::MANIFEST).is_file() {
+        if dir.join(family::MANIFEST).exists() {
             let family = Family::load(&dir)?;
             let lowest = family.tiers.first().cloned().unwrap_or_default();
             for (name, image) in &family.images {

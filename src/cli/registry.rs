@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -52,6 +53,35 @@ pub struct RegistryFlags {
         value_name = "HOST[:PORT][/PATH]"
     )]
     registry_mirrors: Vec<String>,
+    /// How long a registry may stay silent: to connect, to answer, and on each read of
+    /// a body (which must also average 1 KiB/s); seconds, or with an `s`/`m` suffix.
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_REGISTRY_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_timeout,
+        value_name = "DURATION"
+    )]
+    registry_timeout: Duration,
+}
+
+/// `30`, `30s`, `1.5s` or `2m` as a duration, more than zero.
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    let (number, unit) = match value.strip_suffix('m') {
+        Some(minutes) => (minutes, 60.0),
+        None => (value.strip_suffix('s').unwrap_or(value), 1.0),
+    };
+    match number
+        .trim()
+        .parse::<f64>()
+        .map(|n| (n, Duration::try_from_secs_f64(n * unit)))
+    {
+        Ok((n, Ok(timeout))) if n > 0.0 => Ok(timeout),
+        _ => Err(format!(
+            "{value:?} is not a timeout: give seconds (`30`, `30s`) or minutes (`2m`)"
+        )),
+    }
 }
 
 impl RegistryFlags {
@@ -67,6 +97,7 @@ impl RegistryFlags {
                 _ => ConfFiles::System,
             },
             docker_mirrors: self.registry_mirrors.clone(),
+            timeout: self.registry_timeout,
             ..RegistryOptions::default()
         }
     }

@@ -84,10 +84,19 @@ pub fn proxy_env(build_args: &BTreeMap<String, String>) -> Vec<(String, String)>
     env
 }
 
+/// The most bytes the variables of one stage (its ENV entries and ARG values together,
+/// or the global ARGs) may hold. An image config carries its Env, and skopeo
+/// (containers/image) refuses configs over 4 MiB; the limit also keeps ARGs that double
+/// at each line (`ARG B=$A$A`) from taking the memory of the machine.
+pub const MAX_VARIABLE_BYTES: usize = 4 << 20;
+
 /// The ARG values in scope at one point of a stage.
 #[derive(Clone, Debug, Default)]
 pub struct ArgScope {
     values: BTreeMap<String, String>,
+    /// Bytes of the names and values in `values`, for the size limit of a stage's
+    /// variables.
+    bytes: usize,
 }
 
 impl ArgScope {
@@ -109,7 +118,10 @@ impl ArgScope {
                 value.clone_from(given);
             }
         }
-        let mut globals = ArgScope { values };
+        let mut globals = ArgScope::default();
+        for (name, value) in values {
+            globals.assign(&name, Some(value));
+        }
         for decl in &dockerfile.global_args {
             let name = &decl.value.name;
             let default = match (&decl.value.default, build_args.contains_key(name)) {
@@ -121,8 +133,18 @@ impl ArgScope {
                 ),
                 _ => None,
             };
-            let before = globals.clone();
-            globals.declare(name, default, build_args, &before);
+            let value = resolve(name, default, build_args, &globals);
+            globals.assign(name, value);
+            if globals.bytes > MAX_VARIABLE_BYTES {
+                return Err(dockerfile.source.error(
+                    decl.span,
+                    format!(
+                        "the global ARG values pass {} MiB ({} bytes)",
+                        MAX_VARIABLE_BYTES >> 20,
+                        globals.bytes
+                    ),
+                ));
+            }
         }
         Ok(globals)
     }
@@ -138,19 +160,27 @@ impl ArgScope {
         build_args: &BTreeMap<String, String>,
         globals: &ArgScope,
     ) {
-        let value = build_args
-            .get(name)
-            .cloned()
-            .or(default)
-            .or_else(|| globals.get(name).map(str::to_owned));
-        match value {
+        let value = resolve(name, default, build_args, globals);
+        self.assign(name, value);
+    }
+
+    /// Sets `name` to `value`, or makes it unset.
+    fn assign(&mut self, name: &str, value: Option<String>) {
+        let old = match value {
             Some(v) => {
-                self.values.insert(name.to_owned(), v);
+                self.bytes += name.len() + v.len();
+                self.values.insert(name.to_owned(), v)
             }
-            None => {
-                self.values.remove(name);
-            }
+            None => self.values.remove(name),
+        };
+        if let Some(old) = old {
+            self.bytes -= name.len() + old.len();
         }
+    }
+
+    /// Bytes of the names and values in scope.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The value of `name`, if declared and set.
@@ -160,7 +190,7 @@ impl ArgScope {
 
     /// Sets a value directly (the global scope's predefined platform ARGs).
     pub fn set(&mut self, name: &str, value: String) {
-        self.values.insert(name.to_owned(), value);
+        self.assign(name, Some(value));
     }
 
     /// The ARGs in scope, which go into a RUN step's environment, cache key and history
@@ -173,6 +203,22 @@ impl ArgScope {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
+}
+
+/// The value an ARG `name` declared with the expanded `default` gets: the `--build-arg`
+/// value, else the default, else the global value of the same name, else a predefined
+/// value.
+fn resolve(
+    name: &str,
+    default: Option<String>,
+    build_args: &BTreeMap<String, String>,
+    globals: &ArgScope,
+) -> Option<String> {
+    build_args
+        .get(name)
+        .cloned()
+        .or(default)
+        .or_else(|| globals.get(name).map(str::to_owned))
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! BuildKit's `ProcessWords` does: at unquoted whitespace, including whitespace that came
 //! out of an unquoted variable, while quoted text and escaped characters never split.
 
+/// The most bytes expansion may make a word, unless the word is longer as written. Without
+/// a bound, ARGs that double at each line (`ARG B=$A$A`) reach gigabytes in 40 lines.
+pub const MAX_WORD_BYTES: usize = 1 << 20;
+
 /// An expansion that failed (`${V:?msg}`, unterminated `${` or quote).
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{0}")]
@@ -99,6 +103,9 @@ struct Lexer<'a> {
     /// Whether quotes are syntax (removed, single quotes literal); off for heredoc bodies.
     quotes: bool,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The most bytes any text the lexer builds may have: [`MAX_WORD_BYTES`], or the
+    /// length of the raw input if that is more.
+    max_bytes: usize,
 }
 
 impl<'a> Lexer<'a> {
@@ -110,7 +117,19 @@ impl<'a> Lexer<'a> {
             raw_escapes: false,
             quotes: true,
             lookup,
+            max_bytes: MAX_WORD_BYTES.max(raw.len()),
         }
+    }
+
+    /// Fails once a text being built holds more than `max_bytes`.
+    fn bounded(&self, text: &str) -> Result<(), ExpandError> {
+        if text.len() > self.max_bytes {
+            return Err(ExpandError(format!(
+                "the word expands to more than {} MiB",
+                MAX_WORD_BYTES >> 20
+            )));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<char> {
@@ -156,6 +175,7 @@ impl<'a> Lexer<'a> {
                 '$' => {
                     let value = self.dollar()?;
                     result.push_str(&value);
+                    self.bounded(&result)?;
                     words.add_string(&value);
                 }
                 '\'' if self.quotes => {
@@ -166,6 +186,7 @@ impl<'a> Lexer<'a> {
                 '"' if self.quotes => {
                     let value = self.double_quote()?;
                     result.push_str(&value);
+                    self.bounded(&result)?;
                     words.add_raw_string(&value);
                 }
                 _ => {
@@ -226,7 +247,10 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     return Ok(result);
                 }
-                Some('$') => result.push_str(&self.dollar()?),
+                Some('$') => {
+                    result.push_str(&self.dollar()?);
+                    self.bounded(&result)?;
+                }
                 Some(mut ch) => {
                     self.pos += 1;
                     if ch == self.escape {
@@ -428,42 +452,74 @@ impl Pattern {
         Ok(Pattern(tokens))
     }
 
-    /// Whether the whole of `s` matches.
-    fn matches(&self, s: &[char]) -> bool {
-        fn go(p: &[PatToken], s: &[char]) -> bool {
-            match p.split_first() {
-                None => s.is_empty(),
-                Some((PatToken::AnyRun, rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-                Some((PatToken::AnyOne, rest)) => !s.is_empty() && go(rest, &s[1..]),
-                Some((PatToken::Literal(c), rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+    /// Which prefixes of `s` the whole pattern matches: `ends[n]` says whether `s[..n]`
+    /// does. A set-of-positions simulation, O(pattern × text): backtracking over `*`s
+    /// (what this was) is exponential in their number, and a fuzzed `${V#****…?z}` took
+    /// minutes.
+    fn matching_prefixes(tokens: &[PatToken], s: &[char]) -> Vec<bool> {
+        let n = tokens.len();
+        // A `*` matches nothing too: the state after it is live whenever its own is.
+        let close = |states: &mut [bool]| {
+            for i in 0..n {
+                if states[i] && tokens[i] == PatToken::AnyRun {
+                    states[i + 1] = true;
+                }
             }
+        };
+        // states[i]: the first i tokens match the text read so far.
+        let mut states = vec![false; n + 1];
+        states[0] = true;
+        close(&mut states);
+        let mut ends = Vec::with_capacity(s.len() + 1);
+        ends.push(states[n]);
+        for &c in s {
+            let mut next = vec![false; n + 1];
+            for (i, token) in tokens.iter().enumerate().filter(|&(i, _)| states[i]) {
+                match *token {
+                    PatToken::AnyRun => next[i] = true,
+                    PatToken::AnyOne => next[i + 1] = true,
+                    PatToken::Literal(l) if l == c => next[i + 1] = true,
+                    PatToken::Literal(_) => {}
+                }
+            }
+            close(&mut next);
+            states = next;
+            if !states.contains(&true) {
+                ends.resize(s.len() + 1, false);
+                return ends;
+            }
+            ends.push(states[n]);
         }
-        go(&self.0, s)
+        ends
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
         let chars: Vec<char> = value.chars().collect();
-        let mut ends: Vec<usize> = (0..=chars.len()).collect();
-        if greedy {
-            ends.reverse();
-        }
-        match ends.into_iter().find(|&end| self.matches(&chars[..end])) {
+        let ends = Self::matching_prefixes(&self.0, &chars);
+        let end = if greedy {
+            ends.iter().rposition(|&m| m)
+        } else {
+            ends.iter().position(|&m| m)
+        };
+        match end {
             Some(end) => chars[end..].iter().collect(),
             None => value.to_owned(),
         }
     }
 
     fn trim_suffix(&self, value: &str, greedy: bool) -> String {
+        // A suffix matches the pattern when, both reversed, it is a prefix that matches.
         let chars: Vec<char> = value.chars().collect();
-        let mut starts: Vec<usize> = (0..=chars.len()).collect();
-        if !greedy {
-            starts.reverse();
-        }
-        match starts
-            .into_iter()
-            .find(|&start| self.matches(&chars[start..]))
-        {
-            Some(start) => chars[..start].iter().collect(),
+        let reversed: Vec<char> = chars.iter().rev().copied().collect();
+        let tokens: Vec<PatToken> = self.0.iter().rev().copied().collect();
+        let lens = Self::matching_prefixes(&tokens, &reversed);
+        let len = if greedy {
+            lens.iter().rposition(|&m| m)
+        } else {
+            lens.iter().position(|&m| m)
+        };
+        match len {
+            Some(len) => chars[..chars.len() - len].iter().collect(),
             None => value.to_owned(),
         }
     }
@@ -478,9 +534,10 @@ impl Pattern {
             let found = if replaced && !all {
                 None
             } else {
-                (pos..=chars.len())
-                    .rev()
-                    .find(|&end| self.matches(&chars[pos..end]))
+                Self::matching_prefixes(&self.0, &chars[pos..])
+                    .iter()
+                    .rposition(|&m| m)
+                    .map(|len| pos + len)
             };
             match found {
                 Some(end) => {
@@ -618,6 +675,18 @@ mod tests {
         assert_eq!(tick("\\$PWD"), "\\/home");
         assert_eq!(tick("C:\\dir"), "C:\\dir");
         assert_eq!(tick("\"a`\"b\""), "a\"b");
+    }
+
+    #[test]
+    fn patterns_do_not_backtrack() {
+        let value = "a".repeat(60);
+        let pattern = format!("{}b", "*a".repeat(25));
+        assert_eq!(w(&format!("${{V%{pattern}}}")), "");
+        let lookup = |n: &str| (n == "V").then(|| value.clone());
+        let trimmed = word(&format!("${{V#{pattern}}}"), '\\', &lookup).unwrap();
+        assert_eq!(trimmed, value);
+        assert_eq!(word("${V#*a*a}", '\\', &lookup).unwrap(), "a".repeat(58));
+        assert_eq!(word("${V##*a*a}", '\\', &lookup).unwrap(), "");
     }
 
     #[test]

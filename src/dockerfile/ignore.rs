@@ -13,7 +13,6 @@
 //! pattern"); [`Ignore::load`] reports it at its line of the file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::{DockerfileError, Source};
 use crate::glob::Pattern;
@@ -73,10 +72,7 @@ impl Ignore {
             match fs_err::read_to_string(&path) {
                 Ok(text) => {
                     return Ignore::parse(&text).map_err(|bad| {
-                        let source = Source {
-                            path,
-                            text: Arc::from(text.as_str()),
-                        };
+                        let source = Source::new(path, text.as_str());
                         let span = source.span_at(bad.offset, bad.len);
                         IgnoreError::Pattern(Box::new(source.error(span, bad.message)))
                     })
@@ -151,14 +147,15 @@ impl Ignore {
             return false;
         }
         let chars: Vec<char> = rel.chars().collect();
-        // Candidate strings: the path itself and each of its parent directories, since a
-        // pattern matching a directory matches everything below it.
-        let prefixes: Vec<&[char]> = chars
+        // Candidates: the path itself and each of its parent directories, since a
+        // pattern matching a directory matches everything below it; one pass of a
+        // pattern over the path checks them all.
+        let ends: Vec<usize> = chars
             .iter()
             .enumerate()
             .filter(|&(_, &c)| c == '/')
-            .map(|(i, _)| &chars[..i])
-            .chain(std::iter::once(&chars[..]))
+            .map(|(i, _)| i)
+            .chain(std::iter::once(chars.len()))
             .collect();
         let mut excluded = false;
         for pattern in &self.patterns {
@@ -166,7 +163,7 @@ impl Ignore {
             if pattern.reinclude != excluded {
                 continue;
             }
-            if prefixes.iter().any(|p| pattern.glob.matches(p)) {
+            if pattern.glob.matches_a_prefix(&chars, &ends) {
                 excluded = !pattern.reinclude;
             }
         }
@@ -194,22 +191,21 @@ impl Ignore {
         } else {
             dir.chars().chain(std::iter::once('/')).collect()
         };
-        let dir_chars = text.clone();
+        // The directory and each of its parents: the text up to each `/`.
+        let ancestors: Vec<usize> = text
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == '/')
+            .map(|(i, _)| i)
+            .collect();
         let kind = self.patterns.iter().filter(|p| p.reinclude == reinclude);
         for pattern in kind {
             if pattern.glob.could_match_prefix(&text) {
                 return true;
             }
             // A pattern naming the directory or one of its parents covers everything below.
-            let mut ancestor = dir_chars.clone();
-            while !ancestor.is_empty() {
-                ancestor.pop();
-                if pattern.glob.matches(&ancestor) {
-                    return true;
-                }
-                while ancestor.last().is_some_and(|&c| c != '/') {
-                    ancestor.pop();
-                }
+            if !ancestors.is_empty() && pattern.glob.matches_a_prefix(&text, &ancestors) {
+                return true;
             }
         }
         false

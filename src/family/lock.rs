@@ -13,7 +13,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -76,10 +75,7 @@ impl Lock {
             Err(source) => return Err(FamilyError::Read { path, source }),
         };
         let file: LockFile = toml::from_str(&text).map_err(|e| {
-            let source = Source {
-                path: path.clone(),
-                text: Arc::from(text.as_str()),
-            };
+            let source = Source::new(path.clone(), text.as_str());
             let at = e.span().unwrap_or(0..0);
             let span = source.span_at(at.start, at.len());
             FamilyError::Manifest(Box::new(source.error(

@@ -59,7 +59,6 @@ pub mod render;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::dockerfile::{Dockerfile, DockerfileError, Source, Span};
 
@@ -205,14 +204,13 @@ impl Family {
     /// Reads `DIR/strata.toml`, parses every image's Dockerfile and infers parents.
     pub fn load(dir: &Path) -> Result<Family, FamilyError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| FamilyError::Read {
+        let bytes = std::fs::read(&path).map_err(|source| FamilyError::Read {
             path: path.clone(),
             source,
         })?;
-        let source = Source {
-            path,
-            text: Arc::from(text),
-        };
+        let text = crate::dockerfile::decode(&path, bytes)
+            .map_err(|e| FamilyError::Manifest(Box::new(e)))?;
+        let source = Source::new(path, text);
         let manifest: Manifest = toml::from_str(&source.text).map_err(|e| {
             let at = e.span().unwrap_or(0..0);
             manifest_error(&source, &at, e.message().trim())

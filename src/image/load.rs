@@ -456,7 +456,7 @@ impl<'s> Entries<'s> {
             io::Cursor::new(magic).chain(input),
         )
         .map_err(|e| entries.read_error("its compression header".into(), e))?;
-        let mut tar = tar::Archive::new(stream);
+        let mut tar = crate::layer::archive(stream);
         let mut last: Option<String> = None;
         let after = |last: &Option<String>| match last {
             Some(key) => format!("the entry after {key:?}"),

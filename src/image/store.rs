@@ -106,7 +106,16 @@ pub enum StoreError {
         /// The platform asked for.
         wanted: String,
         /// The platforms it has.
-        have: String,
+        have: String
+    },
+    /// A layer blob could not be extracted into its snapshot.
+    #[error("layer {layer}: cannot extract")]
+    Extract {
+        /// The layer's digest.
+        layer: Digest,
+        /// Why.
+        #[source]
+        source: crate::layer::LayerError,
     },
 }
 
@@ -544,7 +553,11 @@ impl Store {
             BufReader::with_capacity(1 << 20, file),
             compression,
             tmp.path(),
-        )?;
+        )
+        .map_err(|source| StoreError::Extract {
+            layer: layer.digest.clone(),
+            source,
+        })?;
         if actual != *diff_id {
             return Err(StoreError::DigestMismatch {
                 expected: diff_id.clone(),

@@ -40,13 +40,13 @@ pub fn extract(
 ) -> Result<Digest, LayerError> {
     let root = Root::open(dest).map_err(|e| io_error(dest, e))?;
     let stream = decoder(compression, blob).map_err(|e| io_error(dest, e))?;
-    let mut archive = tar::Archive::new(HashingReader {
+    let mut archive = super::archive(HashingReader {
         inner: stream,
         hasher: Sha256::new(),
     });
     Unpacker::new(&root, Path::new(""), Target::Layer).unpack(&mut archive)?;
     // The tar reader stops at the end-of-archive blocks; the diff_id covers what follows too.
-    let mut rest = archive.into_inner();
+    let mut rest = archive.into_inner().into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(|e| io_error(dest, e))?;
     Ok(Digest::from_hasher(rest.hasher))
 }
@@ -62,7 +62,7 @@ pub fn missing_from_snapshot(
     snapshot: &Path,
 ) -> Result<Option<String>, LayerError> {
     let stream = decoder(compression, blob).map_err(|e| io_error(snapshot, e))?;
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = super::archive(stream);
     let entries = archive.entries().map_err(|e| io_error(snapshot, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_error(snapshot, e))?;
@@ -142,7 +142,7 @@ pub fn extract_archive(
         Ok(512) if is_tar_header(&first) => {}
         _ => return Ok(false),
     }
-    let mut tar = tar::Archive::new(io::Cursor::new(first).chain(stream));
+    let mut tar = super::archive(io::Cursor::new(first).chain(stream));
     Unpacker::new(root, dest, Target::Archive { chown }).unpack(&mut tar)?;
     Ok(true)
 }
@@ -316,12 +316,35 @@ impl<'a> Unpacker<'a> {
         self.root
             .mkdir_all(self.base, self.implied_dirs())
             .map_err(|e| io_error(&base_host, e))?;
+        let archive_member = matches!(self.target, Target::Archive { .. });
+        // The member read last, for a header that cannot be read after it.
+        let mut last = String::new();
         for entry in archive.entries().map_err(|e| io_error(&base_host, e))? {
-            let mut entry = entry.map_err(|e| io_error(&base_host, e))?;
+            let mut entry = entry.map_err(|e| {
+                if archive_member {
+                    LayerError::Member {
+                        member: if last.is_empty() {
+                            "at the start".to_owned()
+                        } else {
+                            format!("after {last:?}")
+                        },
+                        dest: self.base.display().to_string(),
+                        source: e,
+                    }
+                } else {
+                    io_error(&base_host, e)
+                }
+            })?;
             let raw = entry.path_bytes().into_owned();
+            last = String::from_utf8_lossy(&raw).into_owned();
             let Some(rel) = clean(&raw) else { continue };
             let path = self.base.join(rel);
             self.entry(&mut entry, &path).map_err(|e| match e {
+                EntryError::Io(source) if archive_member => LayerError::Member {
+                    member: format!("{last:?}"),
+                    dest: path.display().to_string(),
+                    source,
+                },
                 EntryError::Io(source) => io_error(
                     &self.root.path().join(crate::fsroot::relative(&path)),
                     source,

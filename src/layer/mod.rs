@@ -6,10 +6,14 @@
 //! no user/group names) so equal content gives an equal digest, and streams tar -> compressor
 //! -> file while hashing both the tar (diff_id) and the compressed bytes (digest).
 //! [`extract`] does the reverse into a fresh directory, confined to it by [`crate::fsroot`].
+//! Every tar strata did not write is read through [`archive`], which
+//! refuses extended headers over 1 MiB before they are buffered (see `bounded.rs`).
 
+mod bounded;
 mod extract;
 mod write;
 
+pub use bounded::{archive, shown, Bounded, TooLarge, MAX_EXTENDED_HEADER};
 pub use extract::{decoder, extract, extract_archive, missing_from_snapshot};
 pub use write::write;
 
@@ -91,20 +95,39 @@ pub enum LayerError {
         #[source]
         source: std::io::Error,
     },
+    /// Reading or writing one member of an archive that ADD extracts failed; named by
+    /// the member and where it goes in the image, not by the host path of the temp root.
+    #[error("archive member {member} (to {dest} in the image)")]
+    Member {
+        /// The member's path as in the archive, quoted (or which member it follows).
+        member: String,
+        /// The path it is extracted to, in the image.
+        dest: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A tar entry that strata refuses (absolute escape, bad type, malformed header).
-    #[error("layer entry {entry:?}: {reason}")]
+    #[error("layer entry {:?}: {reason}", shown(entry))]
     BadEntry {
         /// The entry's path as in the tar.
         entry: String,
         /// Why it is refused.
         reason: String,
     },
+    /// An extended header over [`MAX_EXTENDED_HEADER`], refused unread.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
 }
 
-/// An I/O error on `path`, as a [`LayerError`].
+/// An I/O error on `path`, as a [`LayerError`] (the path shortened: it may end in a
+/// long name from an archive); a refused extended header as itself.
 fn io_error(path: &std::path::Path, source: std::io::Error) -> LayerError {
+    if let Some(refusal) = TooLarge::of(&source) {
+        return LayerError::TooLarge(refusal.clone());
+    }
     LayerError::Io {
-        path: path.display().to_string(),
+        path: shown(&path.display().to_string()),
         source,
     }
 }

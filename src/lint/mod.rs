@@ -207,7 +207,7 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> Result<Report, Li
                 let hidden = entry.depth() > 0 && (name.starts_with('.') || name == "target");
                 if hidden {
                     walk.skip_current_dir();
-                } else if entry.path().join(MANIFEST).is_file() {
+                } else if entry.path().join(MANIFEST).exists() {
                     lint_family(entry.path(), options, &mut report)?;
                     walk.skip_current_dir();
                 }
@@ -328,10 +328,7 @@ fn parse_error(e: &DockerfileError, options: &LintOptions, report: &mut Report) 
             .unwrap_or_default()
             .as_str(),
     );
-    let source = Source {
-        path: PathBuf::from(&e.path),
-        text,
-    };
+    let source = Source::new(&e.path, text);
     let span = source.span_at(e.at.offset(), e.at.len());
     let mut finding = context::finding(
         &source,
@@ -400,11 +397,7 @@ impl Report {
 
 /// `(first line, last line)` of every instruction, FROMs included.
 fn instruction_lines(parsed: &Dockerfile) -> Vec<(usize, usize)> {
-    let text = &parsed.source.text;
-    let end_line = |offset: usize, len: usize| {
-        let end = (offset + len).min(text.len());
-        text[..end].matches('\n').count() + 1
-    };
+    let end_line = |offset: usize, len: usize| parsed.source.span_at(offset + len, 0).line;
     let mut out = Vec::new();
     for stage in &parsed.stages {
         out.push((stage.span.line, end_line(stage.span.offset, stage.span.len)));
@@ -418,9 +411,14 @@ fn instruction_lines(parsed: &Dockerfile) -> Vec<(usize, usize)> {
 /// Whether a `# strata:ignore=` comment right above the finding's instruction names its
 /// rule (or `all`).
 fn suppressed(lines: &[&str], instructions: &[(usize, usize)], finding: &Finding) -> bool {
-    let Some(&(first, _)) = instructions
-        .iter()
-        .find(|&&(a, b)| a <= finding.line && finding.line <= b)
+    // Instructions are in file order and do not overlap: the last one starting at or
+    // before the finding's line is the only candidate (a binary search, as a file of
+    // 300k instructions with a finding each made a scan quadratic).
+    let before = instructions.partition_point(|&(a, _)| a <= finding.line);
+    let Some(&(first, _)) = before
+        .checked_sub(1)
+        .map(|i| &instructions[i])
+        .filter(|&&(_, b)| finding.line <= b)
     else {
         return false;
     };

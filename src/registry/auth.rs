@@ -293,9 +293,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// A parsed `WWW-Authenticate` header.
+/// A parsed `WWW-Authenticate` header. Public so the fuzz target (fuzz/) can reach the
+/// parser of this registry-controlled text without a network round trip.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Challenge {
+pub enum Challenge {
     /// `Basic realm=...`: send the credentials with every request.
     Basic,
     /// `Bearer realm=...,service=...,scope=...`: get a token from `realm`.
@@ -311,7 +312,7 @@ pub(crate) enum Challenge {
 
 impl Challenge {
     /// Parses the header; `None` for schemes strata does not speak.
-    pub(crate) fn parse(header: &str) -> Option<Challenge> {
+    pub fn parse(header: &str) -> Option<Challenge> {
         let header = header.trim();
         let (scheme, params) = header.split_once(' ').unwrap_or((header, ""));
         let params = parse_params(params);

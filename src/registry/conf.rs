@@ -502,10 +502,7 @@ struct V1List {
 
 /// Parses one file (`drop_in`: the v2 format is required).
 fn parse(path: &Path, text: &str, drop_in: bool) -> Result<Parsed, RegistryError> {
-    let source = Source {
-        path: path.to_owned(),
-        text: text.into(),
-    };
+    let source = Source::new(path, text);
     let fail = |span: Range<usize>, message: String| located(&source, span, message);
     let raw: RawFile = toml::from_str(text)
         .map_err(|e| fail(e.span().unwrap_or(0..0), e.message().trim().to_owned()))?;

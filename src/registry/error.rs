@@ -186,6 +186,17 @@ pub enum RegistryError {
         #[help]
         hint: String,
     },
+    /// A blob of a pull that could not be fetched: which one, of which image.
+    #[error("cannot fetch the {what} of {reference}")]
+    Fetch {
+        /// `config DIGEST` or `layer I of N (DIGEST)`.
+        what: String,
+        /// The image being pulled, as asked of the registry.
+        reference: String,
+        /// Cause.
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// Several images of a [`Client::push_many`](super::Client::push_many) failed; each error names its image.
     #[error("pushing {image}")]
     Image {
@@ -214,6 +225,7 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         match self {
             RegistryError::Status { status: 404, .. } => true,
+            RegistryError::Fetch { source, .. } => source.is_not_found(),
             RegistryError::NotPulled { failures, .. } => {
                 !failures.is_empty() && failures.iter().all(|f| f.error.is_not_found())
             }

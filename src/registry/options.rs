@@ -26,7 +26,10 @@ pub struct RegistryOptions {
     pub jitter_seed: u64,
     /// Bytes per `PATCH` of a chunked upload (default 8 MiB).
     pub chunk_size: u64,
-    /// The longest wait for a response (headers) and for a connection.
+    /// The longest wait for a connection, for a response's head, and for each read of
+    /// a body (default 30 s; `--registry-timeout`, `STRATA_REGISTRY_TIMEOUT`). A body
+    /// must also average 1 KiB/s over each such window, and a request that times out
+    /// is tried once more only.
     pub timeout: Duration,
     /// Which registries.conf files say where names are pulled from.
     pub registries_conf: ConfFiles,
@@ -63,7 +66,7 @@ impl Default for RegistryOptions {
             backoff: Duration::from_millis(200),
             jitter_seed: 0x5eed,
             chunk_size: 8 << 20,
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
             registries_conf: ConfFiles::Builtin,
             docker_mirrors: Vec::new(),
         }

@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{
@@ -31,7 +32,7 @@ use super::error::{Failure, RegistryError};
 use super::options::RegistryOptions;
 use super::progress::{BlobOutcome, Direction};
 use super::reference::{Reference, DOCKER_HUB};
-use super::transport::{Auth, Request};
+use super::transport::{is_body_timeout, Auth, Request};
 
 /// Docker schema-2 image manifest.
 pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -97,8 +98,9 @@ pub struct Pulled {
 impl Client {
     /// Pulls `reference` into `store` and tags it there under
     /// [`Reference::store_name`]. From an index, takes the manifest for `platform`
-    /// (default: this host's). Blobs already in the store are not downloaded. On error
-    /// nothing is tagged; blobs already committed stay (they are valid content).
+    /// (default: this host's). Blobs already in the store are not downloaded. Every blob
+    /// is verified (digest and size) before any enters the store: on error the store is
+    /// left as it was.
     pub fn pull(
         &self,
         store: &Store,
@@ -116,8 +118,14 @@ impl Client {
                 url: format!("{host}/v2/{repo}/manifests/{}", physical.manifest_ref()),
                 reason: format!("bad manifest: {e}"),
             })?;
+        // Every blob is staged in the store's temp area and verified; only when all are
+        // does any enter the store, so a failed pull leaves the store as it was.
+        let mut staged = Staged(Vec::new());
         let (mut downloaded, mut skipped) = (0, 0);
-        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        let blobs: Vec<_> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .collect();
+        for (i, blob) in blobs.iter().enumerate() {
             if store.blob_path(&blob.digest).is_file() {
                 skipped += 1;
                 self.transport
@@ -125,8 +133,22 @@ impl Client {
                     .blob_finished(&blob.digest, BlobOutcome::Skipped);
                 continue;
             }
-            self.download_blob(store, physical, blob)?;
+            let tmp =
+                self.download_blob(store, physical, blob)
+                    .map_err(|e| RegistryError::Fetch {
+                        what: if i == 0 {
+                            format!("config {}", blob.digest)
+                        } else {
+                            format!("layer {i} of {} ({})", blobs.len() - 1, blob.digest)
+                        },
+                        reference: physical.to_string(),
+                        source: Box::new(e),
+                    })?;
+            staged.0.push((tmp, blob.digest.clone()));
             downloaded += 1;
+        }
+        for (tmp, digest) in std::mem::take(&mut staged.0) {
+            store.commit_blob(&tmp, &digest)?;
         }
         let registry_digest = Digest::of(&bytes);
         let descriptor = if media_type == DOCKER_MANIFEST_MEDIA_TYPE {
@@ -269,24 +291,71 @@ impl Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_MANIFEST)
-            .read_to_vec()
-            .map_err(|e| RegistryError::Protocol {
-                url: target.clone(),
-                reason: format!("reading the manifest: {e}"),
-            })?;
+        let url = self
+            .transport
+            .base(host)
+            .map_or_else(|_| target.clone(), |base| format!("{base}{target}"));
+        let protocol = |reason: String| RegistryError::Protocol {
+            url: url.clone(),
+            reason,
+        };
+        // A giant manifest is refused unread (containerd's limit), whatever it claims.
+        let length = content_length(&response);
+        if let Some(length) = length.filter(|&l| l > MAX_MANIFEST) {
+            return Err(protocol(format!(
+                "the manifest has {length} bytes, over the {} MiB limit",
+                MAX_MANIFEST >> 20
+            )));
+        }
+        let sent_digest = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut self.transport.body(&mut response, MAX_MANIFEST + 1),
+            &mut bytes,
+        )
+        .map_err(|e| protocol(format!("reading the manifest: {e}")))?;
+        if bytes.len() as u64 > MAX_MANIFEST {
+            return Err(protocol(format!(
+                "the manifest is over the {} MiB limit",
+                MAX_MANIFEST >> 20
+            )));
+        }
+        if let Some(length) = length.filter(|&l| l != bytes.len() as u64) {
+            return Err(protocol(format!(
+                "Content-Length is {length} bytes, but {} came",
+                bytes.len()
+            )));
+        }
         let actual = Digest::of(&bytes);
         if let Some(expected) = expected {
             if actual != *expected {
                 return Err(RegistryError::DigestMismatch {
-                    url: target,
+                    url,
                     expected: expected.clone(),
                     actual,
                     size: bytes.len() as u64,
                 });
+            }
+        }
+        // By tag, the registry's own digest is the only check there is (a digest of
+        // another algorithm than sha256 cannot be checked, and is not).
+        if let Some(sent) = sent_digest {
+            if let Ok(sent) = sent.trim().parse::<Digest>() {
+                if sent != actual {
+                    return Err(protocol(format!(
+                        "Docker-Content-Digest says {sent}, but the {} bytes received hash to {actual}",
+                        bytes.len()
+                    )));
+                }
+            } else if sent.trim().starts_with("sha256:") {
+                return Err(protocol(format!(
+                    "Docker-Content-Digest {:?} is not a digest",
+                    crate::layer::shown(&sent)
+                )));
             }
         }
         let json: serde_json::Value =
@@ -309,15 +378,15 @@ impl Client {
         Ok((bytes, media_type))
     }
 
-    /// Streams one blob into a store temp file while hashing it, checks digest and
-    /// size, and commits it. A download broken in the middle starts again, up to the
-    /// retry count.
+    /// Streams one blob into a store temp file while hashing it and checks digest and
+    /// size; returns the temp file, for the caller to commit. A download broken in the
+    /// middle starts again, up to the retry count; one that timed out, once.
     fn download_blob(
         &self,
         store: &Store,
         reference: &Reference,
         blob: &Descriptor,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<PathBuf, RegistryError> {
         let host = reference.api_host();
         let target = format!("/v2/{}/blobs/{}", reference.repository, blob.digest);
         self.transport.progress.blob_started(
@@ -326,23 +395,29 @@ impl Client {
             blob.size,
             Direction::Download,
         );
-        let mut attempt = 0;
+        let (mut attempt, mut timeouts) = (0, 0);
         loop {
             let tmp = store.temp_path();
-            let result = self.download_to(host, reference, &target, blob, &tmp);
-            match result {
+            match self.download_to(host, reference, &target, blob, &tmp) {
                 Ok(()) => {
-                    store.commit_blob(&tmp, &blob.digest)?;
                     self.transport
                         .progress
                         .blob_finished(&blob.digest, BlobOutcome::Transferred);
-                    return Ok(());
+                    return Ok(tmp);
                 }
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    let broken = matches!(e, DownloadError::Broken(_));
-                    if !broken || attempt >= self.transport.options().retries {
-                        return Err(e.into_registry_error(&target));
+                    let retry = match &e {
+                        DownloadError::Broken(e) if is_body_timeout(e) => {
+                            timeouts += 1;
+                            timeouts <= 1
+                        }
+                        DownloadError::Broken(_) => true,
+                        DownloadError::Registry(_) => false,
+                    };
+                    if !retry || attempt >= self.transport.options().retries {
+                        let url = format!("{}{target}", self.transport.base(host)?);
+                        return Err(e.into_registry_error(url, attempt + 1));
                     }
                     attempt += 1;
                     let delay = self.transport.backoff(attempt, None);
@@ -377,6 +452,22 @@ impl Client {
                 self.transport.status_error("GET", host, target, response),
             ));
         }
+        let url = || {
+            self.transport
+                .base(host)
+                .map_or_else(|_| target.to_owned(), |base| format!("{base}{target}"))
+        };
+        if let Some(length) = content_length(&response) {
+            if length != blob.size {
+                return Err(DownloadError::Registry(RegistryError::Protocol {
+                    url: url(),
+                    reason: format!(
+                        "Content-Length is {length} bytes, the manifest says the blob has {}",
+                        blob.size
+                    ),
+                }));
+            }
+        }
         let io = |source| {
             DownloadError::Registry(RegistryError::Io {
                 path: tmp.to_owned(),
@@ -385,11 +476,9 @@ impl Client {
         };
         let file = File::create_new(tmp).map_err(io)?;
         let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let mut body = response
-            .body_mut()
-            .with_config()
-            .limit(blob.size.saturating_add(1))
-            .reader();
+        let mut body = self
+            .transport
+            .body(&mut response, blob.size.saturating_add(1));
         let mut buf = vec![0; 1 << 16];
         let mut done = 0u64;
         loop {
@@ -411,7 +500,7 @@ impl Client {
             .map_err(io)?;
         if actual != blob.digest || size != blob.size {
             return Err(DownloadError::Registry(RegistryError::DigestMismatch {
-                url: target.to_owned(),
+                url: url(),
                 expected: blob.digest.clone(),
                 actual,
                 size,
@@ -421,19 +510,46 @@ impl Client {
     }
 }
 
-/// A download failure: `Broken` ones (the connection died in the body) are retried.
+/// Temp files of a pull not yet committed, removed if the pull fails (the store's
+/// temp area would reclaim them anyway, at the latest when the process ends).
+struct Staged(Vec<(PathBuf, Digest)>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.0 {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// The `Content-Length` of `response`, if it has one.
+fn content_length(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A download failure: `Broken` ones (the connection died or stalled in the body) are
+/// retried.
 enum DownloadError {
     Broken(std::io::Error),
     Registry(RegistryError),
 }
 
 impl DownloadError {
-    fn into_registry_error(self, target: &str) -> RegistryError {
+    fn into_registry_error(self, url: String, attempts: u32) -> RegistryError {
         match self {
             DownloadError::Broken(e) => RegistryError::Transport {
                 method: "GET".into(),
-                url: target.into(),
-                message: format!("download broken: {e}"),
+                url,
+                message: match (is_body_timeout(&e), attempts) {
+                    (true, 1) => format!("download stalled: {e}"),
+                    (true, n) => format!("download stalled: {e} (after {n} attempts)"),
+                    (false, 1) => format!("download broken: {e}"),
+                    (false, n) => format!("download broken: {e} (after {n} attempts)"),
+                },
             },
             DownloadError::Registry(e) => e,
         }

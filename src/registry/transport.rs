@@ -2,13 +2,19 @@
 //! allowed), the `Authorization` header (basic, or bearer tokens fetched from the
 //! challenge's realm and cached per scope), and retries with exponential backoff and
 //! jitter on 5xx, 429 and broken connections.
+//!
+//! A hostile or broken registry cannot hold a request for long: connecting, the whole
+//! response head and every single read of a body are bounded by
+//! [`RegistryOptions::timeout`], a body must keep up a pace of [`MIN_PACE`] (a server
+//! trickling a byte a second fails, see [`Paced`]), a timed-out request is tried again
+//! only once, and at most [`MAX_REDIRECTS`] redirects are followed.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{self, Response};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -25,6 +31,12 @@ use crate::digest::Digest;
 const MAX_ERROR_BODY: u64 = 64 << 10;
 /// The longest delay between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The most redirects followed for one request (a registry redirects a blob once, to
+/// its storage).
+pub(super) const MAX_REDIRECTS: u32 = 5;
+/// The slowest a response body may arrive, in bytes a second, averaged over each window
+/// of [`RegistryOptions::timeout`].
+pub(super) const MIN_PACE: u64 = 1024;
 
 /// The HTTP side of a [`Client`](super::Client): one agent, per-host auth state, the
 /// retry jitter, and the progress sink that hears of retries and bytes sent. Cheap to
@@ -207,6 +219,7 @@ impl Transport {
     pub(super) fn send(&self, request: Request<'_>) -> Result<Response<Body>, RegistryError> {
         let url = self.url(request.host, &request.target)?;
         let mut attempt = 0;
+        let mut timeouts = 0;
         let mut reauthenticated = false;
         loop {
             let authorization = self.authorization(request.host, &request.auth, &url)?;
@@ -233,7 +246,13 @@ impl Transport {
                         .map(Duration::from_secs)
                 }
                 Err(e) => {
-                    if !(request.retry && retryable_error(&e)) || attempt >= self.options().retries
+                    // A registry that does not answer in time will likely not answer the
+                    // next time either: one more try, not the full retry count.
+                    let timed_out = is_timeout(&e);
+                    timeouts += u32::from(timed_out);
+                    if !(request.retry && retryable_error(&e))
+                        || attempt >= self.options().retries
+                        || timeouts > 1
                     {
                         let tries = if attempt > 0 {
                             format!(" (after {} attempts)", attempt + 1)
@@ -243,7 +262,7 @@ impl Transport {
                         return Err(RegistryError::Transport {
                             method: request.method.into(),
                             url,
-                            message: format!("{}{tries}", describe(&e)),
+                            message: format!("{}{tries}", self.describe(&e)),
                         });
                     }
                     None
@@ -335,7 +354,7 @@ impl Transport {
         Err(RegistryError::Transport {
             method: "GET".into(),
             url: format!("{https}/v2/"),
-            message: format!("{}{hint}", describe(&err)),
+            message: format!("{}{hint}", self.describe(&err)),
         })
     }
 
@@ -348,6 +367,7 @@ impl Transport {
     /// not retried here, so a registry that is down fails fast.
     fn ping(&self, host: &str, base: &str) -> Result<(), ureq::Error> {
         let mut attempt = 0;
+        let mut timed_out = false;
         loop {
             match self.agent(host).get(format!("{base}/v2/")).call() {
                 Ok(response) if retryable_status(response.status().as_u16()) => {}
@@ -365,7 +385,9 @@ impl Transport {
                 }
                 Err(e) if !retryable_error(&e) => return Err(e),
                 Err(e) if attempt >= self.options().retries => return Err(e),
-                Err(_) => {}
+                // As in `send`: a timeout is tried once more, not the full count.
+                Err(e) if is_timeout(&e) && timed_out => return Err(e),
+                Err(e) => timed_out |= is_timeout(&e),
             }
             if attempt >= self.options().retries {
                 return Ok(());
@@ -490,11 +512,11 @@ impl Transport {
         if !response.status().is_success() {
             return Err(self.status_error("GET", host, &url, response));
         }
-        let answer: serde_json::Value = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
+        let mut answer = Vec::new();
+        let answer: serde_json::Value = self
+            .body(&mut response, 1 << 20)
+            .read_to_end(&mut answer)
+            .map(|_| answer)
             .map_err(|e| e.to_string())
             .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
             .map_err(|e| RegistryError::Protocol {
@@ -522,12 +544,11 @@ impl Transport {
     ) -> RegistryError {
         let url = self.url(host, target).unwrap_or_else(|_| target.to_owned());
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ERROR_BODY)
-            .read_to_string()
-            .unwrap_or_default();
+        // Read at the minimum pace too: a trickled error body must not hold the caller.
+        let mut body = String::new();
+        let _ = self
+            .body(&mut response, MAX_ERROR_BODY)
+            .read_to_string(&mut body);
         let detail = registry_message(&body);
         if status == 401 || status == 403 {
             RegistryError::Unauthorized {
@@ -570,6 +591,37 @@ impl Transport {
         base.mul_f64(0.5 + fraction / 2.0)
     }
 
+    /// A one-line description of a transport error; a timeout says how long it waited.
+    fn describe(&self, error: &ureq::Error) -> String {
+        if is_timeout(error) {
+            let secs = self.options().timeout.as_secs_f64();
+            format!(
+                "{} (no progress within the {secs} s registry timeout)",
+                describe(error)
+            )
+        } else if matches!(error, ureq::Error::TooManyRedirects) {
+            format!("more than {MAX_REDIRECTS} redirects: a redirect loop?")
+        } else {
+            describe(error)
+        }
+    }
+
+    /// `response`'s body as a reader of at most `limit` bytes that fails when a read
+    /// stalls past the timeout (the agent's per-read timeout) or the body trickles in
+    /// slower than [`MIN_PACE`].
+    pub(super) fn body<'r>(
+        &self,
+        response: &'r mut Response<Body>,
+        limit: u64,
+    ) -> Paced<impl Read + 'r> {
+        Paced {
+            inner: response.body_mut().with_config().limit(limit).reader(),
+            window: self.options().timeout,
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
     fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostState>> {
         self.shared
             .hosts
@@ -590,8 +642,66 @@ fn new_agent(options: &RegistryOptions, verify: bool) -> Result<ureq::Agent, Reg
         .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
         .timeout_connect(Some(options.timeout))
         .timeout_recv_response(Some(options.timeout))
+        .timeout_per_read(Some(options.timeout))
+        .max_redirects(MAX_REDIRECTS)
         .build()
         .new_agent())
+}
+
+/// A response body that must arrive at [`MIN_PACE`] at least, averaged over each
+/// `window`: the per-read timeout alone lets a server that sends a byte a second keep
+/// a pull alive for ever. Fails with [`std::io::ErrorKind::TimedOut`].
+pub(super) struct Paced<R> {
+    inner: R,
+    window: Duration,
+    /// Start of the current window.
+    started: Instant,
+    /// Bytes read in the current window.
+    bytes: u64,
+}
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        let elapsed = self.started.elapsed();
+        if n > 0 && elapsed >= self.window {
+            if (self.bytes as f64) < MIN_PACE as f64 * elapsed.as_secs_f64() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the body came at {:.0} bytes/s over {:.1} s, under the minimum of {MIN_PACE} bytes/s",
+                        self.bytes as f64 / elapsed.as_secs_f64(),
+                        elapsed.as_secs_f64()
+                    ),
+                ));
+            }
+            self.started = Instant::now();
+            self.bytes = 0;
+        }
+        Ok(n)
+    }
+}
+
+/// Whether an I/O error of a body read is a timeout: a read that stalled past the
+/// agent's per-read timeout, or a body under [`MIN_PACE`].
+pub(super) fn is_body_timeout(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    ) || error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ureq::Error>())
+        .is_some_and(is_timeout)
+}
+
+/// Whether a transport error is a timeout.
+fn is_timeout(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(e) => is_body_timeout(e),
+        _ => false,
+    }
 }
 
 /// Counts bytes read for the progress callback.

@@ -188,6 +188,19 @@ pub fn hermetic_registries_conf() -> &'static Path {
     })
 }
 
+/// `len` bytes that do not compress, the same for the same `seed` (xorshift64).
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A fresh, empty strata store in a temporary directory.
 pub struct Store {
     dir: TempDir,
