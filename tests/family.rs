@@ -134,7 +134,10 @@ max_wasted = "2kB"
     let mw = family.image("mw").unwrap();
     assert_eq!(names(&mw.parents), ["base"]);
     assert_eq!(mw.target.as_deref(), Some("final"));
-    assert_eq!(mw.platform.as_deref(), Some("linux/amd64"));
+    assert_eq!(
+        mw.platforms,
+        [strata::platform::Platform::parse("linux/amd64").unwrap()]
+    );
     assert_eq!(
         mw.build_args,
         BTreeMap::from([("JAVA".into(), "17".into()), ("MIRROR".into(), "m1".into())])

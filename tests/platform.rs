@@ -14,8 +14,8 @@ use std::process::Command;
 
 use common::registry::{Registry, RegistrySpec};
 use common::{
-    assert_same_fingerprint, describe, fingerprint, output, require_environment, run_ok,
-    temp_dir, umoci_unpack, Store, BUSYBOX,
+    assert_same_fingerprint, describe, fingerprint, output, require_environment, run_ok, temp_dir,
+    umoci_unpack, Store, BUSYBOX,
 };
 use serde_json::Value;
 
@@ -50,7 +50,9 @@ fn skopeo(args: &[&str]) -> Value {
 }
 
 fn stdout(cmd: &mut Command) -> String {
-    String::from_utf8_lossy(&run_ok(cmd).stdout).trim().to_owned()
+    String::from_utf8_lossy(&run_ok(cmd).stdout)
+        .trim()
+        .to_owned()
 }
 
 /// The platforms of an index, as `os/arch[/variant]`.
@@ -131,7 +133,10 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     let scratch = temp_dir("strata-platform-unpack-");
     for (arch, machine) in [("amd64", "x86_64"), ("arm64", "aarch64")] {
         let root = unpack_arch(store.path(), "mp:1", arch, scratch.path());
-        assert_eq!(fs::read_to_string(root.join("arch")).unwrap(), format!("{machine}\n"));
+        assert_eq!(
+            fs::read_to_string(root.join("arch")).unwrap(),
+            format!("{machine}\n")
+        );
         assert_eq!(
             fs::read_to_string(root.join("target")).unwrap(),
             format!("linux/{arch}\n")
@@ -139,10 +144,18 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     }
     assert_eq!(stdout(store.strata().args(["run", "mp:1"])), "x86_64");
     assert_eq!(
-        stdout(store.strata().args(["run", "--platform", "linux/arm64", "mp:1"])),
+        stdout(
+            store
+                .strata()
+                .args(["run", "--platform", "linux/arm64", "mp:1"])
+        ),
         "aarch64"
     );
-    let refused = output(store.strata().args(["run", "--platform", "linux/arm/v7", "mp:1"]));
+    let refused = output(
+        store
+            .strata()
+            .args(["run", "--platform", "linux/arm/v7", "mp:1"]),
+    );
     assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
     assert!(
         String::from_utf8_lossy(&refused.stderr)
@@ -152,11 +165,12 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     );
     let images = stdout(store.strata().arg("images"));
     assert!(images.contains("linux/amd64,linux/arm64"), "{images}");
-    let inspected: Value = serde_json::from_str(&stdout(
-        store
-            .strata()
-            .args(["inspect", "--platform", "linux/arm64", "mp:1"]),
-    ))
+    let inspected: Value = serde_json::from_str(&stdout(store.strata().args([
+        "inspect",
+        "--platform",
+        "linux/arm64",
+        "mp:1",
+    ])))
     .unwrap();
     assert_eq!(inspected["architecture"], "arm64");
 
@@ -165,7 +179,11 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     run_ok(store.strata().args(["prune", "--all"]));
     run_ok(store.strata().arg("fsck"));
     assert_eq!(
-        stdout(store.strata().args(["run", "--platform", "linux/arm64", "mp:1"])),
+        stdout(
+            store
+                .strata()
+                .args(["run", "--platform", "linux/arm64", "mp:1"])
+        ),
         "aarch64"
     );
 
@@ -188,7 +206,11 @@ fn two_platform_image_is_an_index_each_platform_runs() {
             .arg(&oci)
             .arg("mp:1"),
     );
-    let archived = skopeo(&["inspect", "--raw", &format!("oci-archive:{}", oci.display())]);
+    let archived = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}", oci.display()),
+    ]);
     assert_eq!(archived, index);
     let docker = scratch.path().join("mp.docker.tar");
     run_ok(
@@ -218,7 +240,11 @@ fn two_platform_image_is_an_index_each_platform_runs() {
             .arg(format!("type=local,dest={}", local_out.display()))
             .arg(ctx.path()),
     );
-    let out_index = skopeo(&["inspect", "--raw", &format!("oci-archive:{}", oci_out.display())]);
+    let out_index = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}", oci_out.display()),
+    ]);
     assert_eq!(out_index, index);
     for (dir, machine) in [("linux_amd64", "x86_64"), ("linux_arm64", "aarch64")] {
         assert_eq!(
@@ -235,7 +261,8 @@ fn two_platform_image_is_an_index_each_platform_runs() {
         );
         assert_eq!(out.status.code(), Some(2), "{refused}: {}", describe(&out));
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("one per platform (linux/amd64, linux/arm64)"),
+            String::from_utf8_lossy(&out.stderr)
+                .contains("one per platform (linux/amd64, linux/arm64)"),
             "{refused}: {}",
             describe(&out)
         );
@@ -268,7 +295,10 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
         "--raw",
         &format!("oci:{}:mp:1", store.path().display()),
     ]);
-    assert_eq!(index, local, "the registry holds the store's index byte for byte");
+    assert_eq!(
+        index, local,
+        "the registry holds the store's index byte for byte"
+    );
     let arm = skopeo(&[
         "inspect",
         "--tls-verify=false",
@@ -295,7 +325,10 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     .unwrap();
     for (name, body) in [
         ("rt", format!("FROM {dest}\nRUN uname -m > /rt-arch\n")),
-        ("app", "FROM rt\nRUN cat /rt-arch /arch > /both\nCMD [\"cat\", \"/both\"]\n".to_owned()),
+        (
+            "app",
+            "FROM rt\nRUN cat /rt-arch /arch > /both\nCMD [\"cat\", \"/both\"]\n".to_owned(),
+        ),
     ] {
         fs::create_dir(family.path().join(name)).unwrap();
         fs::write(family.path().join(name).join("Dockerfile"), body).unwrap();
@@ -303,10 +336,17 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     let builder = Store::new();
     run_ok(builder.strata().arg("build").arg(family.path()));
     assert_eq!(
-        stdout(builder.strata().args(["run", "--platform", "linux/arm64", "app"])),
+        stdout(
+            builder
+                .strata()
+                .args(["run", "--platform", "linux/arm64", "app"])
+        ),
         "aarch64\naarch64"
     );
-    assert_eq!(stdout(builder.strata().args(["run", "app"])), "x86_64\nx86_64");
+    assert_eq!(
+        stdout(builder.strata().args(["run", "app"])),
+        "x86_64\nx86_64"
+    );
     let app = skopeo(&[
         "inspect",
         "--raw",
@@ -345,7 +385,15 @@ RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]
     let out = run_ok(
         store
             .strata()
-            .args(["build", "--progress", "plain", "--platform", TWO, "-t", "cross:1"])
+            .args([
+                "build",
+                "--progress",
+                "plain",
+                "--platform",
+                TWO,
+                "-t",
+                "cross:1",
+            ])
             .arg(ctx.path()),
     );
     let log = String::from_utf8_lossy(&out.stderr);
@@ -354,7 +402,11 @@ RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch\"]
     let arm = unpack_arch(store.path(), "cross:1", "arm64", scratch.path());
     let artifact = fs::read_to_string(amd.join("artifact")).unwrap();
     assert!(artifact.starts_with("compiled on x86_64 at "), "{artifact}");
-    assert_eq!(fs::read_to_string(arm.join("artifact")).unwrap(), artifact, "{log}");
+    assert_eq!(
+        fs::read_to_string(arm.join("artifact")).unwrap(),
+        artifact,
+        "{log}"
+    );
     assert_eq!(fs::read_to_string(arm.join("arch")).unwrap(), "aarch64\n");
     assert_eq!(fs::read_to_string(amd.join("arch")).unwrap(), "x86_64\n");
     // The live view names each line's platform.

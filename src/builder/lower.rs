@@ -608,7 +608,12 @@ mod tests {
             allow_insecure,
         };
         let stage = file.stages.last().expect("a stage");
-        let mut state = State::new(stage, &file.source, "test".into(), BuiltStage::scratch(&crate::platform::Platform::host()));
+        let mut state = State::new(
+            stage,
+            &file.source,
+            "test".into(),
+            BuiltStage::scratch(&crate::platform::Platform::host()),
+        );
         let mut steps = Vec::new();
         for (i, instruction) in stage.instructions.iter().enumerate() {
             steps.push(lower(&cx, &mut state, instruction, i + 1)?);

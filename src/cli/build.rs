@@ -566,7 +566,11 @@ impl Flags {
                 )
             });
             if let Some(output) = single {
-                let kind = if matches!(output, Output::Tar(_)) { "tar" } else { "docker" };
+                let kind = if matches!(output, Output::Tar(_)) {
+                    "tar"
+                } else {
+                    "docker"
+                };
                 let names: Vec<String> = platforms.iter().map(ToString::to_string).collect();
                 return Err(CliError::Usage(format!(
                     "--output type={kind} holds one image, and this build makes one per platform ({}): use type=oci or type=local, or build one --platform",

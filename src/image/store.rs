@@ -106,7 +106,7 @@ pub enum StoreError {
         /// The platform asked for.
         wanted: String,
         /// The platforms it has.
-        have: String
+        have: String,
     },
     /// A layer blob could not be extracted into its snapshot.
     #[error("layer {layer}: cannot extract")]
