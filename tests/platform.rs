@@ -314,6 +314,32 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     let empty = Store::new();
     run_ok(empty.strata().args(["pull", &dest]));
     assert_eq!(empty.tagged(&dest), child(&local, "amd64"));
+    // Every platform: the registry's index, byte for byte, in the store.
+    let all = Store::new();
+    run_ok(all.strata().args(["pull", "--all-platforms", &dest]));
+    assert_eq!(all.tagged(&dest), store.tagged("mp:1"));
+    let pulled = skopeo(&[
+        "inspect",
+        "--override-arch",
+        "arm64",
+        &format!("oci:{}:{dest}", all.path().display()),
+    ]);
+    assert_eq!(pulled["Architecture"], "arm64");
+    assert_eq!(
+        stdout(
+            all.strata()
+                .args(["run", "--platform", "linux/arm64", &dest])
+        ),
+        "aarch64"
+    );
+    run_ok(all.strata().arg("fsck"));
+    // Naming every platform, in any order, is the registry's index too.
+    let some = Store::new();
+    run_ok(
+        some.strata()
+            .args(["pull", "--platform", "linux/arm64,linux/amd64", &dest]),
+    );
+    assert_eq!(some.tagged(&dest), store.tagged("mp:1"));
 
     // A family built on that multi-platform base: every image for both platforms, the
     // base pinned once per platform in strata.lock.

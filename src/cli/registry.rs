@@ -108,9 +108,13 @@ impl RegistryFlags {
 pub struct PullArgs {
     /// `[host[:port]/]repo[:tag][@digest]` (`debian` is `docker.io/library/debian`).
     reference: String,
-    /// The platform to pick from a multi-platform image (`os/arch[/variant]`).
-    #[arg(long)]
+    /// The platform to pick from a multi-platform image (`os/arch[/variant]`; default:
+    /// this host's); several, comma separated, are stored as an index of those.
+    #[arg(long, value_name = "PLATFORMS")]
     platform: Option<String>,
+    /// Every platform of a multi-platform image, stored as the registry's index.
+    #[arg(long, conflicts_with = "platform")]
+    all_platforms: bool,
 }
 
 /// `strata push NAME:TAG DEST`.
@@ -153,8 +157,18 @@ pub fn client(flags: &RegistryFlags) -> Result<Client, CliError> {
 
 pub fn pull(store: &Store, flags: &RegistryFlags, args: PullArgs) -> Result<i32, CliError> {
     let reference = Reference::parse(&args.reference)?;
-    let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
-    let pulled = client(flags)?.pull(store, &reference, platform.as_ref())?;
+    let platforms = args
+        .platform
+        .as_deref()
+        .map(Platform::parse_list)
+        .transpose()?;
+    let client = client(flags)?;
+    let pulled = match platforms.as_deref() {
+        _ if args.all_platforms => client.pull_platforms(store, &reference, None)?,
+        Some([one]) => client.pull(store, &reference, Some(one))?,
+        Some(several) => client.pull_platforms(store, &reference, Some(several))?,
+        None => client.pull(store, &reference, None)?,
+    };
     let filed = if pulled.name == args.reference {
         String::new()
     } else {

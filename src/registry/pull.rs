@@ -111,23 +111,132 @@ impl Client {
             self.platform_manifest(physical, platform)
         })?;
         let physical = &source.reference;
-        let host = physical.api_host();
-        let repo = &physical.repository;
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
-                url: format!("{host}/v2/{repo}/manifests/{}", physical.manifest_ref()),
-                reason: format!("bad manifest: {e}"),
-            })?;
+        let manifest = parse_manifest(physical, &physical.manifest_ref(), &bytes)?;
         // Every blob is staged in the store's temp area and verified; only when all are
         // does any enter the store, so a failed pull leaves the store as it was.
-        let mut staged = Staged(Vec::new());
-        let (mut downloaded, mut skipped) = (0, 0);
+        let mut staged = Staged::default();
+        self.stage_blobs(store, physical, &manifest, &mut staged)?;
+        staged.commit(store)?;
+        let registry_digest = Digest::of(&bytes);
+        let descriptor = put_manifest(store, manifest, &bytes, &media_type)?;
+        let name = logical.store_name();
+        store.tag(&name, &descriptor)?;
+        Ok(Pulled {
+            digest: descriptor.digest.clone(),
+            registry_digest,
+            descriptor,
+            name,
+            source,
+            downloaded: staged.downloaded,
+            skipped: staged.skipped,
+        })
+    }
+
+    /// Pulls several platforms of the multi-platform image `reference` (each of
+    /// `platforms`, or with `None` every platform its index lists) and tags an index of
+    /// them under [`Reference::store_name`]: the registry's own index, byte for byte, when
+    /// every platform of it came and none needed converting, else one of the images
+    /// pulled. A single-platform image is pulled as [`Client::pull`] does.
+    pub fn pull_platforms(
+        &self,
+        store: &Store,
+        reference: &Reference,
+        platforms: Option<&[Platform]>,
+    ) -> Result<Pulled, RegistryError> {
+        let (logical, source, (bytes, media_type)) = self.first_source(reference, |physical| {
+            self.get_manifest(physical, &physical.manifest_ref(), physical.digest.as_ref())
+        })?;
+        if media_type != INDEX_MEDIA_TYPE && media_type != DOCKER_LIST_MEDIA_TYPE {
+            return self.pull(store, reference, platforms.and_then(<[Platform]>::first));
+        }
+        let physical = &source.reference;
+        let index: crate::image::Index =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                url: physical.to_string(),
+                reason: format!("bad index: {e}"),
+            })?;
+        // The images of the index (not attestations, whose platform is unknown/unknown).
+        let images: Vec<(&Descriptor, Platform)> = index
+            .manifests
+            .iter()
+            .filter_map(|d| Some((d, Platform::of_index_entry(d.platform.as_ref()?)?)))
+            .collect();
+        let chosen: Vec<(&Descriptor, Platform)> = match platforms {
+            None => images.clone(),
+            Some(wanted) => wanted
+                .iter()
+                .map(|p| {
+                    let digest = choose_platform(physical, &bytes, p)?;
+                    Ok((
+                        index
+                            .manifests
+                            .iter()
+                            .find(|d| d.digest == digest)
+                            .expect("chosen from the index"),
+                        p.clone(),
+                    ))
+                })
+                .collect::<Result<_, RegistryError>>()?,
+        };
+        let mut staged = Staged::default();
+        let mut fetched = Vec::new();
+        for (entry, platform) in &chosen {
+            let (bytes, media_type) =
+                self.get_manifest(physical, entry.digest.as_str(), Some(&entry.digest))?;
+            if media_type != MANIFEST_MEDIA_TYPE && media_type != DOCKER_MANIFEST_MEDIA_TYPE {
+                return Err(RegistryError::UnsupportedManifest {
+                    reference: format!("{physical}@{}", entry.digest),
+                    media_type,
+                });
+            }
+            let manifest = parse_manifest(physical, entry.digest.as_str(), &bytes)?;
+            self.stage_blobs(store, physical, &manifest, &mut staged)?;
+            fetched.push((manifest, bytes, media_type, platform.clone()));
+        }
+        staged.commit(store)?;
+        let mut entries = Vec::new();
+        let mut converted = false;
+        for (manifest, bytes, media_type, platform) in fetched {
+            let descriptor = put_manifest(store, manifest, &bytes, &media_type)?;
+            converted |= descriptor.digest != Digest::of(&bytes);
+            entries.push((descriptor, platform));
+        }
+        let whole = chosen.len() == index.manifests.len() && !converted;
+        let descriptor = if whole && media_type == INDEX_MEDIA_TYPE {
+            store.put_blob(INDEX_MEDIA_TYPE, &bytes)?
+        } else {
+            store.put_index(&entries)?
+        };
+        let name = logical.store_name();
+        store.tag(&name, &descriptor)?;
+        Ok(Pulled {
+            digest: descriptor.digest.clone(),
+            registry_digest: Digest::of(&bytes),
+            descriptor,
+            name,
+            source,
+            downloaded: staged.downloaded,
+            skipped: staged.skipped,
+        })
+    }
+
+    /// Downloads the config and layers of `manifest` that the store lacks into
+    /// `staged`, each verified; nothing enters the store yet.
+    fn stage_blobs(
+        &self,
+        store: &Store,
+        physical: &Reference,
+        manifest: &Manifest,
+        staged: &mut Staged,
+    ) -> Result<(), RegistryError> {
         let blobs: Vec<_> = std::iter::once(&manifest.config)
             .chain(&manifest.layers)
             .collect();
         for (i, blob) in blobs.iter().enumerate() {
-            if store.blob_path(&blob.digest).is_file() {
-                skipped += 1;
+            let have = store.blob_path(&blob.digest).is_file()
+                || staged.files.iter().any(|(_, d)| *d == blob.digest);
+            if have {
+                staged.skipped += 1;
                 self.transport
                     .progress
                     .blob_finished(&blob.digest, BlobOutcome::Skipped);
@@ -144,30 +253,10 @@ impl Client {
                         reference: physical.to_string(),
                         source: Box::new(e),
                     })?;
-            staged.0.push((tmp, blob.digest.clone()));
-            downloaded += 1;
+            staged.files.push((tmp, blob.digest.clone()));
+            staged.downloaded += 1;
         }
-        for (tmp, digest) in std::mem::take(&mut staged.0) {
-            store.commit_blob(&tmp, &digest)?;
-        }
-        let registry_digest = Digest::of(&bytes);
-        let descriptor = if media_type == DOCKER_MANIFEST_MEDIA_TYPE {
-            let converted = serde_json::to_vec(&to_oci(manifest)).expect("manifest serialises");
-            store.put_blob(MANIFEST_MEDIA_TYPE, &converted)?
-        } else {
-            store.put_blob(&media_type, &bytes)?
-        };
-        let name = logical.store_name();
-        store.tag(&name, &descriptor)?;
-        Ok(Pulled {
-            digest: descriptor.digest.clone(),
-            registry_digest,
-            descriptor,
-            name,
-            source,
-            downloaded,
-            skipped,
-        })
+        Ok(())
     }
 
     /// The digest of the image manifest `reference` names for `platform` (default: this
@@ -512,14 +601,64 @@ impl Client {
 
 /// Temp files of a pull not yet committed, removed if the pull fails (the store's
 /// temp area would reclaim them anyway, at the latest when the process ends).
-struct Staged(Vec<(PathBuf, Digest)>);
+#[derive(Default)]
+struct Staged {
+    /// The temp files and the digests they were verified to have.
+    files: Vec<(PathBuf, Digest)>,
+    /// Blobs downloaded.
+    downloaded: usize,
+    /// Blobs the store (or the stage) already had.
+    skipped: usize,
+}
+
+impl Staged {
+    /// Moves every staged blob into the store.
+    fn commit(&mut self, store: &Store) -> Result<(), RegistryError> {
+        for (tmp, digest) in std::mem::take(&mut self.files) {
+            store.commit_blob(&tmp, &digest)?;
+        }
+        Ok(())
+    }
+}
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        for (tmp, _) in &self.0 {
+        for (tmp, _) in &self.files {
             let _ = std::fs::remove_file(tmp);
         }
     }
+}
+
+/// The image manifest `bytes` that `physical` served for `manifest_ref`.
+fn parse_manifest(
+    physical: &Reference,
+    manifest_ref: &str,
+    bytes: &[u8],
+) -> Result<Manifest, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::Protocol {
+        url: format!(
+            "{}/v2/{}/manifests/{manifest_ref}",
+            physical.api_host(),
+            physical.repository
+        ),
+        reason: format!("bad manifest: {e}"),
+    })
+}
+
+/// Stores a fetched image manifest (its blobs in the store already): as served, or a
+/// Docker schema-2 one as the OCI manifest of the same blobs.
+fn put_manifest(
+    store: &Store,
+    manifest: Manifest,
+    bytes: &[u8],
+    media_type: &str,
+) -> Result<Descriptor, RegistryError> {
+    Ok(if media_type == DOCKER_MANIFEST_MEDIA_TYPE {
+        let converted = serde_json::to_vec(&to_oci(manifest)).expect("manifest serialises");
+        store.put_blob(MANIFEST_MEDIA_TYPE, &converted)?
+    } else {
+        store.put_blob(media_type, bytes)?
+    })
 }
 
 /// The `Content-Length` of `response`, if it has one.
