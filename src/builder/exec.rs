@@ -547,12 +547,22 @@ impl<'a> Executor<'a> {
         state: &State<'_>,
         change: impl FnOnce(&Root) -> Result<(), BuildError>,
     ) -> Result<Option<StageLayer>, BuildError> {
-        let dirs = StepDirs::new(self.store)?;
-        {
-            let overlay = dirs.mount(&state.built.lower_dirs())?;
-            let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
+        let lower = state.built.lower_dirs();
+        let dirs = if lower.is_empty() {
+            // Over nothing (FROM scratch), the upper dir is the whole root.
+            let dirs = StepDirs::upper_only(self.store)?;
+            let root = Root::open(&dirs.upper).map_err(io_err(&dirs.upper))?;
             change(&root)?;
-        }
+            dirs
+        } else {
+            let dirs = StepDirs::new(self.store)?;
+            {
+                let overlay = dirs.mount(&lower)?;
+                let root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
+                change(&root)?;
+            }
+            dirs
+        };
         self.finish_layer(dirs)
     }
 
