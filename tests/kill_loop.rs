@@ -144,7 +144,10 @@ fn kills_at_random_instants_never_break_the_store() {
         };
         // Within the first half of the operation's measured time, so that a kill lands
         // mid-operation even when the machine is slower now than when it was measured.
-        let wait = rng.between(Duration::from_millis(5), span / 2 + Duration::from_millis(5));
+        let wait = rng.between(
+            Duration::from_millis(5),
+            span / 2 + Duration::from_millis(5),
+        );
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -44,6 +44,16 @@ RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox --install -s /bin && uname
 CMD [\"cat\", \"/arch\"]
 ";
 
+/// `strata build --platform PLATFORMS -t TAG CONTEXT` in `store`, which must succeed.
+fn build_for(store: &Store, platforms: &str, tag: &str, ctx: &Path) {
+    run_ok(
+        store
+            .strata()
+            .args(["build", "--platform", platforms, "-t", tag])
+            .arg(ctx),
+    );
+}
+
 fn skopeo(args: &[&str]) -> Value {
     let out = run_ok(Command::new("skopeo").args(args));
     serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
@@ -110,12 +120,7 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     require_environment();
     let ctx = two_arch_context(HERMETIC);
     let store = Store::new();
-    run_ok(
-        store
-            .strata()
-            .args(["build", "--platform", TWO, "-t", "mp:1"])
-            .arg(ctx.path()),
-    );
+    build_for(&store, TWO, "mp:1", ctx.path());
     let image = format!("oci:{}:mp:1", store.path().display());
     let index = skopeo(&["inspect", "--raw", &image]);
     assert_eq!(
@@ -189,12 +194,7 @@ fn two_platform_image_is_an_index_each_platform_runs() {
 
     // Reproducible: a fresh store builds the same index.
     let fresh = Store::new();
-    run_ok(
-        fresh
-            .strata()
-            .args(["build", "--platform", TWO, "-t", "mp:1"])
-            .arg(ctx.path()),
-    );
+    build_for(&fresh, TWO, "mp:1", ctx.path());
     assert_eq!(fresh.tagged("mp:1"), store.tagged("mp:1"));
 
     // An oci-archive keeps the index; a docker-archive holds the platform asked for.
@@ -281,12 +281,7 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     let ctx = two_arch_context(HERMETIC);
     let store = Store::new();
     let dest = format!("{host}/strata/mp:1");
-    run_ok(
-        store
-            .strata()
-            .args(["build", "--platform", TWO, "-t", "mp:1"])
-            .arg(ctx.path()),
-    );
+    build_for(&store, TWO, "mp:1", ctx.path());
     run_ok(store.strata().args(["push", "mp:1", &dest]));
     let remote = format!("docker://{dest}");
     let index = skopeo(&["inspect", "--tls-verify=false", "--raw", &remote]);
@@ -502,12 +497,7 @@ fn a_single_foreign_platform_gives_a_foreign_image() {
     // the host's).
     let ctx = two_arch_context(HERMETIC);
     let store = Store::new();
-    run_ok(
-        store
-            .strata()
-            .args(["build", "--platform", "linux/arm64", "-t", "arm:1"])
-            .arg(ctx.path()),
-    );
+    build_for(&store, "linux/arm64", "arm:1", ctx.path());
     let image = format!("oci:{}:arm:1", store.path().display());
     let manifest = skopeo(&["inspect", "--raw", &image]);
     assert_eq!(
@@ -518,4 +508,46 @@ fn a_single_foreign_platform_gives_a_foreign_image() {
     assert_eq!(config["architecture"], "arm64");
     assert_eq!(config["os"], "linux");
     assert_eq!(stdout(store.strata().args(["run", "arm:1"])), "aarch64");
+}
+
+#[test]
+#[ignore = "needs root: make test"]
+fn a_platform_no_emulator_can_run_is_refused_before_anything_runs() {
+    require_environment();
+    // binfmt_misc registrations are the host's: this test takes mips64el, which no other
+    // test builds for, registers its QEMU handler without the fix-binary flag (so the
+    // kernel would look for the emulator inside the build's root, where it is not), and
+    // removes it again at the end; strata registers it properly when it next needs it.
+    let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
+    if !binfmt.join("register").exists() {
+        run_ok(
+            Command::new("mount")
+                .args(["-t", "binfmt_misc", "binfmt_misc"])
+                .arg(binfmt),
+        );
+    }
+    let handler = binfmt.join("qemu-mips64el");
+    if handler.exists() {
+        fs::write(&handler, "-1").unwrap();
+    }
+    let conf = fs::read_to_string("/usr/lib/binfmt.d/qemu-mips64el.conf")
+        .expect("qemu-user-static's registration of mips64el (make test installs it)");
+    let line = conf.lines().find(|l| l.starts_with(':')).unwrap();
+    let without_f = format!("{}:OP", &line[..line.rfind(':').unwrap()]);
+    fs::write(binfmt.join("register"), without_f).unwrap();
+
+    let ctx = two_arch_context(
+        "FROM scratch\nCOPY busybox-amd64 /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n",
+    );
+    let store = Store::seeded();
+    let stderr = store.build_fails(ctx.path(), &["--platform", "linux/amd64,linux/mips64le"]);
+    fs::write(&handler, "-1").unwrap();
+    assert!(
+        stderr.contains("Dockerfile:1")
+            && stderr.contains("cannot run programs for linux/mips64le")
+            && stderr.contains("without the fix-binary flag F"),
+        "{stderr}"
+    );
+    // Nothing ran: not even the amd64 image's RUN.
+    assert!(!stderr.contains("[linux/amd64"), "{stderr}");
 }

@@ -70,14 +70,8 @@ pub struct StepDirs {
 impl StepDirs {
     /// Creates the three dirs under a fresh temp dir of `store`.
     pub fn new(store: &Store) -> Result<StepDirs, SnapshotError> {
-        let tmp = store.temp_dir()?;
-        let dirs = StepDirs {
-            upper: tmp.path().join("upper"),
-            work: tmp.path().join("work"),
-            mnt: tmp.path().join("mnt"),
-            _tmp: tmp,
-        };
-        for dir in [&dirs.upper, &dirs.work, &dirs.mnt] {
+        let dirs = StepDirs::upper_only(store)?;
+        for dir in [&dirs.work, &dirs.mnt] {
             std::fs::create_dir(dir).map_err(|source| SnapshotError::Io {
                 path: dir.clone(),
                 source,
