@@ -238,7 +238,21 @@ fn two_platform_image_is_an_index_each_platform_runs() {
             .arg(format!("type=oci,dest={}", oci_out.display()))
             .arg("-o")
             .arg(format!("type=local,dest={}", local_out.display()))
+            .arg("--metadata-file")
+            .arg(scratch.path().join("metadata.json"))
             .arg(ctx.path()),
+    );
+    // buildx's metadata of a multi-platform image: the index, and no one config.
+    let metadata: Value =
+        serde_json::from_slice(&fs::read(scratch.path().join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(metadata["containerimage.digest"], store.tagged("mp:1"));
+    assert_eq!(
+        metadata["containerimage.descriptor"]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert!(
+        metadata.get("containerimage.config.digest").is_none(),
+        "{metadata}"
     );
     let out_index = skopeo(&[
         "inspect",

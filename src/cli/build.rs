@@ -711,7 +711,9 @@ fn export_caches<'r>(
 
 /// buildx's metadata of one built image, named `names`.
 fn metadata_of(result: &BuildResult, names: &[String]) -> serde_json::Value {
-    buildx::metadata(&result.descriptor, &result.image.manifest.config, names)
+    // An index has no one config: buildx writes none for a multi-platform image.
+    let config = (result.images.len() == 1).then_some(&result.image.manifest.config);
+    buildx::metadata(&result.descriptor, config, names)
 }
 
 /// Writes `--metadata-file` (atomically: a temp file beside it, renamed).

@@ -330,13 +330,19 @@ pub(super) fn annotation(
 /// What buildx's `--metadata-file` holds for an image build (BuildKit's image exporter
 /// response): the manifest digest, its config digest and descriptor, and the names it
 /// was tagged with (comma-joined, when any).
-pub(super) fn metadata(descriptor: &Descriptor, config: &Descriptor, names: &[String]) -> Value {
+pub(super) fn metadata(
+    descriptor: &Descriptor,
+    config: Option<&Descriptor>,
+    names: &[String],
+) -> Value {
     // Keys in Go's order (sorted), as buildx writes them.
     let mut object = serde_json::Map::new();
-    object.insert(
-        "containerimage.config.digest".into(),
-        json!(config.digest.to_string()),
-    );
+    if let Some(config) = config {
+        object.insert(
+            "containerimage.config.digest".into(),
+            json!(config.digest.to_string()),
+        );
+    }
     object.insert(
         "containerimage.descriptor".into(),
         json!({
