@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let target = args::target_stage_name(&df, None);
-    let Ok(globals) = args::ArgScope::global(&df, &BTreeMap::new(), &target) else {
+    let host = strata::platform::Platform::host();
+    let predefined = args::platform_args(&host, &host);
+    let Ok(globals) = args::ArgScope::global(&df, &BTreeMap::new(), &target, predefined) else {
         return;
     };
     let lookup = |name: &str| globals.get(name).map(str::to_owned);
