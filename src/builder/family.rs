@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use crate::digest::Digest;
@@ -41,40 +40,14 @@ pub fn build_family(
     opts: &FamilyOptions,
     events: &(dyn Fn(&str, Event<'_>) + Sync),
 ) -> Result<BTreeMap<String, BuildResult>, BuildError> {
-    let built: Mutex<BTreeMap<String, BuildResult>> = Mutex::new(BTreeMap::new());
+    let mut built = BTreeMap::new();
     for wave in &plan.waves {
-        let queue = Mutex::new(wave.iter());
-        let failure: Mutex<Option<BuildError>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..opts.jobs.max(1).min(wave.len()) {
-                scope.spawn(|| loop {
-                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        return;
-                    }
-                    let Some(name) = queue.lock().ok().and_then(|mut q| q.next()) else {
-                        return;
-                    };
-                    let result = build_one(store, family, name, opts, &built, events);
-                    match result {
-                        Ok(result) => {
-                            if let Ok(mut done) = built.lock() {
-                                done.insert(name.clone(), result);
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut slot) = failure.lock() {
-                                slot.get_or_insert(e);
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = failure.into_inner().ok().flatten() {
-            return Err(e);
-        }
+        let results = super::jobs::each(wave, opts.jobs, |name| {
+            build_one(store, family, name, opts, &built, events)
+        })?;
+        built.extend(wave.iter().cloned().zip(results));
     }
-    Ok(built.into_inner().unwrap_or_default())
+    Ok(built)
 }
 
 /// Builds one image of the family, pinned to its parents' fresh manifests.
@@ -83,7 +56,7 @@ fn build_one(
     family: &Family,
     name: &str,
     opts: &FamilyOptions,
-    built: &Mutex<BTreeMap<String, BuildResult>>,
+    built: &BTreeMap<String, BuildResult>,
     events: &(dyn Fn(&str, Event<'_>) + Sync),
 ) -> Result<BuildResult, BuildError> {
     let image = family
@@ -101,11 +74,7 @@ fn build_one(
             }
             continue;
         };
-        let digest = match built
-            .lock()
-            .ok()
-            .and_then(|b| b.get(parent).map(|r| r.descriptor.digest.clone()))
-        {
+        let digest = match built.get(parent).map(|r| r.descriptor.digest.clone()) {
             Some(digest) => digest,
             // Not part of this plan (`--only`, `--changed-since`): its current tag.
             None => store.image(&format!("{parent}:latest"))?.digest,

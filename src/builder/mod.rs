@@ -13,6 +13,7 @@ pub mod contexts;
 mod copy;
 mod exec;
 pub mod family;
+mod jobs;
 mod lower;
 pub mod mounts;
 pub mod output;
@@ -443,39 +444,14 @@ impl<'a> Inputs<'a> {
             n => n,
         };
         let events = Mutex::new(events);
-        let queue = Mutex::new(platforms.iter().enumerate());
-        let results = Mutex::new(Vec::new());
-        std::thread::scope(|scope| {
-            for _ in 0..jobs.min(platforms.len()) {
-                scope.spawn(|| loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some((i, platform)) = next else {
-                        return;
-                    };
-                    let mut forward = |event: Event<'_>| {
-                        if let Ok(mut events) = events.lock() {
-                            (*events)(event);
-                        }
-                    };
-                    let prefix = format!("{platform} ");
-                    let result = self.build_for(platform.clone(), prefix, &mut forward);
-                    let failed = result.is_err();
-                    if let Ok(mut results) = results.lock() {
-                        results.push((i, result));
-                    }
-                    if failed {
-                        // The others finish what they started; nothing new begins.
-                        if let Ok(mut q) = queue.lock() {
-                            q.by_ref().for_each(drop);
-                        }
-                        return;
-                    }
-                });
-            }
-        });
-        let mut results = results.into_inner().unwrap_or_default();
-        results.sort_by_key(|(i, _)| *i);
-        results.into_iter().map(|(_, result)| result).collect()
+        jobs::each(platforms, jobs, |platform| {
+            let mut forward = |event: Event<'_>| {
+                if let Ok(mut events) = events.lock() {
+                    (*events)(event);
+                }
+            };
+            self.build_for(platform.clone(), format!("{platform} "), &mut forward)
+        })
     }
 }
 
