@@ -115,8 +115,7 @@ impl BuiltStage {
             (BASE_DIGEST.to_owned(), image.digest.to_string()),
         ]
         .into();
-        let platform = Platform::of_index_entry(&image.config.platform().index_entry())
-            .unwrap_or_else(|| image.config.platform());
+        let platform = image.config.platform();
         let mut config = image.config;
         // Fields strata does not model (docker's `container_config`, ...) describe the
         // base's own build, not the child's.

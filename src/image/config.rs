@@ -43,13 +43,15 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
-    /// The platform the image is for (`os/architecture[/variant]`).
+    /// The platform the image is for (`os/architecture[/variant]`), in its normal form
+    /// (`linux/arm64/v8` is `linux/arm64`) when strata knows it, else as written.
     pub fn platform(&self) -> crate::platform::Platform {
-        crate::platform::Platform {
+        let written = crate::platform::Platform {
             os: self.os.clone(),
             architecture: self.architecture.clone(),
             variant: self.variant.clone(),
-        }
+        };
+        crate::platform::Platform::parse(&written.to_string()).unwrap_or(written)
     }
 }
 
