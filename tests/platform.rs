@@ -54,6 +54,11 @@ fn build_for(store: &Store, platforms: &str, tag: &str, ctx: &Path) {
     );
 }
 
+/// `strata run --platform PLATFORM IMAGE` in `store`, which must succeed: its stdout.
+fn run_on(store: &Store, platform: &str, image: &str) -> String {
+    stdout(store.strata().args(["run", "--platform", platform, image]))
+}
+
 fn skopeo(args: &[&str]) -> Value {
     let out = run_ok(Command::new("skopeo").args(args));
     serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
@@ -148,14 +153,7 @@ fn two_platform_image_is_an_index_each_platform_runs() {
         );
     }
     assert_eq!(stdout(store.strata().args(["run", "mp:1"])), "x86_64");
-    assert_eq!(
-        stdout(
-            store
-                .strata()
-                .args(["run", "--platform", "linux/arm64", "mp:1"])
-        ),
-        "aarch64"
-    );
+    assert_eq!(run_on(&store, "linux/arm64", "mp:1"), "aarch64");
     let refused = output(
         store
             .strata()
@@ -183,14 +181,7 @@ fn two_platform_image_is_an_index_each_platform_runs() {
     run_ok(store.strata().arg("fsck"));
     run_ok(store.strata().args(["prune", "--all"]));
     run_ok(store.strata().arg("fsck"));
-    assert_eq!(
-        stdout(
-            store
-                .strata()
-                .args(["run", "--platform", "linux/arm64", "mp:1"])
-        ),
-        "aarch64"
-    );
+    assert_eq!(run_on(&store, "linux/arm64", "mp:1"), "aarch64");
 
     // Reproducible: a fresh store builds the same index.
     let fresh = Store::new();
@@ -334,13 +325,7 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
         &format!("oci:{}:{dest}", all.path().display()),
     ]);
     assert_eq!(pulled["Architecture"], "arm64");
-    assert_eq!(
-        stdout(
-            all.strata()
-                .args(["run", "--platform", "linux/arm64", &dest])
-        ),
-        "aarch64"
-    );
+    assert_eq!(run_on(&all, "linux/arm64", &dest), "aarch64");
     run_ok(all.strata().arg("fsck"));
     // Naming every platform, in any order, is the registry's index too.
     let some = Store::new();
@@ -370,14 +355,7 @@ fn index_survives_push_and_pull_and_families_build_every_platform() {
     }
     let builder = Store::new();
     run_ok(builder.strata().arg("build").arg(family.path()));
-    assert_eq!(
-        stdout(
-            builder
-                .strata()
-                .args(["run", "--platform", "linux/arm64", "app"])
-        ),
-        "aarch64\naarch64"
-    );
+    assert_eq!(run_on(&builder, "linux/arm64", "app"), "aarch64\naarch64");
     assert_eq!(
         stdout(builder.strata().args(["run", "app"])),
         "x86_64\nx86_64"
