@@ -146,25 +146,13 @@ impl StageBuilder<'_> {
                         copy::copy(&SourceSet::inline(docs), root, dest, &opts).map_err(fail)?;
                     }
                     Sources::Stage { built, name } => {
-                        // One layer (or a local dir) is read in place: with nothing below
-                        // it, an overlay would show the same tree.
-                        let lower = built.lower_dirs();
-                        let mut mounted = None;
-                        let view = match lower.as_slice() {
-                            [only] => only.clone(),
-                            _ => {
-                                let dirs = StepDirs::new(store)?;
-                                let overlay = dirs.mount(&lower)?;
-                                let view = overlay.target().to_owned();
-                                mounted = Some((overlay, dirs));
-                                view
-                            }
-                        };
-                        let from_root = Root::open(&view).map_err(io_err(&view))?;
+                        let dirs = StepDirs::new(store)?;
+                        let overlay = dirs.mount(&built.lower_dirs())?;
+                        let from_root = Root::open(overlay.target()).map_err(io_err(&dirs.mnt))?;
                         let place = format!("stage or image {name:?}");
                         let set = SourceSet::from_root(
                             &from_root,
-                            &view,
+                            &dirs.mnt,
                             &step.sources,
                             &skip,
                             step.parents,
@@ -172,7 +160,6 @@ impl StageBuilder<'_> {
                         )
                         .map_err(fail)?;
                         copy::copy(&set, root, dest, &opts).map_err(fail)?;
-                        drop(mounted);
                     }
                     Sources::Context(set) => {
                         copy::copy(&set, root, dest, &opts).map_err(fail)?;
